@@ -1,0 +1,25 @@
+"""Exceptions for the few situations where work cannot continue.
+
+Bad data in a workbook is never an exception: it is an :class:`~selfeval_xlsx.issues.Issue`.
+"""
+
+
+class SelfevalError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class UnreadableInput(SelfevalError):
+    """An input file cannot be opened as a workbook at all (not a spreadsheet, corrupt,
+    encrypted, too large or a compression bomb). ``code`` is the stable issue code."""
+
+    def __init__(self, message: str, code: str = "unreadable-file"):
+        super().__init__(message)
+        self.code = code
+
+
+class RulesError(SelfevalError):
+    """A rules file (TOML) is missing, malformed, or has an unknown key or a bad value."""
+
+
+class TemplateError(SelfevalError):
+    """A report template is missing, is not a .docx, or fails to render."""

@@ -1,0 +1,151 @@
+"""Plain records passed between the pipeline stages.
+
+The reader produces :class:`Project` records (with their funding, spending and indicator
+rows); the scorer turns one into a :class:`ProjectResult`. Amounts are ``Decimal`` in 万元.
+Every row remembers its sheet and 0-based sheet row, and ``cols`` maps field -> 0-based
+column, so any stage can name the exact cell of a problem.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+
+@dataclass
+class Row:
+    """Where a record came from: sheet name, 0-based sheet row, field -> 0-based column."""
+
+    sheet: str = ""
+    row: int | None = None
+    cols: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def where(self, field_name: str | None = None) -> dict:
+        """Keyword arguments locating this row (and one of its fields) for an Issue."""
+        return {"sheet": self.sheet, "row": self.row, "col": self.cols.get(field_name) if field_name else None}
+
+
+@dataclass
+class FundingRow(Row):
+    """One 资金 row: a funding source of a project."""
+
+    project_id: str = ""
+    source: str = ""
+    initial_budget: Decimal | None = None
+    budget: Decimal | None = None
+    executed: Decimal | None = None
+
+
+@dataclass
+class SpendingRow(Row):
+    """One 支出 row: what the money was spent on."""
+
+    project_id: str = ""
+    item: str = ""
+    category: str = ""
+    amount: Decimal | None = None
+    note: str = ""
+
+
+@dataclass
+class Indicator(Row):
+    """One 绩效指标 row. ``target``/``actual`` are kept as the text the department wrote
+    (Excel numbers rendered as text, percent-formatted cells as ``"95%"``)."""
+
+    project_id: str = ""
+    level1: str = ""
+    level2: str = ""
+    level3: str = ""
+    nature: str = ""
+    target: str = ""
+    actual: str = ""
+    weight: Decimal | None = None
+    self_score: Decimal | None = None
+    deduction: Decimal | None = None
+    deviation: str = ""
+
+
+NARRATIVE_FIELDS = ("goal", "achieved", "implementation", "management", "funds_usage",
+                    "analysis", "problems", "improvements")
+
+
+@dataclass
+class Project(Row):
+    """One 项目信息 row with every row of the other sheets that carries its 项目编号."""
+
+    project_id: str = ""
+    name: str = ""
+    year: str = ""
+    department: str = ""
+    implementer: str = ""
+    leader: str = ""
+    goal: str = ""
+    achieved: str = ""
+    implementation: str = ""
+    management: str = ""
+    funds_usage: str = ""
+    analysis: str = ""
+    problems: str = ""
+    improvements: str = ""
+    source_file: str = ""
+    funding: list[FundingRow] = field(default_factory=list)
+    spending: list[SpendingRow] = field(default_factory=list)
+    indicators: list[Indicator] = field(default_factory=list)
+
+
+@dataclass
+class Submission:
+    """Everything read from one workbook: its projects and the problems found on the way.
+    ``issues`` holds workbook-level problems and row problems; each carries its project_id
+    when it belongs to one project (an error then blocks only that project)."""
+
+    file: str
+    projects: list[Project] = field(default_factory=list)
+    issues: list = field(default_factory=list)
+
+
+@dataclass
+class IndicatorScore:
+    """How one indicator was scored. ``kind``: positive | reverse | equal | deadline |
+    qualitative | not_applicable. ``score`` is None for 不适用 and for rows that could not be
+    scored (an error issue says why). ``reached``: the target was met."""
+
+    indicator: Indicator
+    kind: str
+    method: str
+    target_value: Decimal | None = None
+    actual_value: Decimal | None = None
+    unit: str = ""
+    band: str = ""
+    score: Decimal | None = None
+    reached: bool = False
+    why: str = ""
+
+
+@dataclass
+class ProjectResult:
+    """The scored project: budget execution, every indicator, subtotals per 一级, total,
+    grade and every issue that concerns this project. ``total`` is None when an error
+    blocked scoring."""
+
+    project: Project
+    budget: Decimal = Decimal(0)
+    executed: Decimal = Decimal(0)
+    rate: Decimal | None = None
+    budget_score: Decimal | None = None
+    indicators: list[IndicatorScore] = field(default_factory=list)
+    subtotals: dict[str, Decimal] = field(default_factory=dict)
+    total: Decimal | None = None
+    grade: str = ""
+    self_total: Decimal | None = None
+    issues: list = field(default_factory=list)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(i.is_error for i in self.issues)
+
+    @property
+    def status(self) -> str:
+        """错误 (not scored), 警告 (scored with warnings) or 通过."""
+        if self.has_errors or self.total is None:
+            return "错误"
+        return "警告" if self.issues else "通过"

@@ -1,0 +1,44 @@
+"""Small file helpers shared by every writer: atomic writes and safe file names."""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+_FORBIDDEN = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]')
+_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
+
+
+def safe_filename(text: str, max_len: int = 120) -> str:
+    """Turn user text into one file-name component that Windows and POSIX both accept:
+    forbidden characters become ``_``, no leading dots, no reserved device names."""
+    name = _FORBIDDEN.sub("_", str(text)).strip().strip(".").strip() or "_"
+    name = name.replace("..", "_")
+    if name.split(".")[0].upper() in _RESERVED:
+        name = "_" + name
+    return name[:max_len]
+
+
+@contextmanager
+def atomic_path(dst: str | os.PathLike):
+    """Yield a temporary path beside ``dst``; on success it is renamed over ``dst``, on error
+    it is removed, so a reader never sees a half-written file."""
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=dst.suffix, dir=dst.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(dst: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``dst`` atomically and return the path."""
+    with atomic_path(dst) as tmp:
+        tmp.write_bytes(data)
+    return Path(dst)

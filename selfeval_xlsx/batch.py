@@ -1,0 +1,442 @@
+"""The monthly batch: read and score every input in parallel, decide which submission of a
+project counts, then write the department copies, the reports and the summary.
+
+Two parallel phases over a ``concurrent.futures`` executor (a process pool, or a
+dask.distributed cluster's executor): (A) read + score each input, returning plain data;
+(B) write each input's annotated copy and its reports. Between them the main process sees
+everything and decides duplicates and superseded submissions; ``summary.xlsx`` is written once
+at the end. A manifest in the output folder makes reruns incremental, and every file is written
+under a temporary name and renamed, so a killed run leaves no partial file behind.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import datetime as dt
+import hashlib
+import json
+import multiprocessing
+import os
+import pickle
+import signal
+import threading
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+from . import __version__
+from ._io import atomic_path, atomic_write_bytes, safe_filename
+from .guard import Limits
+from .intake import InputRef, Skipped
+from .issues import Issue, error, warning
+from .models import ProjectResult
+from .reader import read_workbook
+from .rules import Rules, load_rules
+from .scoring import score_project
+
+STATE_DIR = ".selfeval"
+
+
+@dataclass
+class RunOptions:
+    """How a run behaves. ``workers`` 0 means one per CPU core."""
+
+    output: Path = Path("output")
+    rules_path: Path | None = None
+    workers: int = 0
+    scheduler: str | None = None
+    force: bool = False
+    report_template: Path | None = None
+    reports: bool = True
+    limits: Limits = field(default_factory=Limits)
+
+
+@dataclass
+class Analysis:
+    """Phase A's answer for one input: its scored projects and its file-level problems."""
+
+    ref: InputRef
+    results: list[ProjectResult]
+    issues: list[Issue]
+
+    @property
+    def rejected(self) -> bool:
+        """No project could be read (unreadable file, missing sheet or header)."""
+        return any(i.is_error and not i.project_id for i in self.issues)
+
+
+@dataclass
+class RunResult:
+    """What a run did, for the command line to print and pick its exit code from."""
+
+    output: Path
+    inputs: int = 0
+    rejected: int = 0
+    reused: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    results: list[ProjectResult] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+    reports: list[Path] = field(default_factory=list)
+
+    @property
+    def scored(self) -> int:
+        return sum(r.total is not None for r in self.results)
+
+    def count(self, severity: str) -> int:
+        return sum(i.severity == severity for i in self.issues)
+
+    @property
+    def clean(self) -> bool:
+        return not self.rejected and not any(r.has_errors or r.total is None for r in self.results)
+
+
+# ---------------------------------------------------------------- phase A: read and score
+
+def analyse(ref: InputRef, rules: Rules, limits: Limits) -> Analysis:
+    """Read and score one input. Never raises for bad data; runs in a worker."""
+    with _time_limit(limits.seconds):
+        submission = read_workbook(ref.name, ref.read(), name=ref.name, limits=limits)
+        ids = {p.project_id for p in submission.projects}
+        blocking = any(i.is_error and i.project_id not in ids for i in submission.issues)
+        results = []
+        for project in submission.projects:
+            result = score_project(project, rules)
+            own = [i for i in submission.issues if i.project_id == project.project_id]
+            result.issues = own + result.issues
+            if blocking or result.has_errors:
+                result.total, result.grade = None, ""
+            results.append(result)
+    return Analysis(ref, results, [i for i in submission.issues if i.project_id not in ids])
+
+
+class _Timeout(Exception):
+    pass
+
+
+class _time_limit:
+    """Raise inside the worker after ``seconds``: SIGALRM works in a process's main thread,
+    which is where a process pool runs its tasks. Elsewhere (threads) it does nothing."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.active = seconds > 0 and threading.current_thread() is threading.main_thread() \
+            and hasattr(signal, "setitimer")
+
+    def __enter__(self):
+        if self.active:
+            self.previous = signal.signal(signal.SIGALRM, self._fire)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+
+    def _fire(self, signum, frame):
+        raise _Timeout()
+
+    def __exit__(self, *exc):
+        if self.active:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
+
+
+def _safe_analyse(ref: InputRef, rules: Rules, limits: Limits) -> Analysis:
+    """``analyse`` with the last-resort guards: time limit, memory, anything unexpected."""
+    try:
+        return analyse(ref, rules, limits)
+    except _Timeout:
+        msg = f"处理时间超过 {limits.seconds:g} 秒上限，已中止。请检查文件是否异常巨大。"
+        return Analysis(ref, [], [error("timeout", msg, file=ref.name)])
+    except MemoryError:
+        msg = f"处理所需内存超过 {limits.memory_mb} MB 上限，已中止。"
+        return Analysis(ref, [], [error("memory-limit", msg, file=ref.name)])
+    except OSError as exc:
+        return Analysis(ref, [], [error("unreadable-file", f"无法读取文件：{exc}", file=ref.name)])
+    except Exception as exc:  # noqa: BLE001 - one bad workbook never stops the batch
+        msg = f"处理时发生内部错误（{type(exc).__name__}: {str(exc)[:200]}），请将该文件转交技术支持。"
+        return Analysis(ref, [], [error("internal-error", msg, file=ref.name)])
+
+
+# ---------------------------------------------------------------- phase B: write outputs
+
+_RENDERERS: dict = {}
+
+
+def _renderer(template: Path | None):
+    """One prepared report renderer per worker process and template."""
+    from .report import ReportRenderer
+
+    key = str(template)
+    if key not in _RENDERERS:
+        _RENDERERS[key] = ReportRenderer(template, sandboxed=template is not None)
+    return _RENDERERS[key]
+
+
+def publish(analysis: Analysis, copy_name: str, output: Path, template: Path | None,
+            reports: bool) -> tuple[list[str], list[Issue]]:
+    """Write one input's annotated copy and the reports of its kept, scored projects.
+    Returns the written paths (relative to ``output``) and problems met while writing."""
+    from .annotate import annotate_workbook
+
+    written, problems = [], []
+    ref = analysis.ref
+    issues = analysis.issues + [i for r in analysis.results for i in r.issues]
+    try:
+        annotate_workbook(ref.read(), output / "workbooks" / copy_name, analysis.results, issues)
+        written.append(f"workbooks/{copy_name}")
+    except Exception as exc:  # noqa: BLE001 - the department copy is best effort per file
+        problems.append(error("copy-failed", f"无法生成带自评结果的工作簿副本：{type(exc).__name__}: {str(exc)[:200]}",
+                              file=ref.name))
+    if reports:
+        for result in analysis.results:
+            if result.total is None:
+                continue
+            try:
+                path = _renderer(template).write(result, output / "reports")
+                written.append(f"reports/{path.name}")
+            except Exception as exc:  # noqa: BLE001 - a template error stops one report only
+                problems.append(error("report-failed", f"项目「{result.project.project_id}」的报告生成失败：{exc}",
+                                      file=ref.name, project_id=result.project.project_id))
+    return written, problems
+
+
+# ---------------------------------------------------------------- decisions between phases
+
+def _newest_first(analyses: list[Analysis]) -> list[Analysis]:
+    return sorted(analyses, key=lambda a: (a.ref.submitted, a.ref.name), reverse=True)
+
+
+def decide(analyses: list[Analysis]) -> list[Issue]:
+    """Mark superseded submissions (same department and 项目编号: the newest counts) and
+    conflicts (same 项目编号 from different departments: neither counts). Blocks the losers
+    in place and returns the problems to list."""
+    notes: list[Issue] = []
+    owners: dict[str, tuple[Analysis, ProjectResult]] = {}
+    for analysis in _newest_first(analyses):
+        for result in analysis.results:
+            pid = result.project.project_id
+            if pid not in owners:
+                owners[pid] = (analysis, result)
+                continue
+            newer, kept = owners[pid]
+            where = {"file": analysis.ref.name, "sheet": result.project.sheet, "row": result.project.row,
+                     "col": result.project.cols.get("project_id"), "project_id": pid, "value": pid}
+            if kept.project.department == result.project.department:
+                notes.append(warning("superseded", f"项目「{pid}」已由较新的提交「{newer.ref.name}」"
+                                     f"（{newer.ref.submitted:%Y-%m-%d %H:%M}）取代，本文件中的该项目不再计分。", **where))
+                result.total, result.grade = None, ""
+                result.issues.append(notes[-1])
+            else:
+                msg = (f"项目编号「{pid}」同时出现在「{analysis.ref.name}」（{result.project.department}）和"
+                       f"「{newer.ref.name}」（{kept.project.department}）中，主管部门不同，无法判断归属，两处均不计分。"
+                       "请核对项目编号。")
+                for a, r in ((analysis, result), (newer, kept)):
+                    issue = error("duplicate-project-across-files", msg, file=a.ref.name, sheet=r.project.sheet,
+                                  row=r.project.row, col=r.project.cols.get("project_id"), project_id=pid, value=pid)
+                    r.total, r.grade = None, ""
+                    r.issues.append(issue)
+                    notes.append(issue)
+    return notes
+
+
+def _copy_names(refs: list[InputRef]) -> dict[str, str]:
+    """Input sha -> file name of its copy in workbooks/, unique and stable across runs."""
+    names: dict[str, str] = {}
+    used: set[str] = set()
+    for ref in sorted(refs, key=lambda r: (r.name, r.sha256)):
+        stem = safe_filename(Path(ref.name.replace(" » ", "__")).with_suffix("").as_posix().replace("/", "__"), 100)
+        name = f"{stem}.xlsx"
+        if name in used:
+            name = f"{stem}_{ref.sha256[:8]}.xlsx"
+        used.add(name)
+        names[ref.sha256] = name
+    return names
+
+
+# ---------------------------------------------------------------- manifest (incremental runs)
+
+def _fingerprint(rules: Rules, options: RunOptions) -> str:
+    template = options.report_template.read_bytes() if options.report_template else b""
+    text = f"{__version__}|{rules!r}|{options.reports}|".encode() + hashlib.sha256(template).digest()
+    return hashlib.sha256(text).hexdigest()
+
+
+class Manifest:
+    """``DIR/.selfeval/manifest.json`` (input sha -> name, status, outputs, time) and one
+    pickled :class:`Analysis` per input, so a rerun reuses what did not change."""
+
+    def __init__(self, output: Path, fingerprint: str, force: bool):
+        self.dir = output / STATE_DIR
+        self.path = self.dir / "manifest.json"
+        self.fingerprint = fingerprint
+        self.entries: dict[str, dict] = {}
+        self.previous: dict[str, dict] = {}
+        if self.path.exists():
+            try:
+                data = json.loads(self.path.read_text("utf-8"))
+                self.previous = data.get("inputs", {})
+                if not force and data.get("fingerprint") == fingerprint:
+                    self.entries = dict(self.previous)
+            except (ValueError, OSError):
+                pass
+
+    def cached(self, ref: InputRef, output: Path) -> Analysis | None:
+        entry = self.entries.get(ref.sha256)
+        cache = self.dir / "results" / f"{ref.sha256}.pickle"
+        if not entry or not cache.exists() or not all((output / p).exists() for p in entry["outputs"]):
+            return None
+        try:
+            analysis = pickle.loads(cache.read_bytes())
+        except Exception:  # noqa: BLE001 - a damaged cache entry is simply recomputed
+            return None
+        return replace(analysis, ref=ref)
+
+    def store_analysis(self, analysis: Analysis) -> None:
+        atomic_write_bytes(self.dir / "results" / f"{analysis.ref.sha256}.pickle", pickle.dumps(analysis))
+
+    def record(self, ref: InputRef, status: str, outputs: list[str], published: list[str]) -> None:
+        self.entries[ref.sha256] = {"name": ref.name, "status": status, "outputs": outputs,
+                                    "published": published, "time": dt.datetime.now().isoformat(timespec="seconds")}
+
+    def save(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        data = {"version": 1, "fingerprint": self.fingerprint, "inputs": self.entries}
+        with atomic_path(self.path) as tmp:
+            tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), "utf-8")
+
+    def stale_outputs(self) -> set[str]:
+        """Outputs an earlier run wrote that no current entry claims (e.g. a report of a
+        project that is now superseded): removed so the folder matches an uninterrupted run."""
+        current = {p for e in self.entries.values() for p in e["outputs"]}
+        return {p for e in self.previous.values() for p in e.get("outputs", []) if p not in current}
+
+
+# ---------------------------------------------------------------- the run
+
+def _executor(options: RunOptions):
+    if options.scheduler:
+        from distributed import Client  # optional extra: selfeval-xlsx[dask]
+
+        client = Client(options.scheduler)
+        return client.get_executor(), client
+    return _process_pool(options.workers or os.cpu_count() or 1, options.limits.memory_mb), None
+
+
+def _process_pool(workers: int, memory_mb: int) -> cf.ProcessPoolExecutor:
+    # fork: workers start in milliseconds with pandas already imported.
+    context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+    return cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_limit_memory, initargs=(memory_mb,))
+
+
+def _limit_memory(memory_mb: int) -> None:
+    """Cap a worker's address space at what it uses now plus ``memory_mb``, so one huge
+    input ends in a MemoryError for that input instead of exhausting the machine."""
+    try:
+        import resource
+
+        in_use = int(Path("/proc/self/statm").read_text().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = in_use + memory_mb * 2**20
+        resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+    except (ImportError, OSError, ValueError):
+        pass  # not Linux: no cap, the time limit still applies
+
+
+def _map(executor, fn, jobs: list[tuple], on_done: Callable[[], None], memory_mb: int) -> list:
+    """Run ``fn(*job)`` for every job, results in job order; a worker that dies takes only
+    its own job with it (the rest are retried one by one in a fresh pool)."""
+    futures = {executor.submit(fn, *job): i for i, job in enumerate(jobs)}
+    results: list = [None] * len(jobs)
+    failed = []
+    for future in cf.as_completed(futures):
+        i = futures[future]
+        try:
+            results[i] = future.result()
+        except cf.process.BrokenProcessPool:
+            failed.append(i)
+            continue
+        on_done()
+    for i in failed:
+        with _process_pool(1, memory_mb) as single:
+            try:
+                results[i] = single.submit(fn, *jobs[i]).result()
+            except cf.process.BrokenProcessPool:
+                results[i] = None
+        on_done()
+    return results
+
+
+def run(refs: list[InputRef], options: RunOptions, *, skipped: list[Skipped] = (),
+        progress: Callable[[int], None] | None = None) -> RunResult:
+    """Process ``refs`` into ``options.output``: copies in ``workbooks/``, reports in
+    ``reports/``, and ``summary.xlsx``. ``progress(n)`` is called as units of work finish
+    (two per input). Returns what happened; never raises for bad input."""
+    from .summary import write_summary
+
+    output = options.output
+    tick = (lambda: progress(1)) if progress else (lambda: None)
+    rules = load_rules(options.rules_path)
+    _remove_temporaries(output)
+    manifest = Manifest(output, _fingerprint(rules, options), options.force)
+    copy_names = _copy_names(refs)
+    result = RunResult(output, inputs=len(refs), skipped=list(skipped))
+
+    cached = {ref.sha256: manifest.cached(ref, output) for ref in refs}
+    todo = [ref for ref in refs if cached[ref.sha256] is None]
+    redone = {ref.sha256 for ref in todo}
+    result.reused = len(refs) - len(todo)
+    executor, client = _executor(options)
+    try:
+        for _ in range(result.reused):
+            tick()
+        fresh = _map(executor, _safe_analyse, [(ref, rules, options.limits) for ref in todo], tick,
+                     options.limits.memory_mb)
+        for ref, analysis in zip(todo, fresh):
+            if analysis is None:
+                analysis = Analysis(ref, [], [error("worker-crash", "处理该文件时工作进程异常退出（可能超出内存上限），已跳过。",
+                                                    file=ref.name)])
+            manifest.store_analysis(analysis)
+            cached[ref.sha256] = analysis
+        analyses = [cached[ref.sha256] for ref in refs]
+        notes = decide(analyses)
+
+        # Phase B for inputs that are new, or whose set of published projects changed.
+        jobs, owners = [], []
+        for analysis in analyses:
+            published = sorted(r.project.project_id for r in analysis.results if r.total is not None)
+            entry = manifest.entries.get(analysis.ref.sha256)
+            if entry and entry.get("published") == published and analysis.ref.sha256 not in redone:
+                tick()
+                continue
+            jobs.append((analysis, copy_names[analysis.ref.sha256], output, options.report_template, options.reports))
+            owners.append((analysis, published))
+        written = _map(executor, publish, jobs, tick, options.limits.memory_mb)
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+        if client is not None:
+            client.close()
+
+    extra: list[Issue] = []
+    for (analysis, published), outcome in zip(owners, written):
+        paths, problems = outcome if outcome is not None else ([], [error(
+            "worker-crash", "写出该文件的结果时工作进程异常退出。", file=analysis.ref.name)])
+        extra.extend(problems)
+        manifest.record(analysis.ref, "rejected" if analysis.rejected else "ok", paths, published)
+    for path in manifest.stale_outputs():
+        (output / path).unlink(missing_ok=True)
+
+    for analysis in analyses:
+        result.results.extend(analysis.results)
+        result.issues.extend(analysis.issues)
+        result.issues.extend(i for r in analysis.results for i in r.issues)
+        result.rejected += analysis.rejected
+    result.issues.extend(notes)
+    result.issues.extend(extra)
+    result.issues.extend(warning(s.code, s.reason, file=s.path) for s in skipped)
+    result.issues = list(dict.fromkeys(result.issues))  # conflicts are on both a result and notes
+    write_summary(output / "summary.xlsx", result.results, result.issues)
+    manifest.save()
+    result.reports = sorted((output / "reports").glob("*.docx")) if (output / "reports").exists() else []
+    return result
+
+
+def _remove_temporaries(output: Path) -> None:
+    """Temporary files left by a run that was killed mid-write."""
+    if output.exists():
+        for tmp in output.rglob(".tmp-*"):
+            tmp.unlink(missing_ok=True)

@@ -1,0 +1,233 @@
+"""Command line: ``selfeval template | check | score | run``.
+
+Parses arguments, calls the library, prints, picks the exit code: 0 clean (warnings allowed),
+1 some input has an error, 2 unusable arguments or unreadable files.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import unicodedata
+from pathlib import Path
+
+from . import __version__
+from .errors import SelfevalError
+from .guard import Limits
+from .intake import collect
+from .issues import SEVERITY_ZH
+
+UNREADABLE_CODES = {"empty-file", "file-too-large", "not-a-workbook", "corrupt-file", "encrypted", "zip-bomb",
+                    "xml-entities", "unreadable-file", "missing-path", "timeout", "memory-limit", "worker-crash"}
+
+EPILOG = """\
+示例：
+  selfeval run workbook_templates/examples -o output      批量评分，输出汇总表、工作簿副本和报告
+  selfeval check 某局_2023.xlsx                           只检查填报问题，不输出文件
+  selfeval score 某局_2023.xlsx --json                    打印每个项目的得分
+  selfeval template 自评表模板.xlsx                        生成空白填报模板
+退出码：0 全部通过（允许警告）；1 有文件被拒收或有项目存在错误；2 参数错误或文件无法读取。"""
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    """Plain text table, aligned for CJK text in a terminal."""
+    widths = [max([_width(h)] + [_width(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    widths[-1] = 0  # the last column (the message) is left unpadded
+    lines = []
+    for row in [headers] + rows:
+        lines.append("  ".join(cell + " " * (w - _width(cell)) for cell, w in zip(row, widths)).rstrip())
+    return "\n".join(lines)
+
+
+def _number(value) -> str:
+    if value is None:
+        return "-"
+    text = f"{value:.2f}"
+    return text[:-3] if text.endswith(".00") else text
+
+
+def _check_or_score(args) -> int:
+    from .batch import analyse
+    from .rules import load_rules
+
+    rules = load_rules(args.rules)
+    refs, skipped = collect(args.files)
+    limits = Limits()
+    analyses = [analyse(ref, rules, limits) for ref in refs]
+    issues = [i for a in analyses for i in a.issues + [x for r in a.results for x in r.issues]]
+    unreadable = any(i.code in UNREADABLE_CODES for i in issues) or any(s.code == "missing-path" for s in skipped)
+    if args.command == "check":
+        _print_check(args, analyses, issues, skipped)
+    else:
+        _print_scores(args, analyses)
+    if unreadable:
+        return 2
+    return 1 if any(i.is_error for i in issues) else 0
+
+
+def _print_check(args, analyses, issues, skipped) -> None:
+    if args.json:
+        print(json.dumps({"files": [a.ref.name for a in analyses], "skipped": [s.__dict__ for s in skipped],
+                          "issues": [i.to_dict() for i in issues]}, ensure_ascii=False, indent=1))
+        return
+    for s in skipped:
+        print(f"跳过：{s.path}（{s.reason}）")
+    for analysis in analyses:
+        own = [i for i in issues if i.file == analysis.ref.name]
+        errors = sum(i.is_error for i in own)
+        print(f"\n{analysis.ref.name}：{len(analysis.results)} 个项目，错误 {errors} 个，警告 {len(own) - errors} 个")
+        if own:
+            rows = [[i.sheet or "-", i.cell or "-", SEVERITY_ZH[i.severity], i.code, i.message] for i in own]
+            print(_table(["工作表", "单元格", "级别", "代码", "说明"], rows))
+
+
+def _print_scores(args, analyses) -> None:
+    results = [r for a in analyses for r in a.results]
+    if args.json:
+        print(json.dumps([{
+            "file": r.project.source_file, "project_id": r.project.project_id, "name": r.project.name,
+            "budget_score": _json_number(r.budget_score), "rate": _json_number(r.rate),
+            "subtotals": {k: _json_number(v) for k, v in r.subtotals.items()},
+            "total": _json_number(r.total), "grade": r.grade, "status": r.status,
+            "errors": sum(i.is_error for i in r.issues), "warnings": sum(not i.is_error for i in r.issues),
+        } for r in results], ensure_ascii=False, indent=1))
+        return
+    levels = sorted({k for r in results for k in r.subtotals}, key=lambda k: ("产出指标", "效益指标", "满意度指标", "成本指标", k).index(k))
+    rows = [[r.project.project_id, r.project.name, _number(r.budget_score), *[_number(r.subtotals.get(k)) for k in levels],
+             _number(r.total), r.grade or "-", str(len(r.issues))] for r in results]
+    print(_table(["项目编号", "项目名称", "预算执行", *levels, "总分", "等级", "问题数"], rows))
+    for analysis in analyses:
+        for issue in analysis.issues:
+            print(f"{analysis.ref.name}：{issue.message}")
+
+
+def _json_number(value):
+    return None if value is None else float(value)
+
+
+def _run(args) -> int:
+    from .batch import RunOptions, run
+
+    refs, skipped = collect(args.inputs)
+    if not refs and not skipped:
+        print("没有找到任何输入文件。", file=sys.stderr)
+        return 2
+    options = RunOptions(output=Path(args.output), rules_path=args.rules, workers=args.workers,
+                         scheduler=args.scheduler, force=args.force, report_template=args.report_template,
+                         reports=not args.no_reports,
+                         limits=Limits(seconds=args.max_seconds, memory_mb=args.max_memory_mb))
+    if options.report_template is not None and not options.report_template.is_file():
+        print(f"报告模板不存在：{options.report_template}", file=sys.stderr)
+        return 2
+    bar = None
+    if not args.quiet and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=2 * len(refs), unit="步", desc="读取评分与输出", file=sys.stderr)
+    try:
+        result = run(refs, options, skipped=skipped, progress=bar.update if bar else None)
+    finally:
+        if bar:
+            bar.close()
+    if not args.quiet:
+        for r in result.results:
+            p = r.project
+            score = f"{_number(r.total)} 分 {r.grade}" if r.total is not None else "未评分"
+            print(f"{p.project_id}  {p.name}  {score}  [{r.status}]  {p.source_file}")
+    pdfs = []
+    if args.pdf and result.reports:
+        from .report import to_pdf
+
+        try:
+            pdfs = to_pdf(result.reports, result.output / "reports")
+        except SelfevalError as exc:
+            print(f"PDF 转换未完成：{exc}", file=sys.stderr)
+    errors, warnings = result.count("error"), result.count("warning")
+    print(f"工作簿：读取 {result.inputs} 个（复用上次结果 {result.reused} 个），拒收 {result.rejected} 个，"
+          f"跳过 {len(result.skipped)} 个；项目：评分 {result.scored} 个，共 {len(result.results)} 个；"
+          f"问题：错误 {errors} 个，警告 {warnings} 个。")
+    print(f"输出：{result.output / 'summary.xlsx'}，{result.output / 'workbooks'}，"
+          f"{result.output / 'reports'}（报告 {len(result.reports)} 份{f'，PDF {len(pdfs)} 份' if pdfs else ''}）")
+    return 0 if result.clean else 1
+
+
+def _template(args) -> int:
+    from .form import write_template
+
+    path = Path(args.path)
+    if path.exists() and not args.overwrite:
+        print(f"文件已存在：{path}（如需覆盖请加 --overwrite）", file=sys.stderr)
+        return 2
+    write_template(path)
+    print(f"已生成空白模板：{path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="selfeval", description="项目支出绩效自评：读取部门填报的工作簿，检查、评分，输出汇总表、带评分结果的工作簿副本和 Word 自评报告。",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"selfeval-xlsx {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="命令")
+
+    rules_help = "评分规则文件（TOML），默认使用全国通用规则 workbook_templates/rules/national.toml"
+    for name, help_text in (("check", "检查工作簿填报问题（指出工作表和单元格），不写任何文件"),
+                            ("score", "检查并评分，打印每个项目的得分")):
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("files", nargs="+", metavar="文件", help="工作簿（.xlsx/.xlsm/.xls）、邮件（.eml）或文件夹")
+        p.add_argument("--json", action="store_true", help="以 JSON 输出，便于其他程序读取")
+        p.add_argument("--rules", type=Path, metavar="FILE", help=rules_help)
+
+    p = sub.add_parser("run", help="批量处理：评分并输出汇总表、工作簿副本和报告",
+                       description="批量处理一个收件箱（文件夹、工作簿、.eml 邮件）。输出：summary.xlsx（汇总、指标明细、问题清单、统计），"
+                                   "workbooks/（每个工作簿加上「自评结果」工作表的副本），reports/（每个项目一份 Word 报告）。"
+                                   "再次运行时只处理新增或变化的文件。")
+    p.add_argument("inputs", nargs="+", metavar="输入", help="工作簿、.eml 邮件或文件夹（递归查找）")
+    p.add_argument("-o", "--output", default="output", metavar="DIR", help="输出文件夹（默认 output/）")
+    p.add_argument("--workers", type=int, default=0, metavar="N", help="并行进程数（默认：CPU 核数）")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="dask.distributed 调度器地址（如 tcp://10.0.0.5:8786），需安装 selfeval-xlsx[dask]")
+    p.add_argument("--force", action="store_true", help="忽略上次运行的结果，全部重新处理")
+    p.add_argument("--rules", type=Path, metavar="FILE", help=rules_help)
+    p.add_argument("--report-template", type=Path, metavar="FILE", help="自定义 Word 报告模板（docxtpl，在沙箱中渲染）")
+    p.add_argument("--no-reports", action="store_true", help="不生成 Word 报告")
+    p.add_argument("--pdf", action="store_true", help="同时用 LibreOffice 把报告转为 PDF（需要 soffice）")
+    p.add_argument("--quiet", action="store_true", help="不显示进度条和逐项目结果")
+    p.add_argument("--max-seconds", type=float, default=Limits.seconds, metavar="S", help="单个文件的处理时间上限（秒）")
+    p.add_argument("--max-memory-mb", type=int, default=Limits.memory_mb, metavar="MB", help="单个文件的内存上限（MB）")
+
+    p = sub.add_parser("template", help="生成空白填报模板", description="生成标准填报工作簿（含填表说明、下拉选项）。")
+    p.add_argument("path", nargs="?", default="selfeval_template.xlsx", metavar="PATH", help="输出路径（默认 selfeval_template.xlsx）")
+    p.add_argument("--overwrite", action="store_true", help="覆盖已存在的文件")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``selfeval`` console script."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0) if exc.code in (0, None) else 2
+    if getattr(args, "workers", 0) and args.workers < 0:
+        print("--workers 不能为负数", file=sys.stderr)
+        return 2
+    try:
+        if args.command in ("check", "score"):
+            return _check_or_score(args)
+        if args.command == "run":
+            return _run(args)
+        return _template(args)
+    except SelfevalError as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("已中断。已完成的输出均为完整文件，再次运行会从中断处继续。", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Checks every input before any parser sees it: size, file type, zip structure.
+
+A spreadsheet from an unknown sender may be empty, a renamed text file, encrypted, truncated, a
+compression bomb or carry an XML entity bomb. Each is refused here in milliseconds, with flat
+memory, as an :class:`~selfeval_xlsx.errors.UnreadableInput` carrying a stable code.
+"""
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass
+
+from .errors import UnreadableInput
+
+ZIP_MAGIC = b"PK\x03\x04"
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on one input. Defaults fit real department workbooks with a wide margin."""
+
+    max_file_bytes: int = 50 * 2**20
+    max_unzipped_bytes: int = 500 * 2**20
+    max_entries: int = 5000
+    max_ratio: int = 200  # deflate of real sheet XML rarely passes 30:1; bombs reach 1000:1
+    seconds: float = 120.0
+    memory_mb: int = 2048
+
+
+def inspect(data: bytes, suffix: str, limits: Limits = Limits()) -> str:
+    """Return the workbook format (``"xlsx"`` or ``"xls"``) or raise ``UnreadableInput``."""
+    if not data:
+        raise UnreadableInput("文件为空（0 字节），请重新导出工作簿后提交。", "empty-file")
+    if len(data) > limits.max_file_bytes:
+        raise UnreadableInput(
+            f"文件大小 {len(data) / 2**20:.1f} MB 超过上限 {limits.max_file_bytes / 2**20:.0f} MB。",
+            "file-too-large")
+    if data.startswith(OLE_MAGIC):
+        if b"E\x00n\x00c\x00r\x00y\x00p\x00t\x00e\x00d\x00P\x00a\x00c\x00k\x00a\x00g\x00e" in data:
+            raise UnreadableInput("工作簿设置了打开密码，无法读取。请取消密码保护后重新提交。", "encrypted")
+        return "xls"
+    if not data.startswith(ZIP_MAGIC):
+        kind = "文本或 CSV 文件" if _looks_like_text(data) else "未知格式的文件"
+        raise UnreadableInput(
+            f"这不是 Excel 工作簿（看起来是{kind}，只是扩展名为 {suffix}）。请用 Excel 另存为 .xlsx 后提交。",
+            "not-a-workbook")
+    _inspect_zip(data, limits)
+    return "xlsx"
+
+
+def _looks_like_text(data: bytes) -> bool:
+    head = data[:4096]
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            head.decode(encoding)
+            return True
+        except UnicodeDecodeError:
+            continue
+    return False
+
+
+def _inspect_zip(data: bytes, limits: Limits) -> None:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        raise UnreadableInput("文件已损坏（压缩包不完整或被截断），请重新保存后提交。", "corrupt-file") from None
+    if len(entries) > limits.max_entries:
+        raise UnreadableInput(f"工作簿内部包含 {len(entries)} 个部件，超过上限 {limits.max_entries}，已拒收。",
+                              "zip-bomb")
+    total = 0
+    for entry in entries:
+        total += entry.file_size
+        ratio = entry.file_size / max(entry.compress_size, 1)
+        if total > limits.max_unzipped_bytes or (entry.file_size > 2**20 and ratio > limits.max_ratio):
+            raise UnreadableInput(
+                f"工作簿解压后异常巨大（部件 {entry.filename} 解压 {entry.file_size / 2**20:.0f} MB，压缩比 "
+                f"{ratio:.0f}:1），疑似压缩炸弹，已拒收。", "zip-bomb")
+    names = {e.filename for e in entries}
+    if "xl/workbook.xml" not in names:
+        raise UnreadableInput("压缩包中没有 Excel 工作簿内容（缺少 xl/workbook.xml），请用 Excel 另存为 .xlsx。",
+                              "not-a-workbook")
+    try:
+        for entry in entries:
+            if entry.filename.endswith((".xml", ".rels")):
+                with archive.open(entry) as part:
+                    head = part.read(8192)
+                # A DTD in an OOXML part is never legitimate and is how entity bombs start.
+                if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
+                    raise UnreadableInput(f"工作簿部件 {entry.filename} 含有 DTD/实体声明，疑似恶意文件，已拒收。",
+                                          "xml-entities")
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError):
+        raise UnreadableInput("文件已损坏（压缩数据无法解开），请重新保存后提交。", "corrupt-file") from None

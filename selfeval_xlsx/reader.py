@@ -1,0 +1,375 @@
+"""Reading a department workbook into records, tolerantly, with every problem named by cell.
+
+pandas ``read_excel`` on the calamine engine gives the raw grid of each sheet (header=None, so
+grid row i is Excel row i + 1). The form (schema.py) says which headers to look for; the header
+row is found below any title rows, merged ranges are filled, blank rows skipped, and each value
+is converted by its column's kind. Nothing here raises for bad data: it becomes an Issue.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import math
+import re
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+
+from . import guard, schema
+from .errors import UnreadableInput
+from .issues import Issue, error, warning
+from .issues import a1 as _a1
+from .models import FundingRow, Indicator, Project, SpendingRow, Submission
+from .parsing import parse_number
+from .xlsx_meta import SheetMeta, read_meta
+
+HEADER_SEARCH_ROWS = 30  # non-blank rows looked at for the header (title rows come first)
+_WAN = Decimal(10000)
+_RECORD = {"funding": FundingRow, "spending": SpendingRow, "indicators": Indicator}
+_YEAR = re.compile(r"^\s*((?:19|20)\d\d)\s*年?度?\s*$")
+
+
+def read_workbook(path: str | Path, data: bytes | None = None, *, name: str | None = None,
+                  limits: guard.Limits = guard.Limits()) -> Submission:
+    """Read one workbook (``.xlsx``, ``.xlsm`` or ``.xls``) into a :class:`Submission`.
+
+    ``data`` may carry the file's bytes (e.g. an e-mail attachment) and ``name`` the name to
+    show in problems (defaults to ``path``). An unreadable file yields a submission with no
+    projects and one file-level error; this function does not raise for bad input.
+    """
+    file = name or str(path)
+    try:
+        if data is None:
+            data = Path(path).read_bytes()
+        fmt = guard.inspect(data, Path(path).suffix or ".xlsx", limits)
+        grids, merges = _load_grids(data)
+        meta = _safe_meta(data) if fmt == "xlsx" else {}
+    except UnreadableInput as exc:
+        return Submission(file, issues=[error(exc.code, str(exc), file=file)])
+    except OSError as exc:
+        return Submission(file, issues=[error("unreadable-file", f"无法读取文件：{exc.strerror or exc}", file=file)])
+    return _build(file, grids, merges, meta)
+
+
+def _load_grids(data: bytes) -> tuple[dict[str, pd.DataFrame], dict[str, list]]:
+    """Every sheet as a raw object grid plus its merged ranges; calamine failures become
+    ``UnreadableInput`` (calamine raises its own exception types, and occasionally others)."""
+    try:
+        with pd.ExcelFile(io.BytesIO(data), engine="calamine") as book:
+            grids = pd.read_excel(book, sheet_name=None, header=None, dtype=object)
+            merges = {}
+            for sheet in grids:
+                try:
+                    merges[sheet] = book.book.get_sheet_by_name(sheet).merged_cell_ranges or []
+                except Exception:  # merged ranges are a convenience; .xls/.ods may lack them
+                    merges[sheet] = []
+    except Exception as exc:  # noqa: BLE001 - any parser failure means "cannot read this file"
+        text = f"{type(exc).__name__}: {exc}"
+        if "password" in text.lower() or "encrypt" in text.lower():
+            raise UnreadableInput("工作簿设置了密码保护，无法读取。请取消密码保护后重新提交。", "encrypted") from None
+        raise UnreadableInput(f"文件无法按 Excel 工作簿读取（{text[:200]}），请用 Excel 打开并另存为 .xlsx 后提交。",
+                              "corrupt-file") from None
+    return grids, merges
+
+
+def _safe_meta(data: bytes) -> dict[str, SheetMeta]:
+    try:
+        return read_meta(data)
+    except Exception:  # noqa: BLE001 - metadata only refines values; calamine already read them
+        return {}
+
+
+def _is_blank(value) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def _number_text(value: float | int) -> str:
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return repr(value)
+    return str(value)
+
+
+def _date_text(value: dt.datetime | dt.date) -> str:
+    if isinstance(value, dt.datetime) and value.time() != dt.time():
+        return value.isoformat(sep=" ")
+    return value.strftime("%Y-%m-%d")
+
+
+def as_text(value) -> str:
+    """A cell value as the text a user sees (18.0 -> ``"18"``, dates as ``2023-12-31``)."""
+    if _is_blank(value):
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        return _number_text(value)
+    if isinstance(value, (dt.datetime, dt.date)):
+        return _date_text(value)
+    if isinstance(value, dt.time):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def _percent_text(value: float | int) -> str:
+    pct = Decimal(repr(float(value))) * 100
+    text = format(pct.normalize(), "f")
+    return f"{text}%"
+
+
+class _SheetReader:
+    """Reads one sheet of the form: header detection, column mapping, value conversion."""
+
+    def __init__(self, file: str, spec: schema.SheetSpec, sheet: str, grid: pd.DataFrame,
+                 merges: list, meta: SheetMeta | None):
+        self.file, self.spec, self.sheet = file, spec, sheet
+        self.meta = meta or SheetMeta()
+        self.issues: list[Issue] = []
+        self.values = grid.to_numpy(dtype=object, copy=True)
+        self._fill_merges(merges)
+
+    def _fill_merges(self, merges: list) -> None:
+        """A merged range carries its top-left value to every cell it covers."""
+        nrows, ncols = self.values.shape
+        for (r0, c0), (r1, c1) in merges:
+            if r0 >= nrows or c0 >= ncols:
+                continue
+            value = self.values[r0, c0]
+            for r in range(r0, min(r1, nrows - 1) + 1):
+                for c in range(c0, min(c1, ncols - 1) + 1):
+                    if _is_blank(self.values[r, c]):
+                        self.values[r, c] = value
+
+    def where(self, row: int | None, col: int | None = None) -> dict:
+        return {"file": self.file, "sheet": self.sheet, "row": row, "col": col}
+
+    def find_header(self) -> tuple[int, dict[str, int], dict[str, str]] | None:
+        """(header row, field -> column, field -> unit) of the best-matching row among the
+        first non-blank rows; None when no row names any column of the form."""
+        names = schema.HEADER_NAMES[self.spec.key]
+        best = None
+        looked = 0
+        for r in range(self.values.shape[0]):
+            row = self.values[r]
+            if all(_is_blank(v) for v in row):
+                continue
+            cols: dict[str, int] = {}
+            units: dict[str, str] = {}
+            for c, value in enumerate(row):
+                if _is_blank(value) or not isinstance(value, str):
+                    continue
+                name, unit = schema.normalize_header(value)
+                field = names.get(name)
+                if field and field not in cols:
+                    cols[field], units[field] = c, unit
+            if cols and (best is None or len(cols) > len(best[1])):
+                best = (r, cols, units)
+            looked += 1
+            if looked >= HEADER_SEARCH_ROWS:
+                break
+        return best
+
+    def rows(self) -> tuple[list[tuple[int, dict]], dict[str, int]]:
+        """Converted data rows as (0-based sheet row, field -> value) and the column map."""
+        header = self.find_header()
+        required = "、".join(c.header for c in self.spec.required)
+        if header is None:
+            self.issues.append(error(
+                "missing-header", f"工作表「{self.sheet}」中找不到表头行，应包含列：{required}。请使用标准模板的表头。",
+                **self.where(None)))
+            return [], {}
+        header_row, cols, units = header
+        for column in self.spec.required:
+            if column.field not in cols:
+                self.issues.append(error(
+                    "missing-column",
+                    f"工作表「{self.sheet}」第 {header_row + 1} 行表头缺少必填列「{column.header}」，请按标准模板补上该列。",
+                    **self.where(header_row), value=column.header))
+        records = []
+        for r in range(header_row + 1, self.values.shape[0]):
+            raw = {f: self.values[r, c] for f, c in cols.items()}
+            if all(_is_blank(v) for v in raw.values()):
+                continue
+            records.append((r, {f: self._convert(r, cols[f], self.spec.column(f), units.get(f, ""), v)
+                                for f, v in raw.items()}))
+        return records, cols
+
+    def _convert(self, row: int, col: int, column: schema.Column, unit: str, value):
+        if (row, col) in self.meta.formula_without_value:
+            self.issues.append(error(
+                "formula-no-value",
+                f"{self.sheet}!{_a1(row, col)}「{column.header}」是公式，但文件中没有保存计算结果。"
+                "请在 Excel 中打开该工作簿、保存后重新提交。", **self.where(row, col)))
+            return None
+        if column.kind in (schema.AMOUNT, schema.NUMBER):
+            return self._number(row, col, column, unit, value)
+        if column.kind == schema.VALUE and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return _percent_text(value) if (row, col) in self.meta.percent else _number_text(value)
+        if column.kind == schema.YEAR:
+            return self._year(row, col, column, value)
+        return as_text(value)
+
+    def _number(self, row, col, column, unit, value) -> Decimal | None:
+        if _is_blank(value):
+            return None
+        number = None if isinstance(value, (bool, dt.date, dt.datetime, dt.time)) else parse_number(value)
+        if number is None:
+            hint = "日期" if isinstance(value, (dt.date, dt.datetime)) else "文字"
+            self.issues.append(error(
+                "bad-number",
+                f"{self.sheet}!{_a1(row, col)}「{column.header}」应填数字，读到的是{hint}「{as_text(value)}」。"
+                "请改为阿拉伯数字（如 100 或 100.50）。", **self.where(row, col), value=as_text(value)))
+            return None
+        if number < 0:
+            self.issues.append(error(
+                "negative-number", f"{self.sheet}!{_a1(row, col)}「{column.header}」不能为负数（读到 {number}）。",
+                **self.where(row, col), value=as_text(value)))
+            return None
+        if unit == "元" and column.kind == schema.AMOUNT:
+            number = number / _WAN  # the form is in 万元; a (元) header is converted on read
+        return number
+
+    def _year(self, row, col, column, value) -> str:
+        text = as_text(value)
+        match = _YEAR.match(text)
+        if text and not match:
+            self.issues.append(error(
+                "bad-year", f"{self.sheet}!{_a1(row, col)}「{column.header}」应为四位年份（如 2023），读到「{text}」。",
+                **self.where(row, col), value=text))
+            return text
+        return match.group(1) if match else ""
+
+
+def _match_sheets(file: str, grids: dict) -> tuple[dict[str, str], list[Issue]]:
+    """Form sheet key -> actual sheet name, and issues for missing sheets."""
+    found: dict[str, str] = {}
+    for actual in grids:
+        key = schema.SHEET_NAMES.get(schema.normalize_header(actual)[0])
+        if key and key not in found:
+            found[key] = actual
+    issues = []
+    for spec in schema.SHEETS:
+        if spec.key not in found:
+            # 支出 only feeds the reconciliation check; every other sheet is needed to score.
+            make = warning if spec.key == "spending" else error
+            issues.append(make("missing-sheet", f"工作簿缺少工作表「{spec.name}」，请使用标准模板并保留该工作表。",
+                               file=file, sheet=spec.name))
+    return found, issues
+
+
+def _build(file: str, grids: dict, merges: dict, meta: dict) -> Submission:
+    found, issues = _match_sheets(file, grids)
+    tables: dict[str, list] = {}
+    for key, sheet in found.items():
+        spec = next(s for s in schema.SHEETS if s.key == key)
+        reader = _SheetReader(file, spec, sheet, grids[sheet], merges.get(sheet, []), meta.get(sheet))
+        records, cols = reader.rows()
+        tables[key] = [(sheet, r, cols, values) for r, values in records]
+        issues.extend(reader.issues)
+    reported = {(i.sheet, i.row, i.col) for i in issues}
+    projects = _projects(file, tables.get("projects", []), issues, reported)
+    by_id = {p.project_id: p for p in projects}
+    for key in ("funding", "spending", "indicators"):
+        for sheet, r, cols, values in tables.get(key, []):
+            record = _RECORD[key](sheet=sheet, row=r, cols=cols, **_fields(values))
+            _check_row(file, record, key, issues, reported)
+            project = by_id.get(record.project_id)
+            if project is None:
+                if record.project_id:
+                    issues.append(error(
+                        "unknown-project",
+                        f"{sheet}!{_a1(r, cols['project_id'])} 的项目编号「{record.project_id}」在「项目信息」中不存在，"
+                        "请核对编号或在「项目信息」中补充该项目。", file=file, **record.where("project_id"),
+                        value=record.project_id, project_id=record.project_id))
+                continue
+            getattr(project, key).append(record)
+    for project in projects:
+        if "funding" in found and not project.funding:
+            issues.append(error("no-funding", f"项目「{project.project_id}」在「资金」工作表中没有任何资金行，无法计算预算执行率。",
+                                file=file, **project.where("project_id"), project_id=project.project_id))
+    owners = {(sheet, r): values.get("project_id") for rows in tables.values() for sheet, r, _, values in rows}
+    return Submission(file, projects, [_with_project(i, owners) for i in issues])
+
+
+def _with_project(issue: Issue, owners: dict) -> Issue:
+    """Give a cell problem the 项目编号 of its row, so its error blocks only that project."""
+    pid = owners.get((issue.sheet, issue.row))
+    return replace(issue, project_id=pid) if pid and not issue.project_id else issue
+
+
+def _fields(values: dict) -> dict:
+    """Converted cell values -> record keyword arguments (text fields default to "")."""
+    out = {}
+    for field, value in values.items():
+        out[field] = "" if value is None and field not in _NUMERIC_FIELDS else value
+    return out
+
+
+_NUMERIC_FIELDS = {c.field for s in schema.SHEETS for c in s.columns if c.kind in (schema.AMOUNT, schema.NUMBER)}
+
+
+def _projects(file: str, rows: list, issues: list[Issue], reported: set) -> list[Project]:
+    projects: dict[str, Project] = {}
+    for sheet, r, cols, values in rows:
+        project = Project(sheet=sheet, row=r, cols=cols, source_file=file, **_fields(values))
+        _check_row(file, project, "projects", issues, reported)
+        if not project.project_id:
+            continue
+        if project.project_id in projects:
+            first = projects[project.project_id]
+            issues.append(error(
+                "duplicate-project-id",
+                f"项目编号「{project.project_id}」在「{sheet}」中重复出现（第 {first.row + 1} 行和第 {r + 1} 行），"
+                "请为每个项目使用唯一编号。", file=file, **project.where("project_id"),
+                value=project.project_id, project_id=project.project_id))
+            continue
+        projects[project.project_id] = project
+    return list(projects.values())
+
+
+def _check_row(file: str, record, key: str, issues: list[Issue], reported: set) -> None:
+    """Required cells and the fixed vocabularies (一级/二级指标, 指标性质, 资金来源)."""
+    spec = next(s for s in schema.SHEETS if s.key == key)
+    pid = getattr(record, "project_id", "")
+    for column in spec.required:
+        if column.field in record.cols and getattr(record, column.field) in ("", None) \
+                and (record.sheet, record.row, record.cols[column.field]) not in reported:
+            issues.append(error(
+                "empty-required", f"{record.sheet}!{_a1(record.row, record.cols[column.field])}「{column.header}」为必填项，不能为空。",
+                file=file, **record.where(column.field), project_id=pid))
+    if key == "indicators":
+        record.level1 = _with_suffix(record.level1)
+        record.level2 = _with_suffix(record.level2)
+        if record.level1 and record.level1 not in schema.LEVEL2_BY_LEVEL1:
+            issues.append(error(
+                "bad-level1", f"{record.sheet}!{_a1(record.row, record.cols['level1'])}「一级指标」应为"
+                f"{'、'.join(schema.LEVEL1)}之一，读到「{record.level1}」。", file=file, **record.where("level1"),
+                value=record.level1, project_id=pid))
+        elif record.level2 and record.level2 not in schema.LEVEL2_BY_LEVEL1[record.level1]:
+            issues.append(warning(
+                "bad-level2", f"{record.sheet}!{_a1(record.row, record.cols['level2'])}「二级指标」「{record.level2}」"
+                f"不属于「{record.level1}」（应为{'、'.join(schema.LEVEL2_BY_LEVEL1[record.level1])}之一）。",
+                file=file, **record.where("level2"), value=record.level2, project_id=pid))
+        if record.nature and record.nature not in schema.NATURES:
+            issues.append(error(
+                "bad-nature", f"{record.sheet}!{_a1(record.row, record.cols['nature'])}「指标性质」应为"
+                f"{'、'.join(schema.NATURES)}之一或留空，读到「{record.nature}」。", file=file,
+                **record.where("nature"), value=record.nature, project_id=pid))
+    if key == "funding" and record.source and record.source not in schema.SOURCES:
+        issues.append(warning(
+            "bad-source", f"{record.sheet}!{_a1(record.row, record.cols['source'])}「资金来源」建议填写"
+            f"{'、'.join(schema.SOURCES)}之一，读到「{record.source}」。", file=file, **record.where("source"),
+            value=record.source, project_id=pid))
+
+
+def _with_suffix(level: str) -> str:
+    """``产出`` -> ``产出指标``: departments often drop the suffix."""
+    level = level.replace(" ", "")
+    return level + "指标" if level and not level.endswith("指标") else level

@@ -208,6 +208,8 @@ class _SheetReader:
                 f"{self.sheet}!{_a1(row, col)}「{column.header}」是公式，但文件中没有保存计算结果。"
                 "请在 Excel 中打开该工作簿、保存后重新提交。", **self.where(row, col)))
             return None
+        if _is_blank(value):
+            return None if column.kind in (schema.AMOUNT, schema.NUMBER) else ""
         if column.kind in (schema.AMOUNT, schema.NUMBER):
             return self._number(row, col, column, unit, value)
         if column.kind == schema.VALUE and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -217,8 +219,6 @@ class _SheetReader:
         return as_text(value)
 
     def _number(self, row, col, column, unit, value) -> Decimal | None:
-        if _is_blank(value):
-            return None
         number = None if isinstance(value, (bool, dt.date, dt.datetime, dt.time)) else parse_number(value)
         if number is None:
             hint = "日期" if isinstance(value, (dt.date, dt.datetime)) else "文字"

@@ -1,0 +1,197 @@
+"""The reader: tolerant of how departments really fill the form, precise about what is wrong."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from selfeval_xlsx.reader import read_workbook
+
+
+def found(submission):
+    """Issues as (sheet, cell, code) tuples: what the tests assert on."""
+    return {(i.sheet, i.cell, i.code) for i in submission.issues}
+
+
+def test_valid_form_reads_cleanly(make_book, tables):
+    sub = read_workbook(make_book(tables))
+    assert sub.issues == []
+    [project] = sub.projects
+    assert (project.project_id, project.name, project.year, project.department) == ("P01", "社区党建经费", "2023", "某区民政局")
+    assert [(f.source, f.budget, f.executed) for f in project.funding] == [("本年财政拨款", Decimal(100), Decimal(95))]
+    assert [s.amount for s in project.spending] == [Decimal(60), Decimal(35)]
+    assert [(i.level3, i.target, i.actual, i.weight) for i in project.indicators][0] == ("培训班次", "≥18次", "18次", Decimal(25))
+    # each record remembers its cell: 绩效指标 row 2 (0-based 1), 年度指标值 in column F (0-based 5)
+    first = project.indicators[0]
+    assert (first.sheet, first.row, first.cols["target"]) == ("绩效指标", 1, 5)
+
+
+# --- one test per check, asserting (sheet, cell, code) --------------------------------------
+
+def test_text_in_amount_names_the_cell(make_book, tables):
+    tables["资金"][1][4] = "一百万"
+    sub = read_workbook(make_book(tables))
+    assert ("资金", "E2", "bad-number") in found(sub)
+    assert sub.issues[0].value == "一百万" and sub.issues[0].project_id == "P01"
+
+
+def test_date_where_amount_belongs(make_book, tables):
+    import datetime as dt
+    tables["资金"][1][3] = dt.datetime(2023, 5, 1)
+    assert ("资金", "D2", "bad-number") in found(read_workbook(make_book(tables)))
+
+
+def test_negative_amount(make_book, tables):
+    tables["支出"][1][3] = -5
+    assert ("支出", "D2", "negative-number") in found(read_workbook(make_book(tables)))
+
+
+def test_weight_typed_as_words(make_book, tables):
+    tables["绩效指标"][1][7] = "二十五分"
+    assert ("绩效指标", "H2", "bad-number") in found(read_workbook(make_book(tables)))
+
+
+def test_missing_sheet(make_book, tables):
+    del tables["资金"]
+    sub = read_workbook(make_book(tables))
+    assert ("资金", "", "missing-sheet") in found(sub)
+    assert [i.severity for i in sub.issues if i.code == "missing-sheet"] == ["error"]
+
+
+def test_missing_spending_sheet_is_only_a_warning(make_book, tables):
+    del tables["支出"]
+    sub = read_workbook(make_book(tables))
+    assert [(i.code, i.severity) for i in sub.issues] == [("missing-sheet", "warning")]
+
+
+def test_missing_column_names_the_header_row(make_book, tables):
+    for row in tables["资金"]:
+        del row[4]
+    assert ("资金", "1", "missing-column") in found(read_workbook(make_book(tables)))
+
+
+def test_every_header_renamed(make_book, tables):
+    tables["绩效指标"][0] = [f"列{i}" for i in range(len(tables["绩效指标"][0]))]
+    assert ("绩效指标", "", "missing-header") in found(read_workbook(make_book(tables)))
+
+
+def test_empty_required_cell(make_book, tables):
+    tables["绩效指标"][2][5] = None
+    assert ("绩效指标", "F3", "empty-required") in found(read_workbook(make_book(tables)))
+
+
+def test_duplicate_project_id(make_book, tables):
+    tables["项目信息"].append(["P01", "另一个项目", 2023, "某区民政局"])
+    sub = read_workbook(make_book(tables))
+    assert ("项目信息", "A3", "duplicate-project-id") in found(sub)
+    assert len(sub.projects) == 1
+
+
+def test_row_of_unknown_project(make_book, tables):
+    tables["资金"].append(["P99", "本年财政拨款", 1, 1, 1])
+    assert ("资金", "A3", "unknown-project") in found(read_workbook(make_book(tables)))
+
+
+def test_formula_without_cached_value(make_book, tables):
+    tables["资金"][1][4] = "=C2*0.95"  # openpyxl stores the formula but no computed value
+    sub = read_workbook(make_book(tables))
+    assert ("资金", "E2", "formula-no-value") in found(sub)
+    assert ("资金", "E2", "empty-required") not in found(sub)
+
+
+def test_bad_year(make_book, tables):
+    tables["项目信息"][1][2] = "去年"
+    assert ("项目信息", "C2", "bad-year") in found(read_workbook(make_book(tables)))
+
+
+def test_unknown_level1_and_nature(make_book, tables):
+    tables["绩效指标"][1][1] = "其他指标"
+    tables["绩效指标"][2][4] = "越大越好"
+    issues = found(read_workbook(make_book(tables)))
+    assert {("绩效指标", "B2", "bad-level1"), ("绩效指标", "E3", "bad-nature")} <= issues
+
+
+def test_level2_outside_its_level1_is_a_warning(make_book, tables):
+    tables["绩效指标"][1][2] = "社会效益指标"
+    sub = read_workbook(make_book(tables))
+    assert [(i.cell, i.code, i.severity) for i in sub.issues] == [("C2", "bad-level2", "warning")]
+
+
+def test_project_without_funding(make_book, tables):
+    tables["资金"] = tables["资金"][:1]
+    assert ("项目信息", "A2", "no-funding") in found(read_workbook(make_book(tables)))
+
+
+# --- what departments really send -------------------------------------------------------------
+
+def test_title_rows_aliases_units_and_shuffled_columns(make_book, tables):
+    tables["资金"] = [["2023年度项目资金情况表"], [], ["单位：元"],
+                    ["全年执行数\n（元）", "项目 编号", "全年预算数(元)", "资金来源"],
+                    [950000, "P01", "1,000,000", "本年财政拨款"]]
+    tables["项目信息"][0] = ["project_id", "name", "year", "department", "implementer"]
+    sub = read_workbook(make_book(tables))
+    assert sub.issues == []
+    [row] = sub.projects[0].funding
+    assert (row.budget, row.executed, row.row) == (Decimal(100), Decimal(95), 4)
+
+
+def test_merged_category_cells_fill_down_and_blank_rows_skip(make_book, tables):
+    rows = tables["绩效指标"]
+    rows[2][0] = rows[2][1] = None
+    rows.insert(3, [None] * 11)  # a blank row inside the table
+    sub = read_workbook(make_book(tables, merges={"绩效指标": ["A2:A3", "B2:B3"]}))
+    indicators = sub.projects[0].indicators
+    assert [(i.project_id, i.level1, i.row) for i in indicators[:3]] == [
+        ("P01", "产出指标", 1), ("P01", "产出指标", 2), ("P01", "效益指标", 4)]
+    assert sub.issues == []
+
+
+def test_percent_formatted_number_and_plain_number(make_book, tables):
+    tables["绩效指标"][3][6] = 0.96     # shown as 96% in Excel
+    tables["绩效指标"][1][6] = 18       # plain number: the target's unit is implied
+    sub = read_workbook(make_book(tables, formats={"绩效指标": {"G4": "0%"}}))
+    indicators = sub.projects[0].indicators
+    assert (indicators[0].actual, indicators[2].actual) == ("18", "96%")
+
+
+def test_many_blank_rows_before_the_data(make_book, tables):
+    tables["资金"] = [[None]] * 20000 + tables["资金"]
+    sub = read_workbook(make_book(tables))
+    assert sub.issues == []
+    assert sub.projects[0].funding[0].row == 20001
+
+
+def test_xls_is_read(tmp_path, tables):
+    xlwt = pytest.importorskip("xlwt")
+    book = xlwt.Workbook()
+    for name, rows in tables.items():
+        sheet = book.add_sheet(name)
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                if value is not None:
+                    sheet.write(r, c, value)
+    path = tmp_path / "old.xls"
+    book.save(str(path))
+    sub = read_workbook(path)
+    assert sub.issues == []
+    assert sub.projects[0].funding[0].executed == Decimal(95)
+
+
+@pytest.mark.parametrize("content, code", [
+    (b"", "empty-file"),
+    ("项目编号,项目名称\nP01,党建\n".encode("gb18030"), "not-a-workbook"),
+    (b"PK\x03\x04\x14\x00\x00\x00\x08\x00garbage", "corrupt-file"),
+])
+def test_unreadable_files_are_one_issue_not_an_exception(tmp_path, content, code):
+    path = tmp_path / "bad.xlsx"
+    path.write_bytes(content)
+    sub = read_workbook(path)
+    assert sub.projects == []
+    assert [(i.file, i.code, i.severity) for i in sub.issues] == [(str(path), code, "error")]
+
+
+def test_truncated_workbook(make_book, tables, tmp_path):
+    data = make_book(tables).read_bytes()
+    path = tmp_path / "cut.xlsx"
+    path.write_bytes(data[: len(data) // 2])
+    assert [i.code for i in read_workbook(path).issues] == ["corrupt-file"]

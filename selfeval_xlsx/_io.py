@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 _FORBIDDEN = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]')
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 
 
@@ -31,6 +33,7 @@ def atomic_path(dst: str | os.PathLike):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are shared like any file
         os.replace(tmp, dst)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -25,6 +25,7 @@ from .models import FundingRow, Indicator, Project, SpendingRow, Submission
 from .parsing import parse_number
 from .xlsx_meta import SheetMeta, read_meta
 
+ENGINE = "calamine"  # pandas engine; the benchmark's naive baseline swaps in "openpyxl"
 HEADER_SEARCH_ROWS = 30  # non-blank rows looked at for the header (title rows come first)
 _WAN = Decimal(10000)
 _RECORD = {"funding": FundingRow, "spending": SpendingRow, "indicators": Indicator}
@@ -57,7 +58,7 @@ def _load_grids(data: bytes) -> tuple[dict[str, pd.DataFrame], dict[str, list]]:
     """Every sheet as a raw object grid plus its merged ranges; calamine failures become
     ``UnreadableInput`` (calamine raises its own exception types, and occasionally others)."""
     try:
-        with pd.ExcelFile(io.BytesIO(data), engine="calamine") as book:
+        with pd.ExcelFile(io.BytesIO(data), engine=ENGINE) as book:
             grids = pd.read_excel(book, sheet_name=None, header=None, dtype=object)
             merges = {}
             for sheet in grids:

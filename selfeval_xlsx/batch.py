@@ -407,9 +407,11 @@ def run(refs: list[InputRef], options: RunOptions, *, skipped: list[Skipped] = (
             owners.append((analysis, published))
         written = _map(executor, publish, jobs, tick, options.limits.memory_mb)
     finally:
-        executor.shutdown(wait=True, cancel_futures=True)
-        if client is not None:
+        if client is not None:  # dask's executor has no cancel_futures
+            executor.shutdown(wait=True)
             client.close()
+        else:
+            executor.shutdown(wait=True, cancel_futures=True)
 
     extra: list[Issue] = []
     for (analysis, published), outcome in zip(owners, written):

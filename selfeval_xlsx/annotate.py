@@ -1,0 +1,228 @@
+"""Give each department its workbook back with the results in it (DOMAIN.md §6 ``workbooks/``).
+
+The copy gets a first, active sheet 自评结果 (project scores, indicator scores, problem list)
+and every problem cell of the department's own sheets is filled red (error) or yellow
+(warning) with a comment holding the Chinese message. ``.xlsx``/``.xlsm`` are loaded with
+openpyxl, which keeps the department's values, styles, dropdowns and merged cells (macros are
+dropped: the copy is always a plain ``.xlsx``); ``.xls`` values are copied with python-calamine.
+The source file is only ever read.
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Sequence
+
+import openpyxl
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.comments import Comment
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+from python_calamine import CalamineWorkbook
+
+from ._io import atomic_path
+from .issues import SEVERITY_ZH, Issue
+from .models import ProjectResult
+from .schema import RESULT_SHEET
+from .summary import (AUTHOR, KIND_ZH, MAX_TEXT, MAX_WIDTH, MONEY_FORMAT, RATE_FORMAT,
+                      SCORE_FORMAT, issue_sort_key, level1_columns, text_width)
+
+_OLE2_MAGIC = b"\xd0\xcf\x11\xe0"  # .xls (BIFF inside an OLE2 compound file)
+
+ERROR_FILL = PatternFill("solid", fgColor="FFC7CE")
+WARNING_FILL = PatternFill("solid", fgColor="FFEB9C")
+_FILLS = {"优": PatternFill("solid", fgColor="C6EFCE"), "良": PatternFill("solid", fgColor="DDEBF7"),
+          "中": WARNING_FILL, "差": ERROR_FILL, "错误": ERROR_FILL, "警告": WARNING_FILL}
+_COLOURED = ("等级", "状态", "级别")
+_HEADER_FILL = PatternFill("solid", fgColor="D9E1F2")
+_THIN = Side(style="thin", color="808080")
+_BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
+_HEADER_FONT = Font(bold=True)
+_TITLE_FONT = Font(bold=True, size=14)
+_SECTION_FONT = Font(bold=True, size=12)
+_WRAP = Alignment(wrap_text=True, vertical="center", horizontal="center")
+_LINK_FONT = Font(color="0563C1", underline="single")
+
+TEXT, MONEY, RATE, SCORE = "text", "money", "rate", "score"
+_FORMATS = {MONEY: MONEY_FORMAT, RATE: RATE_FORMAT, SCORE: SCORE_FORMAT}
+
+
+def annotate_workbook(src: str | os.PathLike | bytes, dst: str | os.PathLike,
+                      results: Sequence[ProjectResult], issues: Sequence[Issue]) -> Path:
+    """Write a copy of the department workbook ``src`` (a path or the file's bytes; ``.xlsx``,
+    ``.xlsm`` or ``.xls``) to ``dst`` (``.xlsx``) with a 自评结果 sheet first and the problem
+    cells marked, and return ``dst``.
+
+    ``results`` and ``issues`` are this workbook's own projects and problems (the caller
+    filters a batch by file). An existing 自评结果 sheet is replaced. ``src`` is never written."""
+    if not isinstance(src, (bytes, bytearray)):
+        if Path(dst).resolve() == Path(src).resolve():
+            raise ValueError("annotate_workbook: dst must differ from src (the source is never modified)")
+        with open(src, "rb") as fh:
+            head = fh.read(4)
+    else:
+        head = bytes(src[:4])
+    if head == _OLE2_MAGIC:
+        wb = _copy_xls(src)
+    else:
+        source = io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src
+        wb = openpyxl.load_workbook(source, keep_vba=False, keep_links=False)
+    _mark_cells(wb, issues)
+    _add_result_sheet(wb, results, issues)
+    with atomic_path(dst) as tmp:
+        wb.save(tmp)
+    return Path(dst)
+
+
+def _text(value) -> str:
+    """User text safe for a cell: no control characters openpyxl refuses, within Excel's limit."""
+    return ILLEGAL_CHARACTERS_RE.sub("", str(value))[:MAX_TEXT]
+
+
+def _put(ws, row: int, col: int, value, kind: str = TEXT):
+    """Write one typed value at 1-based (row, col): numbers as numbers with their format,
+    anything else as a string that never turns into a formula. Returns the cell."""
+    cell = ws.cell(row, col)
+    if value is None or value == "":
+        return cell
+    if kind != TEXT and not isinstance(value, str):
+        cell.value = float(value)
+        cell.number_format = _FORMATS[kind]
+    else:
+        cell.value = _text(value)
+        cell.data_type = "s"  # openpyxl would take a leading "=" for a formula
+    return cell
+
+
+def _copy_xls(src) -> openpyxl.Workbook:
+    """Build an openpyxl workbook holding the values (and merged ranges) of every sheet of an
+    ``.xls``; cell positions are kept so issue coordinates still point at the right cells."""
+    book = (CalamineWorkbook.from_filelike(io.BytesIO(src)) if isinstance(src, (bytes, bytearray))
+            else CalamineWorkbook.from_path(str(src)))
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for name in book.sheet_names:
+        sheet = book.get_sheet_by_name(name)
+        ws = wb.create_sheet(_text(name)[:31])
+        # skip_empty_area=False keeps leading blank rows/columns, so row 0 is the sheet's row 1.
+        for r, values in enumerate(sheet.to_python(skip_empty_area=False), start=1):
+            for c, value in enumerate(values, start=1):
+                if value == "" or value is None:
+                    continue
+                if isinstance(value, str):
+                    _put(ws, r, c, value)
+                else:
+                    ws.cell(r, c).value = value
+        for rng in sheet.merged_cell_ranges or ():
+            (r0, c0), (r1, c1) = rng
+            if (r0, c0) != (r1, c1):
+                ws.merge_cells(start_row=r0 + 1, start_column=c0 + 1, end_row=r1 + 1, end_column=c1 + 1)
+    return wb
+
+
+def _mark_cells(wb: openpyxl.Workbook, issues: Sequence[Issue]) -> None:
+    """Fill each located problem cell red/yellow and append the message to its comment.
+    An issue with a row but no column marks the first cell of that row; one with no row is
+    listed in 自评结果 only."""
+    for issue in issues:
+        if issue.row is None or not issue.sheet or issue.sheet not in wb.sheetnames:
+            continue
+        ws = wb[issue.sheet]
+        if not isinstance(ws, Worksheet):  # a chart sheet has no cells to mark
+            continue
+        cell = ws.cell(issue.row + 1, (issue.col or 0) + 1)
+        if type(cell).__name__ == "MergedCell":  # only the top-left cell of a merge holds data
+            for rng in ws.merged_cells.ranges:
+                if cell.coordinate in rng:
+                    cell = ws.cell(rng.min_row, rng.min_col)
+                    break
+        if issue.is_error or cell.fill != ERROR_FILL:  # a warning never hides an error
+            cell.fill = ERROR_FILL if issue.is_error else WARNING_FILL
+        note = f"{SEVERITY_ZH.get(issue.severity, issue.severity)}：{_text(issue.message)}"
+        text = f"{cell.comment.text}\n{note}" if cell.comment else note
+        lines = sum(1 + text_width(line) // 40 for line in text.split("\n"))
+        cell.comment = Comment(text, AUTHOR, width=260, height=min(400, 20 + 16 * lines))
+
+
+def _add_result_sheet(wb: openpyxl.Workbook, results: Sequence[ProjectResult], issues: Sequence[Issue]) -> None:
+    """Insert 自评结果 as the first, active sheet: project table, indicator table, problem list."""
+    if RESULT_SHEET in wb.sheetnames:
+        wb.remove(wb[RESULT_SHEET])
+    ws = wb.create_sheet(RESULT_SHEET, 0)
+    for other in wb.worksheets[1:]:
+        other.sheet_view.tabSelected = False  # otherwise Excel opens with the sheets grouped
+    wb.active = 0
+    ws.sheet_view.tabSelected = True
+    widths: dict[int, int] = {}
+
+    n_err = sum(1 for i in issues if i.is_error)
+    ws.cell(1, 1, "项目支出绩效自评结果").font = _TITLE_FONT
+    _put(ws, 2, 1, f"共 {len(results)} 个项目；错误 {n_err} 条，警告 {len(issues) - n_err} 条。"
+                   "标红的单元格有错误，标黄的有警告，鼠标移到单元格上可看说明。")
+
+    level1 = level1_columns(results)
+    row = _table(ws, 4, "一、项目得分", widths,
+                 [("项目编号", TEXT), ("项目名称", TEXT), ("全年预算数", MONEY), ("全年执行数", MONEY),
+                  ("执行率", RATE), ("预算执行得分", SCORE), *((f"{k}得分", SCORE) for k in level1),
+                  ("总分", SCORE), ("等级", TEXT), ("自评总分", SCORE), ("状态", TEXT)],
+                 [(r.project.project_id, r.project.name, r.budget, r.executed, r.rate, r.budget_score,
+                   *(r.subtotals.get(k) for k in level1), r.total, r.grade, r.self_total, r.status)
+                  for r in results])
+    row = _table(ws, row + 1, "二、指标得分", widths,
+                 [("项目编号", TEXT), ("一级指标", TEXT), ("二级指标", TEXT), ("三级指标", TEXT),
+                  ("指标性质", TEXT), ("年度指标值", TEXT), ("实际完成值", TEXT), ("分值", SCORE), ("得分", SCORE),
+                  ("自评得分", SCORE), ("计分方法", TEXT)],
+                 [(r.project.project_id, s.indicator.level1, s.indicator.level2, s.indicator.level3,
+                   KIND_ZH.get(s.kind, s.kind), s.indicator.target, s.indicator.actual, s.indicator.weight,
+                   s.score, s.indicator.self_score, s.method)
+                  for r in results for s in r.indicators])
+    # The department's own sheet order reads better than alphabetical; workbook-level first.
+    position = {name: k for k, name in enumerate(wb.sheetnames)}
+    ordered = sorted(issues, key=lambda i: (position.get(i.sheet, -1 if not i.sheet else len(position)),
+                                            *issue_sort_key(i)[1:]))
+    first_issue_row = row + 3
+    _table(ws, row + 1, "三、问题清单", widths,
+           [("工作表", TEXT), ("单元格", TEXT), ("级别", TEXT), ("说明", TEXT)],
+           [(i.sheet, i.cell, SEVERITY_ZH.get(i.severity, i.severity), i.message) for i in ordered])
+    # The 单元格 column links to the marked cell, so the department can jump to it.
+    for k, issue in enumerate(ordered):
+        if issue.cell and issue.row is not None and issue.sheet in wb.sheetnames:
+            cell = ws.cell(first_issue_row + k, 2)
+            cell.hyperlink = f"#'{issue.sheet}'!{issue.cell}"
+            cell.font = _LINK_FONT
+    if not ordered:
+        _put(ws, first_issue_row, 1, "未发现问题。")
+
+    for col, width in widths.items():
+        ws.column_dimensions[get_column_letter(col)].width = min(width, MAX_WIDTH)
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+
+
+def _table(ws, row: int, title: str, widths: dict[int, int], columns, rows) -> int:
+    """Write a section title, a header row and the data rows starting at 1-based ``row``;
+    track column widths. Returns the next free row."""
+    ws.cell(row, 1, title).font = _SECTION_FONT
+    row += 1
+    for c, (header, _) in enumerate(columns, start=1):
+        cell = ws.cell(row, c, header)
+        cell.font, cell.fill, cell.border, cell.alignment = _HEADER_FONT, _HEADER_FILL, _BORDER, _WRAP
+        widths[c] = max(widths.get(c, 0), text_width(header) + 2)
+    for values in rows:
+        row += 1
+        for c, ((_, kind), value) in enumerate(zip(columns, values), start=1):
+            cell = _put(ws, row, c, value, kind)
+            cell.border = _BORDER
+            if cell.value is None:
+                continue
+            if kind == TEXT:
+                widths[c] = max(widths[c], text_width(str(cell.value)) + 2)
+                if columns[c - 1][0] in _COLOURED and cell.value in _FILLS:
+                    cell.fill = _FILLS[cell.value]
+            else:
+                widths[c] = max(widths[c], len(f"{cell.value:,.2f}") + 3)
+    return row + 1

@@ -1,0 +1,321 @@
+"""Write the analyst's batch workbook ``summary.xlsx`` (DOMAIN.md §6) with xlsxwriter.
+
+Sheets, in order: 汇总 (one row per project), 指标明细 (one row per indicator), 问题清单 (one
+row per issue) and 统计 (small tables with native Excel charts). Numbers are written as numbers
+(``Decimal`` -> float, ``None`` -> blank cell), user text always with ``write_string`` so a
+project called ``=HYPERLINK(...)`` stays text. The workbook runs in xlsxwriter's
+``constant_memory`` mode: rows go out in order and are flushed to disk, which keeps 10,000
+projects fast and small in memory; widths, filters and conditional formats are written at close.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import xlsxwriter
+
+from ._io import atomic_path
+from .issues import SEVERITY_ZH, Issue
+from .models import ProjectResult
+from .schema import LEVEL1
+
+AUTHOR = "selfeval-xlsx"
+MONEY_FORMAT = "#,##0.00"
+RATE_FORMAT = "0.00%"
+SCORE_FORMAT = "0.00"
+MAX_WIDTH = 50
+MAX_TEXT = 32767  # Excel's limit for one cell
+
+# IndicatorScore.kind -> 指标性质 as departments write it.
+KIND_ZH = {
+    "positive": "正向",
+    "reverse": "反向",
+    "equal": "等于",
+    "deadline": "时限",
+    "qualitative": "定性",
+    "not_applicable": "不适用",
+}
+GRADES = ("优", "良", "中", "差")
+UNGRADED = "未评分"
+
+# Cell kinds of a table column: how a value is written and formatted.
+TEXT, MONEY, RATE, SCORE, COUNT, YEAR = "text", "money", "rate", "score", "count", "year"
+_NUMBER_FORMATS = {MONEY: MONEY_FORMAT, RATE: RATE_FORMAT, SCORE: SCORE_FORMAT, COUNT: "0", YEAR: "0"}
+
+# Conditional-format colours (Excel's built-in "good / neutral / bad" styles, plus blue for 良).
+GREEN = {"bg_color": "#C6EFCE", "font_color": "#006100"}
+BLUE = {"bg_color": "#DDEBF7", "font_color": "#1F4E78"}
+YELLOW = {"bg_color": "#FFEB9C", "font_color": "#9C5700"}
+RED = {"bg_color": "#FFC7CE", "font_color": "#9C0006"}
+
+
+def text_width(text: str) -> int:
+    """Display width of ``text`` in Excel column units: CJK characters count double.
+
+    GBK encodes CJK (and full-width) characters in two bytes and ASCII in one, which is the
+    width we want, computed in C rather than character by character."""
+    return len(text.encode("gbk", errors="replace"))
+
+
+def year_value(year: str) -> int | str:
+    """年度 as a number when it is one (``"2022"`` -> 2022), else the text as written."""
+    text = str(year or "").strip()
+    return int(text) if text.isdigit() else text
+
+
+def level1_columns(results: Sequence[ProjectResult]) -> list[str]:
+    """The 一级指标 subtotal columns to show: 产出/效益/满意度 always, 成本指标 (and any other
+    一级 a rules file introduced) only when some project has it."""
+    present = {k for r in results for k in r.subtotals}
+    cols = [k for k in LEVEL1 if k != "成本指标" or k in present]
+    cols += sorted(present - set(cols))
+    return cols
+
+
+def issue_sort_key(issue: Issue):
+    """Order issues by file, then sheet, row and column; sheet-level issues first."""
+    return (issue.file, issue.sheet, -1 if issue.row is None else issue.row,
+            -1 if issue.col is None else issue.col)
+
+
+def _project_rows(results: Sequence[ProjectResult], level1: Sequence[str]):
+    """Yield the 汇总 values of each project, in :func:`_project_columns` order."""
+    for r in results:
+        p = r.project
+        yield (p.source_file, p.department, p.project_id, p.name, year_value(p.year),
+               r.budget, r.executed, r.rate, r.budget_score,
+               *(r.subtotals.get(k) for k in level1),
+               r.total, r.grade, r.self_total, r.status, len(r.issues))
+
+
+def _project_columns(level1: Sequence[str]) -> list[tuple[str, str]]:
+    """(header, kind) of every 汇总 column."""
+    return [("来源文件", TEXT), ("主管部门", TEXT), ("项目编号", TEXT), ("项目名称", TEXT), ("年度", YEAR),
+            ("全年预算数", MONEY), ("全年执行数", MONEY), ("执行率", RATE), ("预算执行得分", SCORE),
+            *((f"{k}得分", SCORE) for k in level1),
+            ("总分", SCORE), ("等级", TEXT), ("自评总分", SCORE), ("状态", TEXT), ("问题数", COUNT)]
+
+
+_INDICATOR_COLUMNS = [
+    ("来源文件", TEXT), ("项目编号", TEXT), ("项目名称", TEXT), ("一级指标", TEXT), ("二级指标", TEXT),
+    ("三级指标", TEXT), ("指标性质", TEXT), ("年度指标值", TEXT), ("实际完成值", TEXT), ("分值", SCORE),
+    ("得分", SCORE), ("自评得分", SCORE), ("计分方法", TEXT), ("说明", TEXT), ("偏差原因分析及改进措施", TEXT),
+]
+
+_ISSUE_COLUMNS = [
+    ("来源文件", TEXT), ("工作表", TEXT), ("单元格", TEXT), ("级别", TEXT), ("代码", TEXT),
+    ("项目编号", TEXT), ("说明", TEXT), ("读取值", TEXT),
+]
+
+
+def _indicator_rows(results: Sequence[ProjectResult]):
+    """Yield the 指标明细 values of every indicator of every project."""
+    for r in results:
+        p = r.project
+        for s in r.indicators:
+            ind = s.indicator
+            yield (p.source_file, p.project_id, p.name, ind.level1, ind.level2, ind.level3,
+                   KIND_ZH.get(s.kind, s.kind), ind.target, ind.actual, ind.weight, s.score,
+                   ind.self_score, s.method, s.why, ind.deviation)
+
+
+def _issue_rows(issues: Iterable[Issue]):
+    """Yield the 问题清单 values of every issue, sorted by file, sheet and cell."""
+    for i in sorted(issues, key=issue_sort_key):
+        yield (i.file, i.sheet, i.cell, SEVERITY_ZH.get(i.severity, i.severity), i.code,
+               i.project_id, i.message, i.value)
+
+
+class _Styles:
+    """The few xlsxwriter formats the workbook shares."""
+
+    def __init__(self, wb: xlsxwriter.Workbook):
+        self.header = wb.add_format({"bold": True, "bg_color": "#D9E1F2", "border": 1, "text_wrap": True,
+                                     "align": "center", "valign": "vcenter"})
+        self.title = wb.add_format({"bold": True, "font_size": 12})
+        self.text = wb.add_format()
+        self.kinds = {k: wb.add_format({"num_format": f}) for k, f in _NUMBER_FORMATS.items()}
+        self.kinds[TEXT] = self.text
+        self.green, self.blue, self.yellow, self.red = (wb.add_format(c) for c in (GREEN, BLUE, YELLOW, RED))
+        self.grade = {"优": self.green, "良": self.blue, "中": self.yellow, "差": self.red}
+
+
+def _write_table(ws, styles: _Styles, columns: Sequence[tuple[str, str]], rows: Iterable[Sequence],
+                 first_row: int = 0, first_col: int = 0, widths: list[int] | None = None,
+                 filter_and_freeze: bool = True) -> int:
+    """Write a header row and the data rows at (first_row, first_col); set column widths from
+    the content; add the frozen header and autofilter. Returns the number of data rows."""
+    ws_write_string, ws_write_number = ws.write_string, ws.write_number
+    kinds = [k for _, k in columns]
+    formats = [styles.kinds[k] for k in kinds]
+    # Header widths leave room for the autofilter arrow.
+    widths = widths if widths is not None else [0] * len(columns)
+    for c, (header, _) in enumerate(columns):
+        ws_write_string(first_row, first_col + c, header, styles.header)
+        widths[c] = max(widths[c], text_width(header) + 4)
+    row = first_row
+    for values in rows:
+        row += 1
+        for c, value in enumerate(values):
+            col = first_col + c
+            fmt = formats[c]
+            if value is None or value == "":
+                continue  # a blank cell needs no record at all
+            if kinds[c] == TEXT or isinstance(value, str):
+                text = str(value)
+                if len(text) > MAX_TEXT:
+                    text = text[:MAX_TEXT]
+                ws_write_string(row, col, text, fmt)
+                # Cheap bound first: no text is wider than twice its length.
+                if 2 * len(text) > widths[c] and widths[c] < MAX_WIDTH:
+                    widths[c] = max(widths[c], text_width(text) + 2)
+            else:
+                value = float(value)
+                ws_write_number(row, col, value, fmt)
+                if widths[c] < 16:
+                    shown = f"{value:,.2f}" if kinds[c] != RATE else f"{value:.2%}"
+                    widths[c] = max(widths[c], len(shown) + 2)
+    for c, w in enumerate(widths):
+        ws.set_column(first_col + c, first_col + c, min(w, MAX_WIDTH))
+    n = row - first_row
+    if filter_and_freeze:
+        ws.freeze_panes(first_row + 1, 0)
+        ws.autofilter(first_row, first_col, first_row + n, first_col + len(columns) - 1)
+    return n
+
+
+def _highlight(ws, col: int, first: int, last: int, formats_by_value: dict) -> None:
+    """Colour the cells of column ``col`` (rows first..last) whose text equals a key of the dict."""
+    if last < first:
+        return
+    for value, fmt in formats_by_value.items():
+        ws.conditional_format(first, col, last, col, {"type": "cell", "criteria": "==",
+                                                      "value": f'"{value}"', "format": fmt})
+
+
+def _page_setup(ws) -> None:
+    """Landscape A4, one page wide, header row repeated: readable when printed or as PDF."""
+    ws.set_landscape()
+    ws.set_paper(9)
+    ws.fit_to_pages(1, 0)
+    ws.repeat_rows(0)
+    ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
+
+
+def _department_stats(results: Sequence[ProjectResult]) -> list[tuple[str, int, float | None, float | None]]:
+    """Per 主管部门: project count, mean 执行率 and mean 总分 over the projects that have one."""
+    groups: dict[str, list[ProjectResult]] = {}
+    for r in results:
+        groups.setdefault(r.project.department or "（未填写）", []).append(r)
+    stats = []
+    for dept in sorted(groups):
+        rs = groups[dept]
+        rates = [float(r.rate) for r in rs if r.rate is not None]
+        totals = [float(r.total) for r in rs if r.total is not None]
+        stats.append((dept, len(rs), sum(rates) / len(rates) if rates else None,
+                      sum(totals) / len(totals) if totals else None))
+    return stats
+
+
+def _column_chart(wb, title: str, x_title: str, y_title: str, sheet: str, cats: tuple[int, int, int],
+                  vals: tuple[int, int, int], num_format: str, colour: str, n_points: int):
+    """A column chart with title, axis titles and data labels over one table column."""
+    chart = wb.add_chart({"type": "column"})
+    r0, r1, c = cats
+    v0, v1, vc = vals
+    chart.add_series({
+        "name": title,
+        "categories": [sheet, r0, c, r1, c],
+        "values": [sheet, v0, vc, v1, vc],
+        "data_labels": {"value": True, "num_format": num_format},
+        "fill": {"color": colour},
+        "gap": 80,
+    })
+    chart.set_title({"name": title, "name_font": {"size": 12}})
+    chart.set_x_axis({"name": x_title})
+    chart.set_y_axis({"name": y_title, "num_format": num_format, "major_gridlines": {"visible": True}})
+    chart.set_legend({"none": True})
+    # Wider charts for many departments so the category labels stay legible.
+    chart.set_size({"width": min(480 + max(0, n_points - 6) * 40, 1600), "height": 300})
+    return chart
+
+
+def _write_stats(wb, ws, styles: _Styles, results: Sequence[ProjectResult]) -> None:
+    """统计: grade distribution and per-department figures, each a small table plus a chart."""
+    sheet = ws.get_name()
+    counts = {g: 0 for g in (*GRADES, UNGRADED)}
+    for r in results:
+        counts[r.grade if r.grade in GRADES and r.total is not None else UNGRADED] += 1
+    widths = [0] * 4
+    ws.write_string(0, 0, "等级分布", styles.title)
+    n = _write_table(ws, styles, [("等级", TEXT), ("项目数", COUNT)], counts.items(),
+                     first_row=1, widths=widths, filter_and_freeze=False)
+    _highlight(ws, 0, 2, 1 + n, styles.grade)
+    grade_chart = _column_chart(wb, "等级分布", "等级", "项目数", sheet, (2, 1 + n, 0), (2, 1 + n, 1),
+                                "0", "#4472C4", n)
+
+    depts = _department_stats(results)
+    top = 3 + n  # one blank row below the grade table
+    ws.write_string(top, 0, "各主管部门情况", styles.title)
+    m = _write_table(ws, styles, [("主管部门", TEXT), ("项目数", COUNT), ("平均执行率", RATE), ("平均总分", SCORE)],
+                     depts, first_row=top + 1, widths=widths, filter_and_freeze=False)
+    ws.insert_chart(0, 5, grade_chart, {"x_offset": 10, "y_offset": 5})
+    if m:
+        first, last = top + 2, top + 1 + m
+        score_chart = _column_chart(wb, "各主管部门平均总分", "主管部门", "平均总分（分）", sheet,
+                                    (first, last, 0), (first, last, 3), "0.00", "#70AD47", m)
+        rate_chart = _column_chart(wb, "各主管部门平均执行率", "主管部门", "平均执行率", sheet,
+                                   (first, last, 0), (first, last, 2), "0.0%", "#ED7D31", m)
+        score_chart.set_y_axis({"name": "平均总分（分）", "num_format": "0", "min": 0, "max": 100,
+                                "major_gridlines": {"visible": True}})
+        ws.insert_chart(17, 5, score_chart, {"x_offset": 10, "y_offset": 5})
+        ws.insert_chart(35, 5, rate_chart, {"x_offset": 10, "y_offset": 5})
+    # Two charts fit a landscape page; the third starts the next one instead of being cut.
+    ws.set_h_pagebreaks([34])
+    ws.set_landscape()
+    ws.set_paper(9)
+    ws.fit_to_pages(1, 0)
+
+
+def write_summary(path: str | os.PathLike, results: Sequence[ProjectResult], issues: Sequence[Issue], *,
+                  title: str = "项目支出绩效自评汇总") -> Path:
+    """Write the batch summary workbook to ``path`` atomically and return the path.
+
+    ``results`` are the scored projects of the run; ``issues`` is the complete list of the
+    run's problems (file-level ones included) and fills 问题清单 as given. Sheets: 汇总,
+    指标明细, 问题清单, 统计 (DOMAIN.md §6)."""
+    results = list(results)
+    level1 = level1_columns(results)
+    with atomic_path(path) as tmp:
+        wb = xlsxwriter.Workbook(str(tmp), {
+            "constant_memory": True,
+            "strings_to_formulas": False,
+            "strings_to_numbers": False,
+            "strings_to_urls": False,
+            "nan_inf_to_errors": True,
+        })
+        wb.set_properties({"title": title, "author": AUTHOR, "subject": "项目支出绩效自评",
+                           "keywords": "绩效自评, 汇总", "comments": "由 selfeval-xlsx 生成"})
+        styles = _Styles(wb)
+
+        ws = wb.add_worksheet("汇总")
+        columns = _project_columns(level1)
+        n = _write_table(ws, styles, columns, _project_rows(results, level1))
+        headers = [h for h, _ in columns]
+        _highlight(ws, headers.index("等级"), 1, n, styles.grade)
+        _highlight(ws, headers.index("状态"), 1, n, {"错误": styles.red, "警告": styles.yellow})
+        _page_setup(ws)
+
+        ws = wb.add_worksheet("指标明细")
+        _write_table(ws, styles, _INDICATOR_COLUMNS, _indicator_rows(results))
+        _page_setup(ws)
+
+        ws = wb.add_worksheet("问题清单")
+        n = _write_table(ws, styles, _ISSUE_COLUMNS, _issue_rows(issues))
+        _highlight(ws, 3, 1, n, {"错误": styles.red, "警告": styles.yellow})
+        _page_setup(ws)
+
+        _write_stats(wb, wb.add_worksheet("统计"), styles, results)
+        wb.close()
+    return Path(path)

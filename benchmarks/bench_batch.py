@@ -103,7 +103,8 @@ def baseline(inbox: Path, out: Path) -> float:
     from selfeval_xlsx.batch import analyse
     from selfeval_xlsx.guard import Limits
     from selfeval_xlsx.intake import collect
-    from selfeval_xlsx.report import DEFAULT_TEMPLATE, build_context, report_filename
+    from selfeval_xlsx.report import build_context, report_filename
+    from selfeval_xlsx.report_template import DEFAULT_TEMPLATE
     from selfeval_xlsx.rules import load_rules
     from selfeval_xlsx.summary import write_summary
 

@@ -1,0 +1,318 @@
+"""Word reports: context sentences, rendering, escaping, file names, templates, PDF."""
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import zipfile
+from decimal import Decimal as D
+
+import docx
+import pytest
+from docx.shared import Mm
+
+from selfeval_xlsx.errors import SelfevalError, TemplateError
+from selfeval_xlsx.models import FundingRow, Indicator, IndicatorScore, Project, ProjectResult, SpendingRow
+from selfeval_xlsx.report import ReportRenderer, build_context, fmt_number, report_filename, to_pdf
+from selfeval_xlsx.report_template import DEFAULT_TEMPLATE, build_template
+
+W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+
+SEED_ROWS = [
+    ("产出指标", "数量指标", "开设培训班", "≥18次", "18次"),
+    ("产出指标", "数量指标", "党员培训", "≥2300人次", "2300人次"),
+    ("产出指标", "数量指标", "购买红色书籍", "≥1728册", "1728册"),
+    ("产出指标", "质量指标", "培训覆盖率", "=100%", "100%"),
+    ("产出指标", "时效指标", "按时完成率", "按时完成", "达成"),
+    ("效益指标", "社会效益指标", "党员教育覆盖", "达成年度指标", "达成"),
+    ("效益指标", "社会效益指标", "后进党组织集中培训", "≥25次", "25次"),
+    ("效益指标", "可持续影响指标", "长效机制建设", "达成年度指标", "达成"),
+    ("满意度指标", "服务对象满意度指标", "党员满意度", "≥95%", "95%"),
+]
+HEADINGS = ["一、基本情况", "（一）项目实施情况", "（二）财政支出情况", "（三）项目管理情况",
+            "（四）项目资金来源及使用情况", "二、评价结论与绩效分析", "（一）总体结论", "（二）项目绩效分析",
+            "三、存在问题或不足", "四、下一步改进措施", "附表"]
+
+
+def make_result(scores=None, reasons=None, kinds=None, **project_fields) -> ProjectResult:
+    """Seed-like project: 100 万元 fully spent, nine indicators worth 10. ``scores``/``reasons``/
+    ``kinds`` override rows by index."""
+    scores, reasons, kinds = scores or {}, reasons or {}, kinds or {}
+    fields = {"project_id": "P001", "name": "党建工作经费", "year": "2022", "department": "区委组织部",
+              "implementer": "街道党建办", "goal": "开展党员教育培训。", "achieved": "完成了党员教育培训工作",
+              "implementation": "区财政2022年共下拨党工委党建工作经费100万元。",
+              "management": "严格贯彻落实内控制度。", "funds_usage": "主要用于党的二十大精神学习宣传。",
+              "analysis": "满意度约为95%。", "problems": "一是缺乏创新思路。", "improvements": "加强资金的合理使用。"}
+    fields.update(project_fields)
+    project = Project(**fields)
+    project.funding = [FundingRow(project_id="P001", source="本年财政拨款", initial_budget=D(100),
+                                  budget=D(100), executed=D(100))]
+    result_scores = []
+    for i, (l1, l2, l3, target, actual) in enumerate(SEED_ROWS):
+        ind = Indicator(project_id="P001", level1=l1, level2=l2, level3=l3, target=target, actual=actual,
+                        weight=D(10), deviation=reasons.get(i, ""))
+        project.indicators.append(ind)
+        kind = kinds.get(i, "positive")
+        score = None if kind == "not_applicable" else scores.get(i, D(10))
+        reached = score is not None and score >= D(10)
+        result_scores.append(IndicatorScore(indicator=ind, kind=kind, method="", score=score, reached=reached))
+    subtotals: dict[str, D] = {}
+    for s in result_scores:
+        if s.score is not None:
+            subtotals[s.indicator.level1] = subtotals.get(s.indicator.level1, D(0)) + s.score
+    total = D(10) + sum(subtotals.values())
+    return ProjectResult(project=project, budget=D(100), executed=D(100), rate=D(1), budget_score=D(10),
+                         indicators=result_scores, subtotals=subtotals, total=total,
+                         grade="优" if total >= 90 else "良")
+
+
+@pytest.fixture(scope="module")
+def renderer():
+    return ReportRenderer()
+
+
+def open_docx(data: bytes):
+    return docx.Document(io.BytesIO(data))
+
+
+def all_text(document) -> str:
+    parts = [p.text for p in document.paragraphs]
+    for table in document.tables:
+        for row in table.rows:
+            parts.extend(c.text for c in row.cells)
+    return "\n".join(parts)
+
+
+def nospace(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+@pytest.mark.parametrize("value, text", [
+    (D("100.00"), "100"), (D("92.50"), "92.5"), (D("97.975"), "97.98"), (D("1E+2"), "100"),
+    (D("0.005"), "0.01"), (D("-0.00"), "0"), (D("1234.5678"), "1234.57"), (None, "—"), (10, "10"),
+])
+def test_fmt_number(value, text):
+    assert fmt_number(value) == text
+
+
+def test_seed_report_reads_like_the_seed(renderer):
+    document = open_docx(renderer.render(make_result()))
+    paragraphs = [p.text for p in document.paragraphs]
+    assert paragraphs[0] == "2022年度党建工作经费绩效自评报告"
+    assert document.paragraphs[0].style.name == "Title"
+    # every heading of DOMAIN.md §7, in order
+    positions = [paragraphs.index(h) for h in HEADINGS]
+    assert positions == sorted(positions)
+    body = nospace("\n".join(paragraphs))
+    for phrase in ("执行数100万元", "完成预算的100%", "得分100分", "预算执行得分10分", "9个三级指标",
+                   "其中当年财政拨款100万元"):
+        assert phrase in body, phrase
+    assert "已达预期效果均得10分" in body
+    # no heading is followed directly by another heading of the same level or left empty
+    for h in HEADINGS[:-1]:
+        nxt = paragraphs[paragraphs.index(h) + 1]
+        assert nxt.strip(), h
+    # 附表: nine indicator rows between the header and the total row
+    indicator_table = document.tables[1]
+    level3 = [row.cells[2].text for row in indicator_table.rows[1:-1]]
+    assert level3 == [r[2] for r in SEED_ROWS]
+    assert indicator_table.rows[-1].cells[0].text == "总分"
+    assert indicator_table.rows[-1].cells[6].text == "100"
+    assert "等级：优" in indicator_table.rows[-1].cells[7].text
+    funding = [[c.text for c in row.cells] for row in document.tables[0].rows]
+    assert ["年度资金总额", "年度资金总额", "100", "100", "100", "10", "10", "100%"] in funding
+    section = document.sections[0]
+    assert abs(section.top_margin - Mm(37)) < Mm(0.1) and abs(section.left_margin - Mm(28)) < Mm(0.1)
+    assert abs(section.page_width - Mm(210)) < Mm(0.5)
+
+
+def test_styles_name_the_official_east_asian_fonts(renderer):
+    data = renderer.render(make_result())
+    styles = zipfile.ZipFile(io.BytesIO(data)).read("word/styles.xml").decode()
+    expected = {"Normal": "仿宋_GB2312", "Title": "方正小标宋简体", "ReportHeading1": "黑体",
+                "ReportHeading2": "楷体_GB2312"}
+    for style_id, font in expected.items():
+        block = re.search(rf'<w:style [^>]*w:styleId="{style_id}".*?</w:style>', styles, re.DOTALL).group(0)
+        assert f'w:eastAsia="{font}"' in block, style_id
+        assert "eastAsiaTheme" not in block
+    assert re.search(r'w:styleId="Normal".*?w:firstLineChars="200".*?</w:style>', styles, re.DOTALL)
+    document = open_docx(data)
+    assert document.styles["Normal"].font.size.pt == 16
+    assert document.styles["Title"].font.size.pt == 22
+    assert {"一级标题", "二级标题", "自评表格"} <= {s.name for s in document.styles}
+    footer = zipfile.ZipFile(io.BytesIO(data)).read("word/footer1.xml").decode()
+    assert "PAGE" in footer and "—" in footer
+
+
+def test_header_row_repeats_and_level_cells_merge(renderer):
+    document = open_docx(renderer.render(make_result()))
+    xml = document.tables[1]._tbl.xml
+    assert "<w:tblHeader/>" in xml
+    first_cells = [row.tc_lst[0] for row in document.tables[1]._tbl.tr_lst[1:-1]]
+    merges = [tc.find(f"{W}tcPr/{W}vMerge").get(f"{W}val") for tc in first_cells]
+    # 产出指标 ×5, 效益指标 ×3, 满意度指标 ×1
+    assert merges == ["restart", "continue", "continue", "continue", "continue",
+                      "restart", "continue", "continue", "restart"]
+    # python-docx resolves the merge: every row of the group reads 产出指标
+    assert [row.cells[0].text for row in document.tables[1].rows[1:6]] == ["产出指标"] * 5
+
+
+def test_shortfalls_are_named_with_scores_and_reasons(renderer):
+    result = make_result(scores={1: D("8.5"), 8: D("9.47")}, reasons={1: "受疫情影响，部分培训改为线上。"})
+    text = nospace(all_text(open_docx(renderer.render(result))))
+    assert "7个三级指标已达预期效果" in text
+    assert "「党员培训」得8.5分（分值10分），偏差原因：受疫情影响，部分培训改为线上" in text
+    assert "「党员满意度」得9.47分（分值10分），偏差原因：单位未填写" in text
+    assert "得分97.97分" in text
+    assert "均得10分" not in text
+
+
+def test_many_shortfalls_are_capped_in_the_sentence():
+    context = build_context(make_result(scores={i: D(9) for i in range(9)}))
+    conclusion = context["sentences"]["conclusion"]
+    assert "9个三级指标未完全达到预期" in conclusion and "「开设培训班」得9分" in conclusion
+    assert "「党员满意度」" not in conclusion and "其余3个详见附表" in conclusion
+    assert "三级指标均未完全达到预期效果" in conclusion
+
+
+def test_tc_loop_in_custom_template_fixes_the_grid(tmp_path):
+    document = docx.Document()
+    table = document.add_table(rows=1, cols=3)
+    table.cell(0, 0).text = "{%tc for row in table.indicators %}"
+    table.cell(0, 1).text = "{{ row.score }}"
+    table.cell(0, 2).text = "{%tc endfor %}"
+    path = tmp_path / "tc.docx"
+    document.save(path)
+    rendered = open_docx(ReportRenderer(path, sandboxed=True).render(make_result()))
+    tbl = rendered.tables[0]._tbl
+    assert len(tbl.tr_lst[0].tc_lst) == 9 and len(tbl.tblGrid.gridCol_lst) == 9  # grid had 3 columns
+
+
+def test_not_applicable_indicators_are_mentioned(renderer):
+    result = make_result(kinds={2: "not_applicable"})
+    context = build_context(result)
+    assert "不适用" in context["sentences"]["conclusion"] and "「购买红色书籍」" in context["sentences"]["conclusion"]
+    assert context["table"]["indicators"][2]["score"] == "不适用"
+    assert "8个三级指标已达预期效果均得10分" in context["sentences"]["conclusion"]
+
+
+def test_empty_narrative_cells_get_generated_sentences(renderer):
+    result = make_result(implementation="", management="", funds_usage="", analysis="", problems="",
+                         improvements="", achieved="", scores={0: D(5)})
+    result.project.spending = [SpendingRow(project_id="P001", item="培训费", amount=D("60.5")),
+                               SpendingRow(project_id="P001", item="书籍资料费", amount=D("39.5"))]
+    context = build_context(result)
+    narrative = context["narrative"]
+    assert narrative["implementation"].startswith("项目年度总体目标：开展党员教育培训。")
+    assert "培训费60.5万元、书籍资料费39.5万元" in narrative["funds_usage"]
+    assert "产出指标得45分（分值50分）" in narrative["analysis"]
+    assert "「开设培训班」得5分" in narrative["problems"]
+    assert narrative["management"] == "（单位未填写项目管理情况。）"
+    document = open_docx(renderer.render(result))
+    paragraphs = [p.text for p in document.paragraphs]
+    for heading in HEADINGS[:-1]:
+        assert paragraphs[paragraphs.index(heading) + 1].strip()
+
+
+def test_data_prints_literally_and_line_breaks_make_paragraphs(renderer):
+    result = make_result(name='A&B <c> "d" \'e\' {{ 7*7 }}',
+                         implementation="{{ 7*7 }} {% if true %}x{% endif %}\r\n　　第二段\x01\ud800结束",
+                         reasons={0: "第一行\n第二行 <b>&amp;"}, scores={0: D(9)})
+    data = renderer.render(result)
+    document = open_docx(data)  # valid XML, or this raises
+    paragraphs = [p.text for p in document.paragraphs]
+    assert paragraphs[0] == '2022年度A&B <c> "d" \'e\' {{ 7*7 }}绩效自评报告'
+    index = paragraphs.index("（一）项目实施情况")
+    assert paragraphs[index + 1] == "{{ 7*7 }} {% if true %}x{% endif %}"
+    assert paragraphs[index + 2] == "第二段结束"  # own paragraph, indent spaces and control char dropped
+    assert document.paragraphs[index + 2].style.name == "Normal"
+    assert "49" not in all_text(document)
+    cell = document.tables[1].rows[1].cells[7]
+    assert [p.text for p in cell.paragraphs] == ["第一行", "第二行 <b>&amp;"]
+    assert document.core_properties.title == paragraphs[0]
+
+
+def test_unscored_result_is_not_rendered(renderer):
+    result = make_result()
+    result.total = None
+    with pytest.raises(SelfevalError):
+        renderer.render(result)
+
+
+@pytest.mark.parametrize("project_id, name", [
+    ("../../evil", "x"), ("P1", "a:b*c?d|e<f>\"g"), ("..", ".."), ("CON", ""), ("P/1\\2", "名" * 300),
+])
+def test_write_stays_inside_out_dir(tmp_path, renderer, project_id, name):
+    out = tmp_path / "reports"
+    result = make_result(project_id=project_id, name=name)
+    path = renderer.write(result, out)
+    assert path.parent == out.resolve()
+    assert path.suffix == ".docx" and len(path.name) <= 125 and len(path.name.encode()) <= 205
+    assert not re.search(r'[\\/:*?"<>|]', path.name) and not path.name.startswith(".")
+    assert [p.name for p in tmp_path.iterdir()] == ["reports"]
+    assert [p.name for p in out.iterdir()] == [path.name]  # no temp file left behind
+    open_docx(path.read_bytes())
+
+
+def test_report_filename():
+    assert report_filename(make_result()) == "P001_党建工作经费.docx"
+
+
+def test_bundled_template_equals_generated():
+    built = zipfile.ZipFile(io.BytesIO(build_template()))
+    bundled = zipfile.ZipFile(DEFAULT_TEMPLATE)
+    for name in ("word/document.xml", "word/styles.xml", "word/footer1.xml"):
+        assert built.read(name).decode() == bundled.read(name).decode(), name
+
+
+def _custom_template(tmp_path, *paragraphs) -> str:
+    document = docx.Document()
+    for text in paragraphs:
+        document.add_paragraph(text)
+    path = tmp_path / "custom.docx"
+    document.save(path)
+    return str(path)
+
+
+def test_custom_template_renders_with_chinese_aliases(tmp_path):
+    path = _custom_template(tmp_path, "{{ 年度 }}年度{{ 项目名称 }}：{{ 总分 }}分",
+                            "{%p for row in table.indicators %}", "{{ row.level3 }}={{ row.score }}",
+                            "{%p endfor %}")
+    document = open_docx(ReportRenderer(path, sandboxed=True).render(make_result(scores={0: D("7.5")})))
+    texts = [p.text for p in document.paragraphs]
+    assert texts[0] == "2022年度党建工作经费：97.5分"
+    assert texts[1:] == [f"{r[2]}={'7.5' if i == 0 else '10'}" for i, r in enumerate(SEED_ROWS)]
+
+
+@pytest.mark.parametrize("bad", ["{{ project.name ", "{% for x in %}", "{{ project.name.x.y }}",
+                                 "{{ ''.__class__.__mro__[1].__subclasses__() }}"])
+def test_broken_template_raises_template_error(tmp_path, bad):
+    path = _custom_template(tmp_path, "第一段", bad)
+    with pytest.raises(TemplateError) as info:
+        ReportRenderer(path, sandboxed=True).render(make_result())
+    message = str(info.value)
+    assert "custom.docx" in message and "word/document.xml" in message and "第 2 段" in message
+
+
+def test_not_a_docx_raises_template_error(tmp_path):
+    path = tmp_path / "x.docx"
+    path.write_bytes(b"not a zip")
+    with pytest.raises(TemplateError):
+        ReportRenderer(path)
+    with pytest.raises(TemplateError):
+        ReportRenderer(tmp_path / "missing.docx")
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice not installed")
+def test_to_pdf(tmp_path, renderer):
+    paths = [renderer.write(make_result(project_id=f"P{i}"), tmp_path / "docx") for i in range(2)]
+    pdfs = to_pdf(paths, tmp_path / "pdf")
+    assert [p.name for p in pdfs] == ["P0_党建工作经费.pdf", "P1_党建工作经费.pdf"]
+    for pdf in pdfs:
+        assert pdf.read_bytes().startswith(b"%PDF")
+
+
+def test_to_pdf_without_soffice(tmp_path, monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(SelfevalError, match="LibreOffice"):
+        to_pdf([tmp_path / "a.docx"], tmp_path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import zipfile
 from pathlib import Path
 from typing import Sequence
 
@@ -22,7 +23,11 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from python_calamine import CalamineWorkbook
 
-from ._io import atomic_path
+from defusedxml import ElementTree
+
+from . import _ooxml
+from ._io import atomic_path, atomic_write_bytes
+from ._ooxml import Style
 from .issues import SEVERITY_ZH, Issue
 from .models import ProjectResult
 from .schema import RESULT_SHEET
@@ -31,22 +36,24 @@ from .summary import (AUTHOR, KIND_ZH, MAX_TEXT, MAX_WIDTH, MONEY_FORMAT, RATE_F
 
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0"  # .xls (BIFF inside an OLE2 compound file)
 
-ERROR_FILL = PatternFill("solid", fgColor="FFC7CE")
-WARNING_FILL = PatternFill("solid", fgColor="FFEB9C")
-_FILLS = {"优": PatternFill("solid", fgColor="C6EFCE"), "良": PatternFill("solid", fgColor="DDEBF7"),
-          "中": WARNING_FILL, "差": ERROR_FILL, "错误": ERROR_FILL, "警告": WARNING_FILL}
+ERROR_RGB, WARNING_RGB = "FFC7CE", "FFEB9C"
+ERROR_FILL = PatternFill("solid", fgColor=ERROR_RGB)
+WARNING_FILL = PatternFill("solid", fgColor=WARNING_RGB)
+_FILL_RGB = {"优": "C6EFCE", "良": "DDEBF7", "中": WARNING_RGB, "差": ERROR_RGB, "错误": ERROR_RGB, "警告": WARNING_RGB}
 _COLOURED = ("等级", "状态", "级别")
-_HEADER_FILL = PatternFill("solid", fgColor="D9E1F2")
 _THIN = Side(style="thin", color="808080")
 _BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
-_HEADER_FONT = Font(bold=True)
-_TITLE_FONT = Font(bold=True, size=14)
-_SECTION_FONT = Font(bold=True, size=12)
-_WRAP = Alignment(wrap_text=True, vertical="center", horizontal="center")
-_LINK_FONT = Font(color="0563C1", underline="single")
 
 TEXT, MONEY, RATE, SCORE = "text", "money", "rate", "score"
 _FORMATS = {MONEY: MONEY_FORMAT, RATE: RATE_FORMAT, SCORE: SCORE_FORMAT}
+_STYLES = {
+    "title": Style(bold=True, size=14), "section": Style(bold=True, size=12), "note": Style(),
+    "header": Style(bold=True, fill="D9E1F2", border=True, center=True, wrap=True),
+    TEXT: Style(border=True), MONEY: Style(border=True, num_format=MONEY_FORMAT),
+    RATE: Style(border=True, num_format=RATE_FORMAT), SCORE: Style(border=True, num_format=SCORE_FORMAT),
+    "link": Style(border=True, color="0563C1", underline=True),
+    **{f"fill:{rgb}": Style(border=True, fill=rgb) for rgb in set(_FILL_RGB.values())},
+}
 
 
 def annotate_workbook(src: str | os.PathLike | bytes, dst: str | os.PathLike,
@@ -60,20 +67,27 @@ def annotate_workbook(src: str | os.PathLike | bytes, dst: str | os.PathLike,
     if not isinstance(src, (bytes, bytearray)):
         if Path(dst).resolve() == Path(src).resolve():
             raise ValueError("annotate_workbook: dst must differ from src (the source is never modified)")
-        with open(src, "rb") as fh:
-            head = fh.read(4)
-    else:
-        head = bytes(src[:4])
-    if head == _OLE2_MAGIC:
+        src = Path(src).read_bytes()
+    if bytes(src[:4]) == _OLE2_MAGIC:
         wb = _copy_xls(src)
-    else:
-        source = io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src
-        wb = openpyxl.load_workbook(source, keep_vba=False, keep_links=False)
-    _mark_cells(wb, issues)
-    _add_result_sheet(wb, results, issues)
-    with atomic_path(dst) as tmp:
-        wb.save(tmp)
-    return Path(dst)
+        _mark_cells(wb, issues)
+        _write_plan(wb, _plan(results, issues, wb.sheetnames))
+        with atomic_path(dst) as tmp:
+            wb.save(tmp)
+        return Path(dst)
+    # .xlsx/.xlsm: edit the zip parts directly, keeping everything openpyxl would drop.
+    with zipfile.ZipFile(io.BytesIO(src)) as zf:
+        names = _sheet_names(zf.read("xl/workbook.xml"))
+    plan = _plan(results, issues, [n for n in names if n != RESULT_SHEET])
+    marks = [_ooxml.Mark(i.sheet, i.row, i.col or 0, ERROR_RGB if i.is_error else WARNING_RGB,
+                         f"{SEVERITY_ZH.get(i.severity, i.severity)}：{i.message}", int(i.is_error))
+             for i in issues if i.row is not None and i.sheet in names and i.sheet != RESULT_SHEET]
+    return atomic_write_bytes(dst, _ooxml.annotate(bytes(src), plan, marks, AUTHOR))
+
+
+def _sheet_names(workbook_xml: bytes) -> list[str]:
+    root = ElementTree.fromstring(workbook_xml)
+    return [s.get("name") for s in root.iter("{http://schemas.openxmlformats.org/spreadsheetml/2006/main}sheet")]
 
 
 def _text(value) -> str:
@@ -146,31 +160,23 @@ def _mark_cells(wb: openpyxl.Workbook, issues: Sequence[Issue]) -> None:
         cell.comment = Comment(text, AUTHOR, width=260, height=min(400, 20 + 16 * lines))
 
 
-def _add_result_sheet(wb: openpyxl.Workbook, results: Sequence[ProjectResult], issues: Sequence[Issue]) -> None:
-    """Insert 自评结果 as the first, active sheet: project table, indicator table, problem list."""
-    if RESULT_SHEET in wb.sheetnames:
-        wb.remove(wb[RESULT_SHEET])
-    ws = wb.create_sheet(RESULT_SHEET, 0)
-    for other in wb.worksheets[1:]:
-        other.sheet_view.tabSelected = False  # otherwise Excel opens with the sheets grouped
-    wb.active = 0
-    ws.sheet_view.tabSelected = True
-    widths: dict[int, int] = {}
-
+def _plan(results: Sequence[ProjectResult], issues: Sequence[Issue], sheet_names: Sequence[str]) -> _ooxml.NewSheet:
+    """The 自评结果 sheet as cells with style keys: title, project table, indicator table and
+    the problem list (in the department's sheet order, each cell linked to the marked cell)."""
+    sheet = _ooxml.NewSheet(RESULT_SHEET, [], dict(_STYLES))
     n_err = sum(1 for i in issues if i.is_error)
-    ws.cell(1, 1, "项目支出绩效自评结果").font = _TITLE_FONT
-    _put(ws, 2, 1, f"共 {len(results)} 个项目；错误 {n_err} 条，警告 {len(issues) - n_err} 条。"
-                   "标红的单元格有错误，标黄的有警告，鼠标移到单元格上可看说明。")
-
+    sheet.cells.append((0, 0, "项目支出绩效自评结果", "title"))
+    sheet.cells.append((1, 0, f"共 {len(results)} 个项目；错误 {n_err} 条，警告 {len(issues) - n_err} 条。"
+                              "标红的单元格有错误，标黄的有警告，鼠标移到单元格上可看说明。", "note"))
     level1 = level1_columns(results)
-    row = _table(ws, 4, "一、项目得分", widths,
+    row = _table(sheet, 3, "一、项目得分",
                  [("项目编号", TEXT), ("项目名称", TEXT), ("全年预算数", MONEY), ("全年执行数", MONEY),
                   ("执行率", RATE), ("预算执行得分", SCORE), *((f"{k}得分", SCORE) for k in level1),
                   ("总分", SCORE), ("等级", TEXT), ("自评总分", SCORE), ("状态", TEXT)],
                  [(r.project.project_id, r.project.name, r.budget, r.executed, r.rate, r.budget_score,
                    *(r.subtotals.get(k) for k in level1), r.total, r.grade, r.self_total, r.status)
                   for r in results])
-    row = _table(ws, row + 1, "二、指标得分", widths,
+    row = _table(sheet, row + 1, "二、指标得分",
                  [("项目编号", TEXT), ("一级指标", TEXT), ("二级指标", TEXT), ("三级指标", TEXT),
                   ("指标性质", TEXT), ("年度指标值", TEXT), ("实际完成值", TEXT), ("分值", SCORE), ("得分", SCORE),
                   ("自评得分", SCORE), ("计分方法", TEXT)],
@@ -179,50 +185,82 @@ def _add_result_sheet(wb: openpyxl.Workbook, results: Sequence[ProjectResult], i
                    s.score, s.indicator.self_score, s.method)
                   for r in results for s in r.indicators])
     # The department's own sheet order reads better than alphabetical; workbook-level first.
-    position = {name: k for k, name in enumerate(wb.sheetnames)}
+    position = {name: k for k, name in enumerate(sheet_names)}
     ordered = sorted(issues, key=lambda i: (position.get(i.sheet, -1 if not i.sheet else len(position)),
                                             *issue_sort_key(i)[1:]))
     first_issue_row = row + 3
-    _table(ws, row + 1, "三、问题清单", widths,
-           [("工作表", TEXT), ("单元格", TEXT), ("级别", TEXT), ("说明", TEXT)],
+    _table(sheet, row + 1, "三、问题清单", [("工作表", TEXT), ("单元格", TEXT), ("级别", TEXT), ("说明", TEXT)],
            [(i.sheet, i.cell, SEVERITY_ZH.get(i.severity, i.severity), i.message) for i in ordered])
-    # The 单元格 column links to the marked cell, so the department can jump to it.
-    for k, issue in enumerate(ordered):
-        if issue.cell and issue.row is not None and issue.sheet in wb.sheetnames:
-            cell = ws.cell(first_issue_row + k, 2)
-            cell.hyperlink = f"#'{issue.sheet}'!{issue.cell}"
-            cell.font = _LINK_FONT
+    for k, issue in enumerate(ordered):  # 单元格 links to the marked cell
+        if issue.cell and issue.row is not None and issue.sheet in position:
+            sheet.links.append((first_issue_row + k, 1, f"'{issue.sheet}'!{issue.cell}"))
+    linked = {(r, c) for r, c, _ in sheet.links}
+    sheet.cells = [(r, c, v, "link" if (r, c) in linked else key) for r, c, v, key in sheet.cells]
     if not ordered:
-        _put(ws, first_issue_row, 1, "未发现问题。")
+        sheet.cells.append((first_issue_row, 0, "未发现问题。", "note"))
+    sheet.widths = {c: min(w, MAX_WIDTH) for c, w in sheet.widths.items()}
+    return sheet
 
-    for col, width in widths.items():
-        ws.column_dimensions[get_column_letter(col)].width = min(width, MAX_WIDTH)
+
+def _table(sheet: _ooxml.NewSheet, row: int, title: str, columns, rows) -> int:
+    """Add a section title, a header row and the data rows from 0-based ``row``; track column
+    widths. Returns the next free row."""
+    widths = sheet.widths
+    sheet.cells.append((row, 0, title, "section"))
+    row += 1
+    for c, (header, _) in enumerate(columns):
+        sheet.cells.append((row, c, header, "header"))
+        widths[c] = max(widths.get(c, 0), text_width(header) + 2)
+    for values in rows:
+        row += 1
+        for c, ((header, kind), value) in enumerate(zip(columns, values)):
+            if value is None or value == "":
+                sheet.cells.append((row, c, None, kind))
+            elif kind != TEXT and not isinstance(value, str):
+                sheet.cells.append((row, c, float(value), kind))
+                widths[c] = max(widths[c], len(f"{value:,.2f}") + 3)
+            else:
+                text = _text(value)
+                coloured = header in _COLOURED and text in _FILL_RGB
+                sheet.cells.append((row, c, text, f"fill:{_FILL_RGB[text]}" if coloured else TEXT))
+                widths[c] = max(widths[c], text_width(text) + 2)
+    return row + 1
+
+
+def _write_plan(wb: openpyxl.Workbook, plan: _ooxml.NewSheet) -> None:
+    """Render the 自评结果 plan into an openpyxl workbook (the .xls path) as its first sheet."""
+    if plan.name in wb.sheetnames:
+        wb.remove(wb[plan.name])
+    ws = wb.create_sheet(plan.name, 0)
+    for other in wb.worksheets[1:]:
+        other.sheet_view.tabSelected = False  # otherwise Excel opens with the sheets grouped
+    wb.active = 0
+    ws.sheet_view.tabSelected = True
+    links = {(r, c): loc for r, c, loc in plan.links}
+    for r, c, value, key in plan.cells:
+        cell = ws.cell(r + 1, c + 1)
+        if isinstance(value, str):
+            cell.value = value
+            cell.data_type = "s"  # openpyxl would take a leading "=" for a formula
+        elif value is not None:
+            cell.value = value
+        style = plan.styles[key]
+        cell.font = Font(bold=style.bold, size=style.size, color=style.color or None,
+                         underline="single" if style.underline else None)
+        if style.fill:
+            cell.fill = PatternFill("solid", fgColor=style.fill)
+        if style.border:
+            cell.border = _BORDER
+        if style.num_format:
+            cell.number_format = style.num_format
+        if style.center or style.wrap:
+            cell.alignment = Alignment(horizontal="center" if style.center else None, vertical="center",
+                                       wrap_text=style.wrap)
+        if (r, c) in links:
+            cell.hyperlink = "#" + links[(r, c)]
+    for col, width in plan.widths.items():
+        ws.column_dimensions[get_column_letter(col + 1)].width = width
     ws.page_setup.orientation = "landscape"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
-
-
-def _table(ws, row: int, title: str, widths: dict[int, int], columns, rows) -> int:
-    """Write a section title, a header row and the data rows starting at 1-based ``row``;
-    track column widths. Returns the next free row."""
-    ws.cell(row, 1, title).font = _SECTION_FONT
-    row += 1
-    for c, (header, _) in enumerate(columns, start=1):
-        cell = ws.cell(row, c, header)
-        cell.font, cell.fill, cell.border, cell.alignment = _HEADER_FONT, _HEADER_FILL, _BORDER, _WRAP
-        widths[c] = max(widths.get(c, 0), text_width(header) + 2)
-    for values in rows:
-        row += 1
-        for c, ((_, kind), value) in enumerate(zip(columns, values), start=1):
-            cell = _put(ws, row, c, value, kind)
-            cell.border = _BORDER
-            if cell.value is None:
-                continue
-            if kind == TEXT:
-                widths[c] = max(widths[c], text_width(str(cell.value)) + 2)
-                if columns[c - 1][0] in _COLOURED and cell.value in _FILLS:
-                    cell.fill = _FILLS[cell.value]
-            else:
-                widths[c] = max(widths[c], len(f"{cell.value:,.2f}") + 3)
-    return row + 1

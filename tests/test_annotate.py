@@ -107,7 +107,7 @@ def test_result_sheet_first_and_original_sheets_kept(src, annotated):
     copy = openpyxl.load_workbook(annotated)
     assert copy.sheetnames == ["自评结果", "项目信息", "资金", "绩效指标"]
     assert copy.active.title == "自评结果"
-    assert [ws.sheet_view.tabSelected for ws in copy.worksheets] == [True, False, False, False]
+    assert [bool(ws.sheet_view.tabSelected) for ws in copy.worksheets] == [True, False, False, False]
     for name in original.sheetnames:
         assert sheet_values(copy[name]) == sheet_values(original[name]), name
     assert {str(r) for r in copy["绩效指标"].merged_cells.ranges} == {"A2:A3", "B2:B3"}

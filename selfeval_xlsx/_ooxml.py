@@ -1,0 +1,563 @@
+"""Adding a sheet, cell marks and comments to an .xlsx by editing its zip parts directly.
+
+Loading and saving a whole workbook with openpyxl costs ~60 ms and drops what openpyxl does
+not model (images, charts, shapes, newer-format dropdowns). Here every part of the
+department's file is copied byte for byte except the few that change: the workbook, its
+relationships and content types, styles (a few appended formats), the sheets with marked
+cells, and new comment parts. Macros are removed (the copy is always a plain .xlsx).
+"""
+from __future__ import annotations
+
+import io
+import posixpath
+import re
+import zipfile
+from copy import deepcopy
+from dataclasses import dataclass, field
+from xml.sax.saxutils import escape
+
+from lxml import etree
+
+MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
+CT = "http://schemas.openxmlformats.org/package/2006/content-types"
+T_SHEET = f"{REL}/worksheet"
+T_COMMENTS = f"{REL}/comments"
+T_VML = f"{REL}/vmlDrawing"
+T_VBA = "http://schemas.microsoft.com/office/2006/relationships/vbaProject"
+CT_SHEET = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
+CT_COMMENTS = "application/vnd.openxmlformats-officedocument.spreadsheetml.comments+xml"
+CT_VML = "application/vnd.openxmlformats-officedocument.vmlDrawing"
+CT_WORKBOOK = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
+_DECLARATION = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True, remove_blank_text=False)
+_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_CELL_REF = re.compile(r"([A-Z]+)(\d+)")
+# Elements that must come after <legacyDrawing> in a worksheet (ECMA-376 order).
+_AFTER_LEGACY = {f"{{{MAIN}}}{t}" for t in ("legacyDrawingHF", "drawingHF", "picture", "oleObjects", "controls",
+                                            "webPublishItems", "tableParts", "extLst")}
+
+
+@dataclass(frozen=True)
+class Style:
+    """A cell format to append to styles.xml (every field optional)."""
+
+    bold: bool = False
+    size: float | None = None
+    color: str = ""
+    underline: bool = False
+    fill: str = ""
+    border: bool = False
+    num_format: str = ""
+    center: bool = False
+    wrap: bool = False
+
+
+@dataclass
+class NewSheet:
+    """The sheet to add: ``cells`` as (0-based row, col, value, style key); ``links`` as
+    (row, col, "'Sheet'!E7"); ``widths`` 0-based col -> width in characters."""
+
+    name: str
+    cells: list[tuple[int, int, object, str]]
+    styles: dict[str, Style]
+    widths: dict[int, float] = field(default_factory=dict)
+    links: list[tuple[int, int, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Fill one cell of an existing sheet and add ``note`` to its comment."""
+
+    sheet: str
+    row: int
+    col: int
+    fill: str
+    note: str
+    priority: int = 0  # a mark with a higher priority wins the fill (an error over a warning)
+
+
+def clean_text(value: object) -> str:
+    """Text that XML can hold (no control characters or lone surrogates)."""
+    return _ILLEGAL.sub("", str(value))
+
+
+def _col_letters(col: int) -> str:
+    letters = ""
+    col += 1
+    while col:
+        col, rem = divmod(col - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def _ref(row: int, col: int) -> str:
+    return f"{_col_letters(col)}{row + 1}"
+
+
+def _parse_ref(ref: str) -> tuple[int, int]:
+    m = _CELL_REF.fullmatch(ref.replace("$", ""))
+    letters, digits = m.groups()
+    col = 0
+    for ch in letters:
+        col = col * 26 + ord(ch) - 64
+    return int(digits) - 1, col - 1
+
+
+class _Package:
+    """The zip's parts as bytes, with parsed XML for the parts being edited."""
+
+    def __init__(self, data: bytes):
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            self.infos = {i.filename: i for i in zf.infolist()}
+            self.parts = {name: zf.read(name) for name in self.infos}
+        self.xml: dict[str, etree._Element] = {}
+
+    def tree(self, name: str) -> etree._Element:
+        if name not in self.xml:
+            self.xml[name] = etree.fromstring(self.parts[name], _PARSER)
+        return self.xml[name]
+
+    def rels_name(self, part: str) -> str:
+        folder, base = posixpath.split(part)
+        return posixpath.join(folder, "_rels", base + ".rels")
+
+    def rels(self, part: str) -> etree._Element:
+        name = self.rels_name(part)
+        if name not in self.parts and name not in self.xml:
+            self.xml[name] = etree.Element(f"{{{PKG_REL}}}Relationships", nsmap={None: PKG_REL})
+        return self.tree(name)
+
+    def add_rel(self, part: str, rel_type: str, target: str) -> str:
+        rels = self.rels(part)
+        ids = {r.get("Id") for r in rels}
+        n = len(ids) + 1
+        while f"rId{n}" in ids:
+            n += 1
+        etree.SubElement(rels, f"{{{PKG_REL}}}Relationship", Id=f"rId{n}", Type=rel_type, Target=target)
+        return f"rId{n}"
+
+    def target(self, part: str, rel: etree._Element) -> str:
+        t = rel.get("Target", "")
+        return t.lstrip("/") if t.startswith("/") else posixpath.normpath(posixpath.join(posixpath.dirname(part), t))
+
+    def free_name(self, pattern: str) -> str:
+        n = 1
+        while pattern.format(n) in self.parts or pattern.format(n) in self.xml:
+            n += 1
+        return pattern.format(n)
+
+    def override(self, part: str, content_type: str) -> None:
+        types = self.tree("[Content_Types].xml")
+        etree.SubElement(types, f"{{{CT}}}Override", PartName="/" + part, ContentType=content_type)
+
+    def to_bytes(self, drop: set[str]) -> bytes:
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+            names = [n for n in self.infos if n not in drop] + [n for n in self.xml if n not in self.infos]
+            for name in names:
+                if name in self.xml:
+                    data = _DECLARATION + etree.tostring(self.xml[name], encoding="UTF-8")
+                else:
+                    data = self.parts[name]
+                zf.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data,
+                            compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
+        return out.getvalue()
+
+
+class _Styles:
+    """Appends fonts, fills, borders, number formats and cell formats to styles.xml."""
+
+    def __init__(self, pkg: _Package):
+        self.root = pkg.tree("xl/styles.xml")
+        self.cache: dict = {}
+
+    def _list(self, tag: str, before: tuple[str, ...] = ()) -> etree._Element:
+        node = self.root.find(f"{{{MAIN}}}{tag}")
+        if node is None:
+            node = etree.Element(f"{{{MAIN}}}{tag}")
+            anchor = next((self.root.find(f"{{{MAIN}}}{t}") for t in before if self.root.find(f"{{{MAIN}}}{t}") is not None), None)
+            if anchor is not None:
+                anchor.addprevious(node)
+            else:
+                self.root.append(node)
+        return node
+
+    def _append(self, tag: str, element: etree._Element) -> int:
+        parent = self._list(tag + "s", ("fonts", "fills", "borders", "cellStyleXfs", "cellXfs", "cellStyles", "dxfs"))
+        parent.append(element)
+        parent.set("count", str(len(parent)))
+        return len(parent) - 1
+
+    def _num_format(self, code: str) -> int:
+        builtin = {"0.00": 2, "#,##0.00": 4, "0%": 9, "0.00%": 10, "@": 49}
+        if code in builtin:
+            return builtin[code]
+        fmts = self._list("numFmts", ("fonts",))
+        for f in fmts:
+            if f.get("formatCode") == code:
+                return int(f.get("numFmtId"))
+        new_id = max([163] + [int(f.get("numFmtId", 0)) for f in fmts]) + 1
+        etree.SubElement(fmts, f"{{{MAIN}}}numFmt", numFmtId=str(new_id), formatCode=code)
+        fmts.set("count", str(len(fmts)))
+        return new_id
+
+    def _fill(self, rgb: str) -> int:
+        fill = etree.Element(f"{{{MAIN}}}fill")
+        pattern = etree.SubElement(fill, f"{{{MAIN}}}patternFill", patternType="solid")
+        etree.SubElement(pattern, f"{{{MAIN}}}fgColor", rgb="FF" + rgb)
+        etree.SubElement(pattern, f"{{{MAIN}}}bgColor", indexed="64")
+        return self._append("fill", fill)
+
+    def _font(self, style: Style) -> int:
+        fonts = self._list("fonts")
+        font = deepcopy(fonts[0]) if len(fonts) else etree.Element(f"{{{MAIN}}}font")
+        for child in list(font):
+            if etree.QName(child).localname in ("b", "u", "color", "sz") and (
+                    etree.QName(child).localname != "sz" or style.size):
+                font.remove(child)
+        # ECMA order inside <font>: b, i, …, u, vertAlign, sz, color, name, family, charset, scheme
+        if style.bold:
+            font.insert(0, etree.Element(f"{{{MAIN}}}b"))
+        position = sum(1 for c in font if etree.QName(c).localname in ("b", "i", "strike", "condense", "extend",
+                                                                        "outline", "shadow"))
+        extra = []
+        if style.underline:
+            extra.append(etree.Element(f"{{{MAIN}}}u"))
+        if style.size:
+            extra.append(etree.Element(f"{{{MAIN}}}sz", val=f"{style.size:g}"))
+        for k, element in enumerate(extra):
+            font.insert(position + k, element)
+        if style.color:
+            sz = font.find(f"{{{MAIN}}}sz")
+            color = etree.Element(f"{{{MAIN}}}color", rgb="FF" + style.color)
+            if sz is not None:
+                sz.addnext(color)
+            else:
+                font.insert(position + len(extra), color)
+        return self._append("font", font)
+
+    def _border(self) -> int:
+        border = etree.Element(f"{{{MAIN}}}border")
+        for side in ("left", "right", "top", "bottom"):
+            edge = etree.SubElement(border, f"{{{MAIN}}}{side}", style="thin")
+            etree.SubElement(edge, f"{{{MAIN}}}color", rgb="FF808080")
+        etree.SubElement(border, f"{{{MAIN}}}diagonal")
+        return self._append("border", border)
+
+    def xf(self, style: Style) -> int:
+        """Index of a cell format with ``style`` (appended once per workbook)."""
+        if style in self.cache:
+            return self.cache[style]
+        xf = etree.Element(f"{{{MAIN}}}xf", numFmtId=str(self._num_format(style.num_format)) if style.num_format else "0",
+                           fontId=str(self._font(style)) if (style.bold or style.size or style.color or style.underline)
+                           else "0",
+                           fillId=str(self._fill(style.fill)) if style.fill else "0",
+                           borderId=str(self._border()) if style.border else "0", xfId="0")
+        for flag, on in (("applyNumberFormat", style.num_format), ("applyFont", xf.get("fontId") != "0"),
+                         ("applyFill", style.fill), ("applyBorder", style.border),
+                         ("applyAlignment", style.center or style.wrap)):
+            if on:
+                xf.set(flag, "1")
+        if style.center or style.wrap:
+            align = etree.SubElement(xf, f"{{{MAIN}}}alignment", vertical="center")
+            if style.center:
+                align.set("horizontal", "center")
+            if style.wrap:
+                align.set("wrapText", "1")
+        self.cache[style] = self._add_xf(xf)
+        return self.cache[style]
+
+    def _add_xf(self, xf: etree._Element) -> int:
+        cell_xfs = self._list("cellXfs", ("cellStyles", "dxfs", "tableStyles", "colors", "extLst"))
+        if len(cell_xfs) == 0:  # index 0 is the default format every cell falls back to
+            etree.SubElement(cell_xfs, f"{{{MAIN}}}xf", numFmtId="0", fontId="0", fillId="0", borderId="0", xfId="0")
+        cell_xfs.append(xf)
+        cell_xfs.set("count", str(len(cell_xfs)))
+        return len(cell_xfs) - 1
+
+    def with_fill(self, base: int, rgb: str) -> int:
+        """A copy of cell format ``base`` with a solid ``rgb`` fill (the cell keeps its font,
+        number format and borders)."""
+        key = ("fill", base, rgb)
+        if key not in self.cache:
+            cell_xfs = self._list("cellXfs")
+            xf = deepcopy(cell_xfs[base]) if base < len(cell_xfs) else etree.Element(
+                f"{{{MAIN}}}xf", numFmtId="0", fontId="0", fillId="0", borderId="0", xfId="0")
+            xf.set("fillId", str(self._fill(rgb)))
+            xf.set("applyFill", "1")
+            self.cache[key] = self._add_xf(xf)
+        return self.cache[key]
+
+
+def _sheet_xml(sheet: NewSheet, styles: _Styles) -> bytes:
+    rows: dict[int, list[tuple[int, object, str]]] = {}
+    for r, c, value, key in sheet.cells:
+        rows.setdefault(r, []).append((c, value, key))
+    xf = {key: styles.xf(style) for key, style in sheet.styles.items()}
+    out = [f'<worksheet xmlns="{MAIN}" xmlns:r="{REL}"><sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>'
+           '<sheetViews><sheetView tabSelected="1" workbookViewId="0"/></sheetViews>'
+           '<sheetFormatPr defaultRowHeight="15"/>']
+    if sheet.widths:
+        out.append("<cols>")
+        out.extend(f'<col min="{c + 1}" max="{c + 1}" width="{w:g}" customWidth="1"/>' for c, w in sorted(sheet.widths.items()))
+        out.append("</cols>")
+    out.append("<sheetData>")
+    for r in sorted(rows):
+        out.append(f'<row r="{r + 1}">')
+        for c, value, key in sorted(rows[r], key=lambda x: x[0]):
+            style = f' s="{xf[key]}"' if key in xf else ""
+            ref = _ref(r, c)
+            if value is None or value == "":
+                out.append(f'<c r="{ref}"{style}/>')
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                out.append(f'<c r="{ref}"{style}><v>{value!r}</v></c>')
+            else:  # inline string: user text is never a formula
+                out.append(f'<c r="{ref}"{style} t="inlineStr"><is><t xml:space="preserve">'
+                           f'{escape(clean_text(value))}</t></is></c>')
+        out.append("</row>")
+    out.append("</sheetData>")
+    if sheet.links:
+        out.append("<hyperlinks>")
+        out.extend(f'<hyperlink ref="{_ref(r, c)}" location="{escape(loc, {chr(34): "&quot;"})}"/>'
+                   for r, c, loc in sheet.links)
+        out.append("</hyperlinks>")
+    out.append('<pageMargins left="0.5" right="0.5" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>'
+               '<pageSetup paperSize="9" orientation="landscape" fitToWidth="1" fitToHeight="0"/></worksheet>')
+    return "".join(out).encode("utf-8")
+
+
+def _remove_macros(pkg: _Package, drop: set[str]) -> None:
+    types = pkg.tree("[Content_Types].xml")
+    for node in list(types):
+        if node.get("PartName") == "/xl/workbook.xml":
+            node.set("ContentType", CT_WORKBOOK)
+        elif "vbaProject" in node.get("ContentType", "") or "vbaProject" in node.get("PartName", ""):
+            types.remove(node)
+    rels = pkg.rels("xl/workbook.xml")
+    for rel in list(rels):
+        if rel.get("Type") == T_VBA:
+            drop.add(pkg.target("xl/workbook.xml", rel))
+            rels.remove(rel)
+    drop.update(n for n in pkg.parts if n.startswith("xl/vbaProject"))
+
+
+class _Sheet:
+    """A department sheet being marked: its rows and cells, found or created in order."""
+
+    def __init__(self, pkg: _Package, part: str):
+        self.pkg, self.part = pkg, part
+        self.root = pkg.tree(part)
+        self.data = self.root.find(f"{{{MAIN}}}sheetData")
+        self.rows = {int(r.get("r")): r for r in self.data.iterfind(f"{{{MAIN}}}row") if r.get("r")}
+        self.merged = []
+        for m in self.root.iterfind(f"{{{MAIN}}}mergeCells/{{{MAIN}}}mergeCell"):
+            a, _, b = m.get("ref", "").partition(":")
+            if b:
+                self.merged.append((_parse_ref(a), _parse_ref(b)))
+
+    def anchor(self, row: int, col: int) -> tuple[int, int]:
+        """The top-left cell of the merged range covering (row, col), else the cell itself."""
+        for (r0, c0), (r1, c1) in self.merged:
+            if r0 <= row <= r1 and c0 <= col <= c1:
+                return r0, c0
+        return row, col
+
+    def cell(self, row: int, col: int) -> etree._Element:
+        number = row + 1
+        row_el = self.rows.get(number)
+        if row_el is None:
+            row_el = etree.Element(f"{{{MAIN}}}row", r=str(number))
+            later = [n for n in self.rows if n > number]
+            if later:
+                self.rows[min(later)].addprevious(row_el)
+            else:
+                self.data.append(row_el)
+            self.rows[number] = row_el
+        ref = _ref(row, col)
+        previous = None
+        for c in row_el.iterfind(f"{{{MAIN}}}c"):
+            if c.get("r") == ref:
+                return c
+            if c.get("r") and _parse_ref(c.get("r"))[1] < col:
+                previous = c
+        new = etree.Element(f"{{{MAIN}}}c", r=ref)
+        if previous is not None:
+            previous.addnext(new)
+        else:
+            row_el.insert(0, new)
+        return new
+
+    def add_comments(self, notes: dict[tuple[int, int], str], author: str, shape_block: int) -> None:
+        """Add ``notes`` to the sheet's comments part (created when missing) with a VML shape
+        each, so Excel and LibreOffice show them on hover."""
+        rels = self.pkg.rels(self.part)
+        comments_part = vml_part = None
+        for rel in rels:
+            if rel.get("Type") == T_COMMENTS:
+                comments_part = self.pkg.target(self.part, rel)
+            elif rel.get("Type") == T_VML:
+                vml_part = self.pkg.target(self.part, rel)
+        if comments_part is None:
+            comments_part = self.pkg.free_name("xl/comments_selfeval{}.xml")
+            self.pkg.xml[comments_part] = etree.fromstring(
+                f'<comments xmlns="{MAIN}"><authors/><commentList/></comments>'.encode())
+            self.pkg.override(comments_part, CT_COMMENTS)
+            self.pkg.add_rel(self.part, T_COMMENTS, "/" + comments_part)
+        comments = self.pkg.tree(comments_part)
+        authors = comments.find(f"{{{MAIN}}}authors")
+        names = [a.text for a in authors]
+        if author not in names:
+            etree.SubElement(authors, f"{{{MAIN}}}author").text = author
+            names.append(author)
+        listing = comments.find(f"{{{MAIN}}}commentList")
+        existing = {c.get("ref"): c for c in listing}
+        shapes = []
+        for (row, col), note in sorted(notes.items()):
+            ref = _ref(row, col)
+            if ref in existing:  # append to the department's own comment
+                texts = existing[ref].find(f"{{{MAIN}}}text")
+                run = etree.SubElement(texts, f"{{{MAIN}}}r")
+                t = etree.SubElement(run, f"{{{MAIN}}}t")
+                t.text = "\n" + clean_text(note)
+                t.set("{http://www.w3.org/XML/1998/namespace}space", "preserve")
+                continue
+            comment = etree.SubElement(listing, f"{{{MAIN}}}comment", ref=ref, authorId=str(names.index(author)))
+            t = etree.SubElement(etree.SubElement(etree.SubElement(comment, f"{{{MAIN}}}text"), f"{{{MAIN}}}r"),
+                                 f"{{{MAIN}}}t")
+            t.text = clean_text(note)
+            t.set("{http://www.w3.org/XML/1998/namespace}space", "preserve")
+            shapes.append(_vml_shape(row, col, shape_block * 1024 + len(shapes) + 1, note))
+        if not shapes:
+            return
+        if vml_part is None:
+            vml_part = self.pkg.free_name("xl/drawings/vmlDrawing_selfeval{}.vml")
+            self.pkg.parts[vml_part] = _VML_HEAD.format(block=shape_block).encode() + b"</xml>"
+            self.pkg.infos[vml_part] = zipfile.ZipInfo(vml_part)
+            types = self.pkg.tree("[Content_Types].xml")
+            if not any(d.get("Extension", "").lower() == "vml" for d in types):
+                etree.SubElement(types, f"{{{CT}}}Default", Extension="vml", ContentType=CT_VML)
+            rid = self.pkg.add_rel(self.part, T_VML, "/" + vml_part)
+            legacy = etree.Element(f"{{{MAIN}}}legacyDrawing", nsmap={"r": REL})
+            legacy.set(f"{{{REL}}}id", rid)
+            after = next((c for c in self.root if c.tag in _AFTER_LEGACY), None)
+            if after is not None:
+                after.addprevious(legacy)
+            else:
+                self.root.append(legacy)
+        vml = self.pkg.parts[vml_part]
+        end = vml.rfind(b"</xml>")
+        self.pkg.parts[vml_part] = vml[:end] + "".join(shapes).encode() + vml[end:]
+
+
+_VML_HEAD = ('<xml xmlns:v="urn:schemas-microsoft-com:vml" xmlns:o="urn:schemas-microsoft-com:office:office" '
+             'xmlns:x="urn:schemas-microsoft-com:office:excel"><o:shapelayout v:ext="edit">'
+             '<o:idmap v:ext="edit" data="{block}"/></o:shapelayout>'
+             '<v:shapetype id="_x0000_t202" coordsize="21600,21600" o:spt="202" path="m,l,21600r21600,l21600,xe">'
+             '<v:stroke joinstyle="miter"/><v:path gradientshapeok="t" o:connecttype="rect"/></v:shapetype>')
+
+
+def _vml_shape(row: int, col: int, shape_id: int, note: str) -> str:
+    lines = sum(1 + len(line) // 20 for line in note.split("\n"))
+    height = min(300, 20 + 14 * lines)
+    return (f'<v:shape id="_x0000_s{shape_id}" type="#_x0000_t202" style="position:absolute;margin-left:80pt;'
+            f'margin-top:2pt;width:220pt;height:{height}pt;z-index:{shape_id % 1024};visibility:hidden" '
+            'fillcolor="#ffffe1" o:insetmode="auto"><v:fill color2="#ffffe1"/>'
+            '<v:shadow on="t" color="black" obscured="t"/><v:path o:connecttype="none"/>'
+            '<v:textbox style="mso-direction-alt:auto"><div style="text-align:left"></div></v:textbox>'
+            f'<x:ClientData ObjectType="Note"><x:MoveWithCells/><x:SizeWithCells/>'
+            f'<x:Anchor>{col + 1}, 15, {row}, 2, {col + 4}, 15, {row + 6}, 16</x:Anchor>'
+            f'<x:AutoFill>False</x:AutoFill><x:Row>{row}</x:Row><x:Column>{col}</x:Column></x:ClientData></v:shape>')
+
+
+def annotate(data: bytes, sheet: NewSheet, marks: list[Mark], author: str) -> bytes:
+    """The workbook ``data`` with ``sheet`` added first and active (replacing a sheet of the
+    same name), ``marks`` applied, and macros removed. Returns the new file's bytes."""
+    pkg = _Package(data)
+    drop: set[str] = set()
+    _remove_macros(pkg, drop)
+    book = pkg.tree("xl/workbook.xml")
+    sheets_el = book.find(f"{{{MAIN}}}sheets")
+    rels = pkg.rels("xl/workbook.xml")
+    by_id = {r.get("Id"): r for r in rels}
+    sheet_parts = {}
+    for position, s in enumerate(list(sheets_el)):
+        rel = by_id.get(s.get(f"{{{REL}}}id"))
+        if rel is None:
+            continue
+        sheet_parts[s.get("name")] = pkg.target("xl/workbook.xml", rel)
+    styles = _Styles(pkg)
+
+    # Marks on the department's sheets.
+    notes_by_sheet: dict[str, dict[tuple[int, int], str]] = {}
+    fills: dict[tuple[str, int, int], Mark] = {}
+    opened: dict[str, _Sheet] = {}
+    for mark in marks:
+        part = sheet_parts.get(mark.sheet)
+        if part is None or part not in pkg.parts or mark.sheet == sheet.name:
+            continue
+        target = opened.get(mark.sheet) or opened.setdefault(mark.sheet, _Sheet(pkg, part))
+        if target.data is None:  # a chart sheet has no cells
+            continue
+        row, col = target.anchor(mark.row, mark.col)
+        key = (mark.sheet, row, col)
+        if key not in fills or mark.priority > fills[key].priority:
+            fills[key] = mark
+        notes = notes_by_sheet.setdefault(mark.sheet, {})
+        notes[(row, col)] = f"{notes[(row, col)]}\n{mark.note}" if (row, col) in notes else mark.note
+    for (name, row, col), mark in fills.items():
+        cell = opened[name].cell(row, col)
+        cell.set("s", str(styles.with_fill(int(cell.get("s", "0")), mark.fill)))
+    for k, (name, notes) in enumerate(sorted(notes_by_sheet.items())):
+        opened[name].add_comments(notes, author, 90 + k)
+
+    # Replace an existing sheet of the same name, then insert ours first.
+    old_names = [s.get("name") for s in sheets_el]
+    if sheet.name in old_names:
+        old = sheets_el[old_names.index(sheet.name)]
+        rel = by_id.get(old.get(f"{{{REL}}}id"))
+        if rel is not None:
+            part = pkg.target("xl/workbook.xml", rel)
+            drop.update({part, pkg.rels_name(part)})
+            rels.remove(rel)
+            types = pkg.tree("[Content_Types].xml")
+            for node in list(types):
+                if node.get("PartName") == "/" + part:
+                    types.remove(node)
+        sheets_el.remove(old)
+    kept = [s.get("name") for s in sheets_el]
+    part = pkg.free_name("xl/worksheets/sheet_selfeval{}.xml")
+    pkg.parts[part] = _sheet_xml(sheet, styles)
+    pkg.infos[part] = zipfile.ZipInfo(part)
+    pkg.override(part, CT_SHEET)
+    rid = pkg.add_rel("xl/workbook.xml", T_SHEET, "/" + part)
+    ids = [int(s.get("sheetId", 0)) for s in sheets_el]
+    new = etree.Element(f"{{{MAIN}}}sheet", name=sheet.name, sheetId=str(max(ids + [0]) + 1))
+    new.set(f"{{{REL}}}id", rid)
+    sheets_el.insert(0, new)
+    _renumber_local_names(book, old_names, [sheet.name] + kept)
+    for view in book.iterfind(f"{{{MAIN}}}bookViews/{{{MAIN}}}workbookView"):
+        view.set("activeTab", "0")
+        view.attrib.pop("firstSheet", None)
+    for name in kept:  # otherwise Excel opens with the department's sheets grouped with ours
+        p = sheet_parts.get(name)
+        if p in pkg.parts and (name in opened or b'tabSelected="1"' in pkg.parts[p]):
+            for view in pkg.tree(p).iterfind(f"{{{MAIN}}}sheetViews/{{{MAIN}}}sheetView"):
+                view.attrib.pop("tabSelected", None)
+    pkg.xml.setdefault("xl/workbook.xml", book)
+    return pkg.to_bytes(drop)
+
+
+def _renumber_local_names(book: etree._Element, before: list[str], after: list[str]) -> None:
+    """Defined names scoped to a sheet (print titles, filters) refer to it by position."""
+    for defined in list(book.iterfind(f"{{{MAIN}}}definedNames/{{{MAIN}}}definedName")):
+        local = defined.get("localSheetId")
+        if local is None:
+            continue
+        index = int(local)
+        name = before[index] if index < len(before) else None
+        if name in after and name != after[0]:
+            defined.set("localSheetId", str(after.index(name)))
+        else:
+            defined.getparent().remove(defined)

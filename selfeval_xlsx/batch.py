@@ -337,10 +337,11 @@ def _limit_memory(memory_mb: int) -> None:
         pass  # not Linux: no cap, the time limit still applies
 
 
-def _map(executor, fn, jobs: list[tuple], on_done: Callable[[], None], memory_mb: int) -> list:
-    """Run ``fn(*job)`` for every job, results in job order; a worker that dies takes only
-    its own job with it (the rest are retried one by one in a fresh pool)."""
-    futures = {executor.submit(fn, *job): i for i, job in enumerate(jobs)}
+def _map(executor, jobs: list[tuple], on_done: Callable[[int], None], memory_mb: int) -> list:
+    """Run each job ``(fn, *args)``, results in job order; ``on_done(i)`` as job i finishes.
+    A worker that dies takes only its own job with it (the rest are retried one by one in a
+    fresh pool; a job that kills that one too gets None)."""
+    futures = {executor.submit(*job): i for i, job in enumerate(jobs)}
     results: list = [None] * len(jobs)
     failed = []
     for future in cf.as_completed(futures):
@@ -350,14 +351,14 @@ def _map(executor, fn, jobs: list[tuple], on_done: Callable[[], None], memory_mb
         except cf.process.BrokenProcessPool:
             failed.append(i)
             continue
-        on_done()
+        on_done(i)
     for i in failed:
         with _process_pool(1, memory_mb) as single:
             try:
-                results[i] = single.submit(fn, *jobs[i]).result()
+                results[i] = single.submit(*jobs[i]).result()
             except cf.process.BrokenProcessPool:
                 results[i] = None
-        on_done()
+        on_done(i)
     return results
 
 
@@ -369,7 +370,7 @@ def run(refs: list[InputRef], options: RunOptions, *, skipped: list[Skipped] = (
     from .summary import write_summary
 
     output = options.output
-    tick = (lambda: progress(1)) if progress else (lambda: None)
+    tick = (lambda *_: progress(1)) if progress else (lambda *_: None)
     rules = load_rules(options.rules_path)
     _remove_temporaries(output)
     manifest = Manifest(output, _fingerprint(rules, options), options.force)
@@ -384,7 +385,7 @@ def run(refs: list[InputRef], options: RunOptions, *, skipped: list[Skipped] = (
     try:
         for _ in range(result.reused):
             tick()
-        fresh = _map(executor, _safe_analyse, [(ref, rules, options.limits) for ref in todo], tick,
+        fresh = _map(executor, [(_safe_analyse, ref, rules, options.limits) for ref in todo], tick,
                      options.limits.memory_mb)
         for ref, analysis in zip(todo, fresh):
             if analysis is None:
@@ -394,18 +395,28 @@ def run(refs: list[InputRef], options: RunOptions, *, skipped: list[Skipped] = (
             cached[ref.sha256] = analysis
         analyses = [cached[ref.sha256] for ref in refs]
         notes = decide(analyses)
+        for analysis in analyses:
+            result.results.extend(analysis.results)
+            result.issues.extend(analysis.issues)
+            result.issues.extend(i for r in analysis.results for i in r.issues)
+            result.rejected += analysis.rejected
+        result.issues.extend(notes)
+        result.issues.extend(warning(s.code, s.reason, file=s.path) for s in skipped)
+        result.issues = list(dict.fromkeys(result.issues))  # conflicts are on both a result and notes
 
-        # Phase B for inputs that are new, or whose set of published projects changed.
-        jobs, owners = [], []
+        # Phase B for inputs that are new, or whose set of published projects changed. The
+        # summary is one more job, first because it is the longest, beside the others.
+        jobs, owners = [(write_summary, output / "summary.xlsx", result.results, result.issues)], []
         for analysis in analyses:
             published = sorted(r.project.project_id for r in analysis.results if r.total is not None)
             entry = manifest.entries.get(analysis.ref.sha256)
             if entry and entry.get("published") == published and analysis.ref.sha256 not in redone:
                 tick()
                 continue
-            jobs.append((analysis, copy_names[analysis.ref.sha256], output, options.report_template, options.reports))
+            jobs.append((publish, analysis, copy_names[analysis.ref.sha256], output, options.report_template,
+                         options.reports))
             owners.append((analysis, published))
-        written = _map(executor, publish, jobs, tick, options.limits.memory_mb)
+        written = _map(executor, jobs, lambda i: i and tick(), options.limits.memory_mb)
     finally:
         if client is not None:  # dask's executor has no cancel_futures
             executor.shutdown(wait=True)
@@ -413,25 +424,18 @@ def run(refs: list[InputRef], options: RunOptions, *, skipped: list[Skipped] = (
         else:
             executor.shutdown(wait=True, cancel_futures=True)
 
-    extra: list[Issue] = []
-    for (analysis, published), outcome in zip(owners, written):
+    extra: list[Issue] = [] if written[0] is not None else [error(
+        "worker-crash", "写出 summary.xlsx 时工作进程异常退出，已在主进程重写。", file="summary.xlsx")]
+    for (analysis, published), outcome in zip(owners, written[1:]):
         paths, problems = outcome if outcome is not None else ([], [error(
             "worker-crash", "写出该文件的结果时工作进程异常退出。", file=analysis.ref.name)])
         extra.extend(problems)
         manifest.record(analysis.ref, "rejected" if analysis.rejected else "ok", paths, published)
     for path in manifest.stale_outputs():
         (output / path).unlink(missing_ok=True)
-
-    for analysis in analyses:
-        result.results.extend(analysis.results)
-        result.issues.extend(analysis.issues)
-        result.issues.extend(i for r in analysis.results for i in r.issues)
-        result.rejected += analysis.rejected
-    result.issues.extend(notes)
-    result.issues.extend(extra)
-    result.issues.extend(warning(s.code, s.reason, file=s.path) for s in skipped)
-    result.issues = list(dict.fromkeys(result.issues))  # conflicts are on both a result and notes
-    write_summary(output / "summary.xlsx", result.results, result.issues)
+    if extra:  # rare: problems met while writing belong in 问题清单 too
+        result.issues.extend(extra)
+        write_summary(output / "summary.xlsx", result.results, result.issues)
     manifest.save()
     result.reports = sorted((output / "reports").glob("*.docx")) if (output / "reports").exists() else []
     return result

@@ -156,7 +156,8 @@ def test_killed_run_then_rerun_gives_the_same_outputs(tmp_path):
         time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGKILL)  # the whole process group: main process and workers
     proc.wait()
-    assert not (killed / "summary.xlsx").exists() or proc.returncode in (0, 1)
+    if (killed / "summary.xlsx").exists():  # written whole or not at all
+        pd.read_excel(killed / "summary.xlsx", sheet_name="汇总", engine="calamine")
     subprocess.run(command + [str(killed)], check=False, capture_output=True, timeout=300)
 
     assert not list(killed.rglob(".tmp-*"))

@@ -14,6 +14,7 @@ import re
 import zipfile
 from copy import deepcopy
 from dataclasses import dataclass, field
+from functools import lru_cache
 from xml.sax.saxutils import escape
 
 from lxml import etree
@@ -83,6 +84,7 @@ def clean_text(value: object) -> str:
     return _ILLEGAL.sub("", str(value))
 
 
+@lru_cache(maxsize=4096)
 def _col_letters(col: int) -> str:
     letters = ""
     col += 1

@@ -152,6 +152,14 @@ def _safe_analyse(ref: InputRef, rules: Rules, limits: Limits) -> Analysis:
         return Analysis(ref, [], [error("internal-error", msg, file=ref.name)])
 
 
+def _analyse_and_cache(ref: InputRef, rules: Rules, limits: Limits, cache: Path) -> Analysis:
+    """Phase A's job: analyse and keep the answer for the next run (written by the worker,
+    so the main process does not pickle everything twice)."""
+    analysis = _safe_analyse(ref, rules, limits)
+    atomic_write_bytes(cache, pickle.dumps(analysis))
+    return analysis
+
+
 # ---------------------------------------------------------------- phase B: write outputs
 
 _RENDERERS: dict = {}
@@ -277,7 +285,7 @@ class Manifest:
 
     def cached(self, ref: InputRef, output: Path) -> Analysis | None:
         entry = self.entries.get(ref.sha256)
-        cache = self.dir / "results" / f"{ref.sha256}.pickle"
+        cache = self.cache_path(ref.sha256)
         if not entry or not cache.exists() or not all((output / p).exists() for p in entry["outputs"]):
             return None
         try:
@@ -286,8 +294,8 @@ class Manifest:
             return None
         return replace(analysis, ref=ref)
 
-    def store_analysis(self, analysis: Analysis) -> None:
-        atomic_write_bytes(self.dir / "results" / f"{analysis.ref.sha256}.pickle", pickle.dumps(analysis))
+    def cache_path(self, sha256: str) -> Path:
+        return self.dir / "results" / f"{sha256}.pickle"
 
     def record(self, ref: InputRef, status: str, outputs: list[str], published: list[str]) -> None:
         self.entries[ref.sha256] = {"name": ref.name, "status": status, "outputs": outputs,
@@ -385,13 +393,12 @@ def run(refs: list[InputRef], options: RunOptions, *, skipped: list[Skipped] = (
     try:
         for _ in range(result.reused):
             tick()
-        fresh = _map(executor, [(_safe_analyse, ref, rules, options.limits) for ref in todo], tick,
-                     options.limits.memory_mb)
+        fresh = _map(executor, [(_analyse_and_cache, ref, rules, options.limits, manifest.cache_path(ref.sha256))
+                                for ref in todo], tick, options.limits.memory_mb)
         for ref, analysis in zip(todo, fresh):
-            if analysis is None:
+            if analysis is None:  # not cached: the next run tries this input again
                 analysis = Analysis(ref, [], [error("worker-crash", "处理该文件时工作进程异常退出（可能超出内存上限），已跳过。",
                                                     file=ref.name)])
-            manifest.store_analysis(analysis)
             cached[ref.sha256] = analysis
         analyses = [cached[ref.sha256] for ref in refs]
         notes = decide(analyses)

@@ -98,7 +98,9 @@ def score_project(project: Project, rules: Rules) -> ProjectResult:
 
     na_weight = _ZERO
     indicator_sum = _ZERO
-    self_scores = []
+    # The department's own total on the same basis as 总分: its self score where it gave one,
+    # the computed score elsewhere (the form has no self score for budget execution).
+    own_sum, self_given = _ZERO, False
     for s in result.indicators:
         key = _level1(s.indicator.level1)
         result.subtotals.setdefault(key, _ZERO)
@@ -109,17 +111,23 @@ def score_project(project: Project, rules: Rules) -> ProjectResult:
             result.subtotals[key] += s.score
             indicator_sum += s.score
         if s.indicator.self_score is not None:
-            self_scores.append(s.indicator.self_score)
-    result.self_total = sum(self_scores, _ZERO) if self_scores else None
+            own_sum += s.indicator.self_score
+            self_given = True
+        else:
+            own_sum += s.score or _ZERO
 
     denominator = rules.total_weight - na_weight
     if project.indicators and (denominator <= 0 or all(s.kind == NOT_APPLICABLE for s in result.indicators)):
         ctx.add("no-indicators", "全部指标均为「不适用」，无法计算总分", _sheet_where(project.indicators))
     if not any(i.is_error for i in ctx.issues):
-        raw = result.budget_score + indicator_sum
-        # DOMAIN §3 rule 7: total = Σ scores × 100 / (100 − Σ weights of 不适用).
-        result.total = round_half_up(raw * rules.total_weight / denominator if na_weight else raw)
+        def rescaled(raw: Decimal) -> Decimal:
+            # DOMAIN §3 rule 7: total = Σ scores × 100 / (100 − Σ weights of 不适用).
+            return round_half_up(raw * rules.total_weight / denominator if na_weight else raw)
+
+        result.total = rescaled(result.budget_score + indicator_sum)
         result.grade = rules.grade(result.total)
+        if self_given:
+            result.self_total = rescaled(result.budget_score + own_sum)
     result.issues = ctx.issues
     return result
 

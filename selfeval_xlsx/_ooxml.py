@@ -19,6 +19,8 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
+from .issues import column_letter
+
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
@@ -84,14 +86,7 @@ def clean_text(value: object) -> str:
     return _ILLEGAL.sub("", str(value))
 
 
-@lru_cache(maxsize=4096)
-def _col_letters(col: int) -> str:
-    letters = ""
-    col += 1
-    while col:
-        col, rem = divmod(col - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters
+_col_letters = lru_cache(maxsize=4096)(column_letter)
 
 
 def _ref(row: int, col: int) -> str:

@@ -34,6 +34,10 @@ from .rules import Rules, load_rules
 from .scoring import score_project
 
 STATE_DIR = ".selfeval"
+# Problems meaning the file itself could not be read: no copy can be made of it.
+UNREADABLE_CODES = frozenset({"empty-file", "file-too-large", "not-a-workbook", "corrupt-file", "encrypted",
+                              "zip-bomb", "xml-entities", "unreadable-file", "timeout", "memory-limit",
+                              "worker-crash", "internal-error"})
 
 
 @dataclass
@@ -57,6 +61,11 @@ class Analysis:
     ref: InputRef
     results: list[ProjectResult]
     issues: list[Issue]
+
+    @property
+    def unreadable(self) -> bool:
+        """The file itself was refused (broken, hostile, too large or too slow)."""
+        return any(i.code in UNREADABLE_CODES for i in self.issues)
 
     @property
     def rejected(self) -> bool:
@@ -91,8 +100,7 @@ class RunResult:
 
 # ---------------------------------------------------------------- phase A: read and score
 
-def analyse(ref: InputRef, rules: Rules, limits: Limits) -> Analysis:
-    """Read and score one input. Never raises for bad data; runs in a worker."""
+def _read_and_score(ref: InputRef, rules: Rules, limits: Limits) -> Analysis:
     with _time_limit(limits.seconds):
         submission = read_workbook(ref.name, ref.read(), name=ref.name, limits=limits)
         ids = {p.project_id for p in submission.projects}
@@ -108,8 +116,9 @@ def analyse(ref: InputRef, rules: Rules, limits: Limits) -> Analysis:
     return Analysis(ref, results, [i for i in submission.issues if i.project_id not in ids])
 
 
-class _Timeout(Exception):
-    pass
+class _Timeout(BaseException):
+    """The per-input time limit. A BaseException, so that no ``except Exception`` in the
+    reader or a library can swallow it."""
 
 
 class _time_limit:
@@ -135,10 +144,11 @@ class _time_limit:
             signal.signal(signal.SIGALRM, self.previous)
 
 
-def _safe_analyse(ref: InputRef, rules: Rules, limits: Limits) -> Analysis:
-    """``analyse`` with the last-resort guards: time limit, memory, anything unexpected."""
+def analyse(ref: InputRef, rules: Rules, limits: Limits) -> Analysis:
+    """Read and score one input, within its time limit. Never raises for a bad input: an
+    unreadable, too slow or too large file, or an internal error, becomes a file-level issue."""
     try:
-        return analyse(ref, rules, limits)
+        return _read_and_score(ref, rules, limits)
     except _Timeout:
         msg = f"处理时间超过 {limits.seconds:g} 秒上限，已中止。请检查文件是否异常巨大。"
         return Analysis(ref, [], [error("timeout", msg, file=ref.name)])
@@ -155,7 +165,7 @@ def _safe_analyse(ref: InputRef, rules: Rules, limits: Limits) -> Analysis:
 def _analyse_and_cache(ref: InputRef, rules: Rules, limits: Limits, cache: Path) -> Analysis:
     """Phase A's job: analyse and keep the answer for the next run (written by the worker,
     so the main process does not pickle everything twice)."""
-    analysis = _safe_analyse(ref, rules, limits)
+    analysis = analyse(ref, rules, limits)
     atomic_write_bytes(cache, pickle.dumps(analysis))
     return analysis
 
@@ -184,12 +194,13 @@ def publish(analysis: Analysis, copy_name: str, output: Path, template: Path | N
     written, problems = [], []
     ref = analysis.ref
     issues = analysis.issues + [i for r in analysis.results for i in r.issues]
-    try:
-        annotate_workbook(ref.read(), output / "workbooks" / copy_name, analysis.results, issues)
-        written.append(f"workbooks/{copy_name}")
-    except Exception as exc:  # noqa: BLE001 - the department copy is best effort per file
-        problems.append(error("copy-failed", f"无法生成带自评结果的工作簿副本：{type(exc).__name__}: {str(exc)[:200]}",
-                              file=ref.name))
+    if not analysis.unreadable:  # a refused file is never opened again
+        try:
+            annotate_workbook(ref.read(), output / "workbooks" / copy_name, analysis.results, issues)
+            written.append(f"workbooks/{copy_name}")
+        except Exception as exc:  # noqa: BLE001 - the department copy is best effort per file
+            problems.append(error("copy-failed", f"无法生成带自评结果的工作簿副本（{type(exc).__name__}），"
+                                  "其余结果不受影响。", file=ref.name, value=str(exc)[:200]))
     if reports:
         for result in analysis.results:
             if result.total is None:
@@ -316,24 +327,72 @@ class Manifest:
 
 # ---------------------------------------------------------------- the run
 
-def _executor(options: RunOptions):
-    if options.scheduler:
-        from distributed import Client  # optional extra: selfeval-xlsx[dask]
+class _Workers:
+    """The executor: a process pool, or a dask.distributed cluster's executor. A process pool
+    that a dying worker broke is replaced, so one input can only ever take its own job down."""
 
-        client = Client(options.scheduler)
-        return client.get_executor(), client
-    return _process_pool(options.workers or os.cpu_count() or 1, options.limits.memory_mb), None
+    def __init__(self, options: RunOptions):
+        self.options, self.client = options, None
+        if options.scheduler:
+            from distributed import Client  # optional extra: selfeval-xlsx[dask]
 
+            self.client = Client(options.scheduler)
+            self.executor = self.client.get_executor()
+        else:
+            self.executor = self._pool(options.workers or os.cpu_count() or 1)
 
-def _process_pool(workers: int, memory_mb: int) -> cf.ProcessPoolExecutor:
-    # fork: workers start in milliseconds with pandas already imported.
-    context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
-    return cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_limit_memory, initargs=(memory_mb,))
+    def _pool(self, workers: int) -> cf.ProcessPoolExecutor:
+        # fork: workers start in milliseconds with pandas already imported.
+        context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+        return cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_limit_memory,
+                                      initargs=(self.options.limits.memory_mb,))
+
+    def renew(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.executor = self._pool(self.options.workers or os.cpu_count() or 1)
+
+    def map(self, jobs: list[tuple], on_done: Callable[[int], None]) -> list:
+        """Run each job ``(fn, *args)``, results in job order; ``on_done(i)`` as job i
+        finishes. Jobs lost with a dead worker are retried one at a time in a pool of their
+        own; a job that kills that one too gets None."""
+        try:
+            futures = {self.executor.submit(*job): i for i, job in enumerate(jobs)}
+        except cf.process.BrokenProcessPool:
+            self.renew()
+            futures = {self.executor.submit(*job): i for i, job in enumerate(jobs)}
+        results: list = [None] * len(jobs)
+        failed = []
+        for future in cf.as_completed(futures):
+            i = futures[future]
+            try:
+                results[i] = future.result()
+            except cf.process.BrokenProcessPool:
+                failed.append(i)
+                continue
+            on_done(i)
+        if failed:
+            self.renew()
+        for i in sorted(failed):
+            with self._pool(1) as single:
+                try:
+                    results[i] = single.submit(*jobs[i]).result()
+                except cf.process.BrokenProcessPool:
+                    results[i] = None
+            on_done(i)
+        return results
+
+    def close(self) -> None:
+        if self.client is not None:  # dask's executor has no cancel_futures
+            self.executor.shutdown(wait=True)
+            self.client.close()
+        else:
+            self.executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _limit_memory(memory_mb: int) -> None:
     """Cap a worker's address space at what it uses now plus ``memory_mb``, so one huge
-    input ends in a MemoryError for that input instead of exhausting the machine."""
+    input ends in a MemoryError (or the worker's death) for that input instead of
+    exhausting the machine."""
     try:
         import resource
 
@@ -343,31 +402,6 @@ def _limit_memory(memory_mb: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
     except (ImportError, OSError, ValueError):
         pass  # not Linux: no cap, the time limit still applies
-
-
-def _map(executor, jobs: list[tuple], on_done: Callable[[int], None], memory_mb: int) -> list:
-    """Run each job ``(fn, *args)``, results in job order; ``on_done(i)`` as job i finishes.
-    A worker that dies takes only its own job with it (the rest are retried one by one in a
-    fresh pool; a job that kills that one too gets None)."""
-    futures = {executor.submit(*job): i for i, job in enumerate(jobs)}
-    results: list = [None] * len(jobs)
-    failed = []
-    for future in cf.as_completed(futures):
-        i = futures[future]
-        try:
-            results[i] = future.result()
-        except cf.process.BrokenProcessPool:
-            failed.append(i)
-            continue
-        on_done(i)
-    for i in failed:
-        with _process_pool(1, memory_mb) as single:
-            try:
-                results[i] = single.submit(*jobs[i]).result()
-            except cf.process.BrokenProcessPool:
-                results[i] = None
-        on_done(i)
-    return results
 
 
 def run(refs: list[InputRef], options: RunOptions, *, skipped: list[Skipped] = (),
@@ -389,12 +423,12 @@ def run(refs: list[InputRef], options: RunOptions, *, skipped: list[Skipped] = (
     todo = [ref for ref in refs if cached[ref.sha256] is None]
     redone = {ref.sha256 for ref in todo}
     result.reused = len(refs) - len(todo)
-    executor, client = _executor(options)
+    workers = _Workers(options)
     try:
         for _ in range(result.reused):
             tick()
-        fresh = _map(executor, [(_analyse_and_cache, ref, rules, options.limits, manifest.cache_path(ref.sha256))
-                                for ref in todo], tick, options.limits.memory_mb)
+        fresh = workers.map([(_analyse_and_cache, ref, rules, options.limits, manifest.cache_path(ref.sha256))
+                             for ref in todo], tick)
         for ref, analysis in zip(todo, fresh):
             if analysis is None:  # not cached: the next run tries this input again
                 analysis = Analysis(ref, [], [error("worker-crash", "处理该文件时工作进程异常退出（可能超出内存上限），已跳过。",
@@ -423,13 +457,9 @@ def run(refs: list[InputRef], options: RunOptions, *, skipped: list[Skipped] = (
             jobs.append((publish, analysis, copy_names[analysis.ref.sha256], output, options.report_template,
                          options.reports))
             owners.append((analysis, published))
-        written = _map(executor, jobs, lambda i: i and tick(), options.limits.memory_mb)
+        written = workers.map(jobs, lambda i: i and tick())
     finally:
-        if client is not None:  # dask's executor has no cancel_futures
-            executor.shutdown(wait=True)
-            client.close()
-        else:
-            executor.shutdown(wait=True, cancel_futures=True)
+        workers.close()
 
     extra: list[Issue] = [] if written[0] is not None else [error(
         "worker-crash", "写出 summary.xlsx 时工作进程异常退出，已在主进程重写。", file="summary.xlsx")]

@@ -17,8 +17,6 @@ from .guard import Limits
 from .intake import collect
 from .issues import SEVERITY_ZH
 
-UNREADABLE_CODES = {"empty-file", "file-too-large", "not-a-workbook", "corrupt-file", "encrypted", "zip-bomb",
-                    "xml-entities", "unreadable-file", "missing-path", "timeout", "memory-limit", "worker-crash"}
 
 EPILOG = """\
 示例：
@@ -51,15 +49,16 @@ def _number(value) -> str:
 
 
 def _check_or_score(args) -> int:
-    from .batch import analyse
+    from .batch import analyse, decide
     from .rules import load_rules
 
     rules = load_rules(args.rules)
     refs, skipped = collect(args.files)
-    limits = Limits()
-    analyses = [analyse(ref, rules, limits) for ref in refs]
-    issues = [i for a in analyses for i in a.issues + [x for r in a.results for x in r.issues]]
-    unreadable = any(i.code in UNREADABLE_CODES for i in issues) or any(s.code == "missing-path" for s in skipped)
+    analyses = [analyse(ref, rules, Limits()) for ref in refs]
+    notes = decide(analyses)  # the same 项目编号 in two files is a problem here too
+    issues = list(dict.fromkeys([i for a in analyses for i in a.issues + [x for r in a.results for x in r.issues]]
+                                + notes))
+    unreadable = any(a.unreadable for a in analyses) or any(s.code == "missing-path" for s in skipped)
     if args.command == "check":
         _print_check(args, analyses, issues, skipped)
     else:

@@ -36,7 +36,8 @@ from .scoring import score_project
 STATE_DIR = ".selfeval"
 # Problems meaning the file itself could not be read: no copy can be made of it.
 UNREADABLE_CODES = frozenset({"empty-file", "file-too-large", "not-a-workbook", "corrupt-file", "encrypted",
-                              "zip-bomb", "xml-entities", "unreadable-file", "timeout", "memory-limit",
+                              "zip-bomb", "xml-entities", "sheet-too-large", "text-too-large",
+                              "unreadable-file", "timeout", "memory-limit",
                               "worker-crash", "internal-error"})
 
 

@@ -6,7 +6,9 @@ memory, as an :class:`~selfeval_xlsx.errors.UnreadableInput` carrying a stable c
 """
 from __future__ import annotations
 
+import codecs
 import io
+import re
 import zipfile
 from dataclasses import dataclass
 
@@ -24,6 +26,8 @@ class Limits:
     max_unzipped_bytes: int = 500 * 2**20
     max_entries: int = 5000
     max_ratio: int = 200  # deflate of real sheet XML rarely passes 30:1; bombs reach 1000:1
+    max_cells: int = 2_000_000  # one sheet's used range (rows x cols); calamine allocates it densely
+    max_text_bytes: int = 100 * 2**20  # shared strings repeated into cells (a tiny file can ask for GBs)
     seconds: float = 120.0
     memory_mb: int = 2048
 
@@ -85,10 +89,46 @@ def _inspect_zip(data: bytes, limits: Limits) -> None:
         for entry in entries:
             if entry.filename.endswith((".xml", ".rels")):
                 with archive.open(entry) as part:
-                    head = part.read(8192)
+                    dtd = _declares_dtd(part)
                 # A DTD in an OOXML part is never legitimate and is how entity bombs start.
-                if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
-                    raise UnreadableInput(f"工作簿部件 {entry.filename} 含有 DTD/实体声明，疑似恶意文件，已拒收。",
+                if dtd:
+                    raise UnreadableInput(f"工作簿部件 {entry.filename} 在正文之前含有 DTD/实体声明或异常内容，疑似恶意文件，已拒收。",
                                           "xml-entities")
     except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError):
         raise UnreadableInput("文件已损坏（压缩数据无法解开），请重新保存后提交。", "corrupt-file") from None
+
+
+_PROLOG_SKIP = re.compile(r"\s+|<\?.*?\?>|<!--.*?-->", re.S)
+
+
+_MAX_PROLOG = 2**20
+
+
+def _declares_dtd(part, chunk: int = 8192) -> bool:
+    """True when the XML prolog (everything before the root element) holds ``<!DOCTYPE`` or
+    any other ``<!`` declaration, or is absurdly long. Reads only as far as the root element,
+    so comments padding the prolog past the first kilobytes, or a UTF-16 part, cannot hide a DTD."""
+    head = part.read(chunk)
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        encoding = "utf-16"
+    elif head[:2] in (b"<\x00", b"\x00<"):
+        encoding = "utf-16-le" if head[:1] == b"<" else "utf-16-be"
+    else:
+        encoding = "utf-8"
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    text = decoder.decode(head).lstrip("\ufeff")
+    while True:
+        match = _PROLOG_SKIP.match(text)
+        if match and match.end() < len(text):
+            text = text[match.end():]
+            continue
+        if text.startswith("<!") and not text.startswith("<!-"):
+            return True
+        if len(text) >= 4 and not (text.startswith("<?") or text.startswith("<!-") or text.isspace()):
+            return False  # the root element (or junk the parser will refuse)
+        if len(text) > _MAX_PROLOG:
+            return True  # a megabyte of comments before the root is no Excel part either
+        more = part.read(chunk)
+        if not more:
+            return False
+        text += decoder.decode(more)

@@ -28,6 +28,7 @@ from .xlsx_meta import SheetMeta, read_meta
 ENGINE = "calamine"  # pandas engine; the benchmark's naive baseline swaps in "openpyxl"
 HEADER_SEARCH_ROWS = 30  # non-blank rows looked at for the header (title rows come first)
 _WAN = Decimal(10000)
+_TOO_LARGE = Decimal(10) ** 12  # 万元 (a trillion): no budget line, weight or score comes near it
 _RECORD = {"funding": FundingRow, "spending": SpendingRow, "indicators": Indicator}
 _YEAR = re.compile(r"^\s*((?:19|20)\d\d)\s*年?度?\s*$")
 
@@ -45,8 +46,12 @@ def read_workbook(path: str | Path, data: bytes | None = None, *, name: str | No
         if data is None:
             data = Path(path).read_bytes()
         fmt = guard.inspect(data, Path(path).suffix or ".xlsx", limits)
-        grids, merges = _load_grids(data)
+        # Read before calamine: the metadata says how much calamine would allocate.
         meta = _safe_meta(data) if fmt == "xlsx" else {}
+        oversized = _oversized(file, meta, limits)
+        if oversized:
+            return Submission(file, issues=oversized)
+        grids, merges = _load_grids(data)
     except UnreadableInput as exc:
         return Submission(file, issues=[error(exc.code, str(exc), file=file)])
     except OSError as exc:
@@ -59,9 +64,12 @@ def _load_grids(data: bytes) -> tuple[dict[str, pd.DataFrame], dict[str, list]]:
     ``UnreadableInput`` (calamine raises its own exception types, and occasionally others)."""
     try:
         with pd.ExcelFile(io.BytesIO(data), engine=ENGINE) as book:
-            grids = pd.read_excel(book, sheet_name=None, header=None, dtype=object)
+            # Only the form's sheets are read (not 填表说明 or list sheets); the others are named.
+            wanted = [n for n in book.sheet_names if schema.SHEET_NAMES.get(schema.normalize_header(n)[0])]
+            grids = pd.read_excel(book, sheet_name=wanted, header=None, dtype=object)
+            grids.update({n: None for n in book.sheet_names if n not in grids})
             merges = {}
-            for sheet in grids:
+            for sheet in wanted:
                 try:
                     merges[sheet] = book.book.get_sheet_by_name(sheet).merged_cell_ranges or []
                 except Exception:  # merged ranges are a convenience; .xls/.ods may lack them
@@ -73,6 +81,27 @@ def _load_grids(data: bytes) -> tuple[dict[str, pd.DataFrame], dict[str, list]]:
         raise UnreadableInput(f"文件无法按 Excel 工作簿读取（{text[:200]}），请用 Excel 打开并另存为 .xlsx 后提交。",
                               "corrupt-file") from None
     return grids, merges
+
+
+def _oversized(file: str, meta: dict[str, SheetMeta], limits: guard.Limits) -> list[Issue]:
+    """Refusals for sheets whose used range, or whose repeated shared text, would make the
+    parser allocate far more than the file's size suggests (a value in cell XFD1048576 asks
+    for a 17-billion-cell grid; one long string referenced by many cells is copied each time)."""
+    issues = []
+    for sheet, m in meta.items():
+        if m.rows * m.cols > limits.max_cells:
+            issues.append(error(
+                "sheet-too-large",
+                f"工作表「{sheet}」的数据区域延伸到 {_a1(m.rows - 1, m.cols - 1)}（{m.rows} 行 × {m.cols} 列），"
+                f"超过上限 {limits.max_cells:,} 个单元格，已拒收。请删除表格以外远处的零散内容后重新提交。",
+                file=file, sheet=sheet, row=m.rows - 1, col=m.cols - 1))
+    text = sum(m.shared_text for m in meta.values())
+    if text > limits.max_text_bytes:
+        issues.append(error(
+            "text-too-large",
+            f"工作簿中被单元格重复引用的文字展开后约 {text / 2**20:.0f} MB，超过上限 "
+            f"{limits.max_text_bytes / 2**20:.0f} MB，疑似恶意文件，已拒收。", file=file))
+    return issues
 
 
 def _safe_meta(data: bytes) -> dict[str, SheetMeta]:
@@ -233,6 +262,12 @@ class _SheetReader:
                 "negative-number", f"{self.sheet}!{_a1(row, col)}「{column.header}」不能为负数（读到 {number}）。",
                 **self.where(row, col), value=as_text(value)))
             return None
+        if number >= _TOO_LARGE or not number.is_finite():
+            # Beyond any budget; the scorer's 28-digit decimal context would also overflow on it.
+            self.issues.append(error(
+                "number-too-large", f"{self.sheet}!{_a1(row, col)}「{column.header}」数值过大（读到 {as_text(value)}），"
+                "请核对数值和单位。", **self.where(row, col), value=as_text(value)))
+            return None
         if unit == "元" and column.kind == schema.AMOUNT:
             number = number / _WAN  # the form is in 万元; a (元) header is converted on read
         return number
@@ -353,7 +388,7 @@ def _check_row(file: str, record, key: str, issues: list[Issue], reported: set) 
                 "bad-level1", f"{record.sheet}!{_a1(record.row, record.cols['level1'])}「一级指标」应为"
                 f"{'、'.join(schema.LEVEL1)}之一，读到「{record.level1}」。", file=file, **record.where("level1"),
                 value=record.level1, project_id=pid))
-        elif record.level2 and record.level2 not in schema.LEVEL2_BY_LEVEL1[record.level1]:
+        elif record.level1 and record.level2 and record.level2 not in schema.LEVEL2_BY_LEVEL1[record.level1]:
             issues.append(warning(
                 "bad-level2", f"{record.sheet}!{_a1(record.row, record.cols['level2'])}「二级指标」「{record.level2}」"
                 f"不属于「{record.level1}」（应为{'、'.join(schema.LEVEL2_BY_LEVEL1[record.level1])}之一）。",

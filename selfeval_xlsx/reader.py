@@ -65,7 +65,7 @@ def _load_grids(data: bytes) -> tuple[dict[str, pd.DataFrame], dict[str, list]]:
     try:
         with pd.ExcelFile(io.BytesIO(data), engine=ENGINE) as book:
             # Only the form's sheets are read (not 填表说明 or list sheets); the others are named.
-            wanted = [n for n in book.sheet_names if schema.SHEET_NAMES.get(schema.normalize_header(n)[0])]
+            wanted = [n for n in book.sheet_names if _is_form_sheet(n)]
             grids = pd.read_excel(book, sheet_name=wanted, header=None, dtype=object)
             grids.update({n: None for n in book.sheet_names if n not in grids})
             merges = {}
@@ -104,9 +104,14 @@ def _oversized(file: str, meta: dict[str, SheetMeta], limits: guard.Limits) -> l
     return issues
 
 
+def _is_form_sheet(name: str) -> bool:
+    return schema.normalize_header(name)[0] in schema.SHEET_NAMES
+
+
 def _safe_meta(data: bytes) -> dict[str, SheetMeta]:
+    """Metadata of the form's sheets only: 填表说明 and list sheets are never parsed."""
     try:
-        return read_meta(data)
+        return read_meta(data, _is_form_sheet)
     except Exception:  # noqa: BLE001 - metadata only refines values; calamine already read them
         return {}
 

@@ -10,6 +10,7 @@ import re
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Callable
 
 from defusedxml import ElementTree
 
@@ -128,16 +129,17 @@ def _sheet_paths(archive: zipfile.ZipFile) -> dict[str, str]:
     return paths
 
 
-def read_meta(data: bytes, sheets: list[str] | None = None) -> dict[str, SheetMeta]:
-    """Sheet name -> :class:`SheetMeta` for an .xlsx/.xlsm given as bytes. Sheets whose parts
-    cannot be found are left out (the caller then has no extra knowledge, which is safe)."""
+def read_meta(data: bytes, wanted: Callable[[str], bool] | None = None) -> dict[str, SheetMeta]:
+    """Sheet name -> :class:`SheetMeta` for an .xlsx/.xlsm given as bytes, for the sheets
+    ``wanted(name)`` accepts (all when None). Sheets whose parts cannot be found are left out
+    (the caller then has no extra knowledge, which is safe)."""
     archive = zipfile.ZipFile(io.BytesIO(data))
     percent_styles = _percent_styles(archive)
     sizes = _shared_sizes(archive)
     max_size = max(sizes, default=0)
     result = {}
     for name, path in _sheet_paths(archive).items():
-        if sheets is not None and name not in sheets:
+        if wanted is not None and not wanted(name):
             continue
         try:
             xml = _read_part(archive, path)

@@ -228,12 +228,12 @@ class _SheetReader:
                     f"工作表「{self.sheet}」第 {header_row + 1} 行表头缺少必填列「{column.header}」，请按标准模板补上该列。",
                     **self.where(header_row), value=column.header))
         records = []
+        fields = [(f, c, self.spec.column(f), units.get(f, "")) for f, c in cols.items()]
         for r in range(header_row + 1, self.values.shape[0]):
-            raw = {f: self.values[r, c] for f, c in cols.items()}
-            if all(_is_blank(v) for v in raw.values()):
+            row = self.values[r]
+            if all(_is_blank(row[c]) for _, c, _, _ in fields):
                 continue
-            records.append((r, {f: self._convert(r, cols[f], self.spec.column(f), units.get(f, ""), v)
-                                for f, v in raw.items()}))
+            records.append((r, {f: self._convert(r, c, column, unit, row[c]) for f, c, column, unit in fields}))
         return records, cols
 
     def _convert(self, row: int, col: int, column: schema.Column, unit: str, value):

@@ -1,15 +1,14 @@
 """Small file helpers shared by every writer: atomic writes and safe file names."""
 from __future__ import annotations
 
+import itertools
 import os
 import re
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 _FORBIDDEN = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]')
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
+_COUNTER = itertools.count()
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 
 
@@ -29,11 +28,12 @@ def atomic_path(dst: str | os.PathLike):
     it is removed, so a reader never sees a half-written file."""
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=dst.suffix, dir=dst.parent)
-    os.close(fd)
+    # A name unique to this process and call, created exclusively: cheaper than mkstemp's
+    # random names (measurable at a thousand reports) and readable like any output file.
+    tmp = dst.parent / f".tmp-{os.getpid()}-{next(_COUNTER)}{dst.suffix}"
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are shared like any file
+        yield tmp
         os.replace(tmp, dst)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -47,7 +47,7 @@ def read_workbook(path: str | Path, data: bytes | None = None, *, name: str | No
             data = Path(path).read_bytes()
         fmt = guard.inspect(data, Path(path).suffix or ".xlsx", limits)
         # Read before calamine: the metadata says how much calamine would allocate.
-        meta = _safe_meta(data) if fmt == "xlsx" else {}
+        meta = _safe_meta(data, limits.max_cells) if fmt == "xlsx" else {}
         oversized = _oversized(file, meta, limits)
         if oversized:
             return Submission(file, issues=oversized)
@@ -108,10 +108,10 @@ def _is_form_sheet(name: str) -> bool:
     return schema.normalize_header(name)[0] in schema.SHEET_NAMES
 
 
-def _safe_meta(data: bytes) -> dict[str, SheetMeta]:
+def _safe_meta(data: bytes, max_cells: int) -> dict[str, SheetMeta]:
     """Metadata of the form's sheets only: 填表说明 and list sheets are never parsed."""
     try:
-        return read_meta(data, _is_form_sheet)
+        return read_meta(data, _is_form_sheet, max_cells)
     except Exception:  # noqa: BLE001 - metadata only refines values; calamine already read them
         return {}
 

@@ -129,10 +129,63 @@ def _sheet_paths(archive: zipfile.ZipFile) -> dict[str, str]:
     return paths
 
 
-def read_meta(data: bytes, wanted: Callable[[str], bool] | None = None) -> dict[str, SheetMeta]:
+_CELL_OPEN = re.compile(rb"<(?:\w+:)?c\b")
+_CELL_REF = re.compile(rb'<(?:\w+:)?c\b[^>]*?\br="([A-Z]+)(\d+)"')
+
+
+def _enclosing_cell(xml: bytes, pos: int) -> tuple[tuple[int, int], bytes] | None:
+    """((row, col), body) of the cell whose tag or body holds byte offset ``pos``; None when
+    it cannot be told (e.g. a tag written ``<c\n``), which only costs precision."""
+    start = max(xml.rfind(b"<c ", 0, pos), xml.rfind(b":c ", 0, pos))
+    if start < 0:
+        return None
+    tag_end = xml.find(b">", start)
+    ref = _ATTR_R.search(xml, start, tag_end)
+    if not ref:
+        return None
+    if xml[tag_end - 1:tag_end] == b"/":
+        end = tag_end
+    else:
+        end = xml.find(b"c>", tag_end)
+        end = len(xml) if end < 0 else end
+    if not start < pos < end:
+        return None
+    return (int(ref.group(2)) - 1, _col_index(ref.group(1))), xml[tag_end + 1:end]
+
+
+def _scan_fast(xml: bytes, percent_styles: set[int], max_cells: int) -> SheetMeta | None:
+    """The common case in C-speed scans: every cell has its ``r`` and the used range, counted
+    generously (empty styled cells too), is within ``max_cells``. Python then looks only at
+    the percent-styled and the formula cells. None: take the exact, cell-by-cell pass."""
+    refs = _CELL_REF.findall(xml)
+    if len(refs) != len(_CELL_OPEN.findall(xml)):
+        return None
+    meta = SheetMeta()
+    if refs:
+        meta.rows = max(int(r) for _, r in refs)
+        meta.cols = _col_index(max((c for c, _ in refs), key=lambda c: (len(c), c))) + 1
+    if meta.rows * meta.cols > max_cells:
+        return None  # an upper bound only; the exact pass decides
+    if percent_styles:
+        styled = re.compile(rb'\bs="(?:%s)"' % b"|".join(str(i).encode() for i in sorted(percent_styles)))
+        for match in styled.finditer(xml):
+            cell = _enclosing_cell(xml, match.start())
+            if cell:
+                meta.percent.add(cell[0])
+    for match in _FORMULA.finditer(xml):
+        cell = _enclosing_cell(xml, match.start())
+        if cell and not _VALUE.search(cell[1]):
+            meta.formula_without_value.add(cell[0])
+    return meta
+
+
+def read_meta(data: bytes, wanted: Callable[[str], bool] | None = None,
+              max_cells: int = 0) -> dict[str, SheetMeta]:
     """Sheet name -> :class:`SheetMeta` for an .xlsx/.xlsm given as bytes, for the sheets
     ``wanted(name)`` accepts (all when None). Sheets whose parts cannot be found are left out
-    (the caller then has no extra knowledge, which is safe)."""
+    (the caller then has no extra knowledge, which is safe). With ``max_cells``, a sheet
+    whose generous used range stays within it gets the fast scan, where ``rows``/``cols``
+    are upper bounds rather than exact."""
     archive = zipfile.ZipFile(io.BytesIO(data))
     percent_styles = _percent_styles(archive)
     sizes = _shared_sizes(archive)
@@ -144,6 +197,11 @@ def read_meta(data: bytes, wanted: Callable[[str], bool] | None = None) -> dict[
         try:
             xml = _read_part(archive, path)
         except KeyError:
+            continue
+        fast = _scan_fast(xml, percent_styles, max_cells) if max_cells else None
+        if fast is not None:
+            fast.shared_text = _shared_text(xml, len(_CELL_OPEN.findall(xml)), sizes, max_size)
+            result[name] = fast
             continue
         meta = SheetMeta()
         unplaced = False

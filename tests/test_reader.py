@@ -195,3 +195,16 @@ def test_truncated_workbook(make_book, tables, tmp_path):
     path = tmp_path / "cut.xlsx"
     path.write_bytes(data[: len(data) // 2])
     assert [i.code for i in read_workbook(path).issues] == ["corrupt-file"]
+
+
+def test_fast_metadata_scan_agrees_with_the_exact_one(make_book, tables):
+    from selfeval_xlsx.xlsx_meta import read_meta
+
+    tables["绩效指标"][3][6] = 0.96
+    tables["资金"][1][4] = "=C2*0.95"
+    data = make_book(tables, formats={"绩效指标": {"G4": "0%", "F2": "0.0%"}}).read_bytes()
+    exact, fast = read_meta(data), read_meta(data, max_cells=2_000_000)
+    assert fast["绩效指标"].percent == exact["绩效指标"].percent == {(3, 6), (1, 5)}
+    assert fast["资金"].formula_without_value == exact["资金"].formula_without_value == {(1, 4)}
+    for name, meta in exact.items():
+        assert (meta.rows, meta.cols) <= (fast[name].rows, fast[name].cols)

@@ -289,10 +289,7 @@ class _Styles:
 
 
 def _sheet_xml(sheet: NewSheet, styles: _Styles) -> bytes:
-    rows: dict[int, list[tuple[int, object, str]]] = {}
-    for r, c, value, key in sheet.cells:
-        rows.setdefault(r, []).append((c, value, key))
-    xf = {key: styles.xf(style) for key, style in sheet.styles.items()}
+    attr = {key: f' s="{styles.xf(style)}"' for key, style in sheet.styles.items()}
     out = [f'<worksheet xmlns="{MAIN}" xmlns:r="{REL}"><sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>'
            '<sheetViews><sheetView tabSelected="1" workbookViewId="0"/></sheetViews>'
            '<sheetFormatPr defaultRowHeight="15"/>']
@@ -301,18 +298,20 @@ def _sheet_xml(sheet: NewSheet, styles: _Styles) -> bytes:
         out.extend(f'<col min="{c + 1}" max="{c + 1}" width="{w:g}" customWidth="1"/>' for c, w in sorted(sheet.widths.items()))
         out.append("</cols>")
     out.append("<sheetData>")
-    for r in sorted(rows):
-        out.append(f'<row r="{r + 1}">')
-        for c, value, key in sorted(rows[r], key=lambda x: x[0]):
-            style = f' s="{xf[key]}"' if key in xf else ""
-            ref = _ref(r, c)
-            if value is None or value == "":
-                out.append(f'<c r="{ref}"{style}/>')
-            elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                out.append(f'<c r="{ref}"{style}><v>{value!r}</v></c>')
-            else:  # inline string: user text is never a formula
-                out.append(f'<c r="{ref}"{style} t="inlineStr"><is><t xml:space="preserve">'
-                           f'{escape(clean_text(value))}</t></is></c>')
+    current = None
+    for r, c, value, key in sorted(sheet.cells, key=lambda cell: cell[:2]):
+        if r != current:
+            out.append(f'</row><row r="{r + 1}">' if current is not None else f'<row r="{r + 1}">')
+            current = r
+        ref, style = f"{_col_letters(c)}{r + 1}", attr.get(key, "")
+        if value is None or value == "":
+            out.append(f'<c r="{ref}"{style}/>')
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out.append(f'<c r="{ref}"{style}><v>{value!r}</v></c>')
+        else:  # inline string: user text is never a formula
+            out.append(f'<c r="{ref}"{style} t="inlineStr"><is><t xml:space="preserve">'
+                       f'{escape(clean_text(value))}</t></is></c>')
+    if current is not None:
         out.append("</row>")
     out.append("</sheetData>")
     if sheet.links:

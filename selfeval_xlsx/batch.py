@@ -254,6 +254,35 @@ def decide(analyses: list[Analysis]) -> list[Issue]:
     return notes
 
 
+def gather(analyses: list[Analysis], skipped: list[Skipped] = ()) -> tuple[list[ProjectResult], list[Issue]]:
+    """Decide duplicates and superseded submissions, then every project result and every
+    problem of the run (each problem once), as the summary lists them."""
+    notes = decide(analyses)
+    issues = [i for a in analyses for i in a.issues + [x for r in a.results for x in r.issues]]
+    issues += notes + [warning(s.code, s.reason, file=s.path) for s in skipped]
+    # dict.fromkeys: a cross-department conflict is on a result and in the notes.
+    return [r for a in analyses for r in a.results], list(dict.fromkeys(issues))
+
+
+def _summary_job(sources: list[tuple[InputRef, Path | Analysis]], skipped: list[Skipped], path: Path) -> Path | None:
+    """Phase B's summary job: the analyses from their cache files, then ``summary.xlsx``."""
+    from .summary import write_summary
+
+    analyses = [_load_analysis(source, ref) if isinstance(source, Path) else source for ref, source in sources]
+    if None in analyses:
+        return None  # a cache file went missing: the main process writes the summary instead
+    return write_summary(path, *gather(analyses, skipped))
+
+
+def _load_analysis(cache: Path, ref: InputRef) -> Analysis | None:
+    """A cached :class:`Analysis`, shown under the name ``ref`` has now; None when the cache
+    file is missing or damaged."""
+    try:
+        return replace(pickle.loads(cache.read_bytes()), ref=ref)
+    except Exception:  # noqa: BLE001 - a damaged cache entry is simply recomputed
+        return None
+
+
 def _copy_names(refs: list[InputRef]) -> dict[str, str]:
     """Input sha -> file name of its copy in workbooks/, unique and stable across runs."""
     names: dict[str, str] = {}
@@ -300,11 +329,7 @@ class Manifest:
         cache = self.cache_path(ref.sha256)
         if not entry or not cache.exists() or not all((output / p).exists() for p in entry["outputs"]):
             return None
-        try:
-            analysis = pickle.loads(cache.read_bytes())
-        except Exception:  # noqa: BLE001 - a damaged cache entry is simply recomputed
-            return None
-        return replace(analysis, ref=ref)
+        return _load_analysis(cache, ref)
 
     def cache_path(self, sha256: str) -> Path:
         return self.dir / "results" / f"{sha256}.pickle"
@@ -430,25 +455,22 @@ def run(refs: list[InputRef], options: RunOptions, *, skipped: list[Skipped] = (
             tick()
         fresh = workers.map([(_analyse_and_cache, ref, rules, options.limits, manifest.cache_path(ref.sha256))
                              for ref in todo], tick)
+        crashed = {ref.sha256 for ref, analysis in zip(todo, fresh) if analysis is None}
         for ref, analysis in zip(todo, fresh):
             if analysis is None:  # not cached: the next run tries this input again
                 analysis = Analysis(ref, [], [error("worker-crash", "处理该文件时工作进程异常退出（可能超出内存上限），已跳过。",
                                                     file=ref.name)])
             cached[ref.sha256] = analysis
         analyses = [cached[ref.sha256] for ref in refs]
-        notes = decide(analyses)
-        for analysis in analyses:
-            result.results.extend(analysis.results)
-            result.issues.extend(analysis.issues)
-            result.issues.extend(i for r in analysis.results for i in r.issues)
-            result.rejected += analysis.rejected
-        result.issues.extend(notes)
-        result.issues.extend(warning(s.code, s.reason, file=s.path) for s in skipped)
-        result.issues = list(dict.fromkeys(result.issues))  # conflicts are on both a result and notes
+        result.results, result.issues = gather(analyses, skipped)
+        result.rejected = sum(a.rejected for a in analyses)
 
         # Phase B for inputs that are new, or whose set of published projects changed. The
-        # summary is one more job, first because it is the longest, beside the others.
-        jobs, owners = [(write_summary, output / "summary.xlsx", result.results, result.issues)], []
+        # summary is one more job, first because it is the longest; it reads the analyses
+        # from the cache files rather than having this process pickle them all again.
+        sources = [(ref, manifest.cache_path(ref.sha256) if ref.sha256 not in crashed else cached[ref.sha256])
+                   for ref in refs]
+        jobs, owners = [(_summary_job, sources, list(skipped), output / "summary.xlsx")], []
         for analysis in analyses:
             published = sorted(r.project.project_id for r in analysis.results if r.total is not None)
             entry = manifest.entries.get(analysis.ref.sha256)
@@ -462,8 +484,7 @@ def run(refs: list[InputRef], options: RunOptions, *, skipped: list[Skipped] = (
     finally:
         workers.close()
 
-    extra: list[Issue] = [] if written[0] is not None else [error(
-        "worker-crash", "写出 summary.xlsx 时工作进程异常退出，已在主进程重写。", file="summary.xlsx")]
+    extra: list[Issue] = []
     for (analysis, published), outcome in zip(owners, written[1:]):
         paths, problems = outcome if outcome is not None else ([], [error(
             "worker-crash", "写出该文件的结果时工作进程异常退出。", file=analysis.ref.name)])
@@ -471,7 +492,7 @@ def run(refs: list[InputRef], options: RunOptions, *, skipped: list[Skipped] = (
         manifest.record(analysis.ref, "rejected" if analysis.rejected else "ok", paths, published)
     for path in manifest.stale_outputs():
         (output / path).unlink(missing_ok=True)
-    if extra:  # rare: problems met while writing belong in 问题清单 too
+    if extra or written[0] is None:  # rare: problems met while writing belong in 问题清单 too
         result.issues.extend(extra)
         write_summary(output / "summary.xlsx", result.results, result.issues)
     manifest.save()

@@ -49,15 +49,13 @@ def _number(value) -> str:
 
 
 def _check_or_score(args) -> int:
-    from .batch import analyse, decide
+    from .batch import analyse, gather
     from .rules import load_rules
 
     rules = load_rules(args.rules)
     refs, skipped = collect(args.files)
     analyses = [analyse(ref, rules, Limits()) for ref in refs]
-    notes = decide(analyses)  # the same 项目编号 in two files is a problem here too
-    issues = list(dict.fromkeys([i for a in analyses for i in a.issues + [x for r in a.results for x in r.issues]]
-                                + notes))
+    _, issues = gather(analyses)  # also the same 项目编号 sent in two files
     unreadable = any(a.unreadable for a in analyses) or any(s.code == "missing-path" for s in skipped)
     if args.command == "check":
         _print_check(args, analyses, issues, skipped)

@@ -165,7 +165,7 @@ def _indicator_sentence(result: ProjectResult) -> tuple[str, str]:
     scored = [s for s in result.indicators if s.kind != "not_applicable"]
     na = [s for s in result.indicators if s.kind == "not_applicable"]
     short = [s for s in scored if not s.reached or s.score is None]
-    reached = [s for s in scored if s not in short]
+    reached = [s for s in scored if s.reached and s.score is not None]  # the complement of short
     parts = []
     if scored and not short:
         weights = {s.indicator.weight for s in scored}

@@ -30,7 +30,7 @@ def a1(row: int | None, col: int | None) -> str:
     return f"{letters}{row + 1 if row is not None else ''}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Issue:
     """One problem: stable ``code``, ``severity`` (error | warning), where it is, the value
     read and a Chinese message telling the department what to do."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     """Where a record came from: sheet name, 0-based sheet row, field -> 0-based column."""
 
@@ -24,7 +24,7 @@ class Row:
         return {"sheet": self.sheet, "row": self.row, "col": self.cols.get(field_name) if field_name else None}
 
 
-@dataclass
+@dataclass(slots=True)
 class FundingRow(Row):
     """One 资金 row: a funding source of a project."""
 
@@ -35,7 +35,7 @@ class FundingRow(Row):
     executed: Decimal | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class SpendingRow(Row):
     """One 支出 row: what the money was spent on."""
 
@@ -46,7 +46,7 @@ class SpendingRow(Row):
     note: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class Indicator(Row):
     """One 绩效指标 row. ``target``/``actual`` are kept as the text the department wrote
     (Excel numbers rendered as text, percent-formatted cells as ``"95%"``)."""
@@ -68,7 +68,7 @@ NARRATIVE_FIELDS = ("goal", "achieved", "implementation", "management", "funds_u
                     "analysis", "problems", "improvements")
 
 
-@dataclass
+@dataclass(slots=True)
 class Project(Row):
     """One 项目信息 row with every row of the other sheets that carries its 项目编号."""
 
@@ -92,7 +92,7 @@ class Project(Row):
     indicators: list[Indicator] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class Submission:
     """Everything read from one workbook: its projects and the problems found on the way.
     ``issues`` holds workbook-level problems and row problems; each carries its project_id
@@ -103,7 +103,7 @@ class Submission:
     issues: list = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class IndicatorScore:
     """How one indicator was scored. ``kind``: positive | reverse | equal | deadline |
     qualitative | not_applicable. ``score`` is None for 不适用 and for rows that could not be
@@ -121,7 +121,7 @@ class IndicatorScore:
     why: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class ProjectResult:
     """The scored project: budget execution, every indicator, subtotals per 一级, total,
     grade and every issue that concerns this project. ``total`` is None when an error

@@ -146,7 +146,9 @@ def _score_budget(ctx: _Context, result: ProjectResult) -> None:
     if result.budget <= 0:
         result.rate = None
         result.budget_score = round_half_up(_ZERO)
-        where = funding[0].where("budget") if funding else _sheet_where([], FUNDING.name)
+        # The first row as the sheet has it, whatever order the rows arrived in.
+        first = min(funding, key=lambda f: (f.row is None, f.row or 0), default=None)
+        where = first.where("budget") if first else _sheet_where([], FUNDING.name)
         ctx.add("budget-zero", f"项目「{project.project_id}」全年预算数合计为 {_fmt(result.budget)} 万元，"
                                "无法计算预算执行率，预算执行得 0 分", where, _fmt(result.budget))
         return

@@ -79,14 +79,13 @@ def issue_sort_key(issue: Issue):
             -1 if issue.col is None else issue.col)
 
 
-def _project_rows(results: Sequence[ProjectResult], level1: Sequence[str]):
-    """Yield the 汇总 values of each project, in :func:`_project_columns` order."""
-    for r in results:
-        p = r.project
-        yield (p.source_file, p.department, p.project_id, p.name, year_value(p.year),
-               r.budget, r.executed, r.rate, r.budget_score,
-               *(r.subtotals.get(k) for k in level1),
-               r.total, r.grade, r.self_total, r.status, len(r.issues))
+def _project_row(r: ProjectResult, level1: Sequence[str]) -> tuple:
+    """The 汇总 values of one project, in :func:`_project_columns` order."""
+    p = r.project
+    return (p.source_file, p.department, p.project_id, p.name, year_value(p.year),
+            r.budget, r.executed, r.rate, r.budget_score,
+            *(r.subtotals.get(k) for k in level1),
+            r.total, r.grade, r.self_total, r.status, len(r.issues))
 
 
 def _project_columns(level1: Sequence[str]) -> list[tuple[str, str]]:
@@ -109,15 +108,14 @@ _ISSUE_COLUMNS = [
 ]
 
 
-def _indicator_rows(results: Sequence[ProjectResult]):
-    """Yield the 指标明细 values of every indicator of every project."""
-    for r in results:
-        p = r.project
-        for s in r.indicators:
-            ind = s.indicator
-            yield (p.source_file, p.project_id, p.name, ind.level1, ind.level2, ind.level3,
-                   KIND_ZH.get(s.kind, s.kind), ind.target, ind.actual, ind.weight, s.score,
-                   ind.self_score, s.method, s.why, ind.deviation)
+def _indicator_rows(r: ProjectResult):
+    """Yield the 指标明细 values of every indicator of one project."""
+    p = r.project
+    for s in r.indicators:
+        ind = s.indicator
+        yield (p.source_file, p.project_id, p.name, ind.level1, ind.level2, ind.level3,
+               KIND_ZH.get(s.kind, s.kind), ind.target, ind.actual, ind.weight, s.score,
+               ind.self_score, s.method, s.why, ind.deviation)
 
 
 def _issue_rows(issues: Iterable[Issue]):
@@ -141,48 +139,64 @@ class _Styles:
         self.grade = {"优": self.green, "良": self.blue, "中": self.yellow, "差": self.red}
 
 
-def _write_table(ws, styles: _Styles, columns: Sequence[tuple[str, str]], rows: Iterable[Sequence],
-                 first_row: int = 0, first_col: int = 0, widths: list[int] | None = None,
-                 filter_and_freeze: bool = True) -> int:
-    """Write a header row and the data rows at (first_row, first_col); set column widths from
-    the content; add the frozen header and autofilter. Returns the number of data rows."""
-    ws_write_string, ws_write_number = ws.write_string, ws.write_number
-    kinds = [k for _, k in columns]
-    formats = [styles.kinds[k] for k in kinds]
-    # Header widths leave room for the autofilter arrow.
-    widths = widths if widths is not None else [0] * len(columns)
-    for c, (header, _) in enumerate(columns):
-        ws_write_string(first_row, first_col + c, header, styles.header)
-        widths[c] = max(widths[c], text_width(header) + 4)
-    row = first_row
-    for values in rows:
-        row += 1
+class _Table:
+    """A header row at (first_row, first_col), then data rows one at a time (so a batch can
+    stream projects through it); column widths follow the content. ``close`` sets widths,
+    the frozen header and the autofilter, and returns the number of data rows."""
+
+    def __init__(self, ws, styles: _Styles, columns: Sequence[tuple[str, str]], first_row: int = 0,
+                 first_col: int = 0, widths: list[int] | None = None, filter_and_freeze: bool = True):
+        self.ws, self.columns, self.first_row, self.first_col = ws, columns, first_row, first_col
+        self.filter_and_freeze = filter_and_freeze
+        self.kinds = [k for _, k in columns]
+        self.formats = [styles.kinds[k] for k in self.kinds]
+        # Header widths leave room for the autofilter arrow.
+        self.widths = widths if widths is not None else [0] * len(columns)
+        for c, (header, _) in enumerate(columns):
+            ws.write_string(first_row, first_col + c, header, styles.header)
+            self.widths[c] = max(self.widths[c], text_width(header) + 4)
+        self.row = first_row
+
+    def add(self, values: Sequence) -> None:
+        self.row += 1
+        row, widths, kinds = self.row, self.widths, self.kinds
         for c, value in enumerate(values):
-            col = first_col + c
-            fmt = formats[c]
             if value is None or value == "":
                 continue  # a blank cell needs no record at all
+            col, fmt = self.first_col + c, self.formats[c]
             if kinds[c] == TEXT or isinstance(value, str):
                 text = str(value)
                 if len(text) > MAX_TEXT:
                     text = text[:MAX_TEXT]
-                ws_write_string(row, col, text, fmt)
+                self.ws.write_string(row, col, text, fmt)
                 # Cheap bound first: no text is wider than twice its length.
                 if 2 * len(text) > widths[c] and widths[c] < MAX_WIDTH:
                     widths[c] = max(widths[c], text_width(text) + 2)
             else:
                 value = float(value)
-                ws_write_number(row, col, value, fmt)
+                self.ws.write_number(row, col, value, fmt)
                 if widths[c] < 16:
                     shown = f"{value:,.2f}" if kinds[c] != RATE else f"{value:.2%}"
                     widths[c] = max(widths[c], len(shown) + 2)
-    for c, w in enumerate(widths):
-        ws.set_column(first_col + c, first_col + c, min(w, MAX_WIDTH))
-    n = row - first_row
-    if filter_and_freeze:
-        ws.freeze_panes(first_row + 1, 0)
-        ws.autofilter(first_row, first_col, first_row + n, first_col + len(columns) - 1)
-    return n
+
+    def close(self) -> int:
+        for c, w in enumerate(self.widths):
+            self.ws.set_column(self.first_col + c, self.first_col + c, min(w, MAX_WIDTH))
+        n = self.row - self.first_row
+        if self.filter_and_freeze:
+            self.ws.freeze_panes(self.first_row + 1, 0)
+            self.ws.autofilter(self.first_row, self.first_col, self.first_row + n,
+                               self.first_col + len(self.columns) - 1)
+        return n
+
+
+def _write_table(ws, styles: _Styles, columns: Sequence[tuple[str, str]], rows: Iterable[Sequence],
+                 **placement) -> int:
+    """Write a whole table (see :class:`_Table`); returns the number of data rows."""
+    table = _Table(ws, styles, columns, **placement)
+    for values in rows:
+        table.add(values)
+    return table.close()
 
 
 def _highlight(ws, col: int, first: int, last: int, formats_by_value: dict) -> None:
@@ -203,19 +217,26 @@ def _page_setup(ws) -> None:
     ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
 
 
-def _department_stats(results: Sequence[ProjectResult]) -> list[tuple[str, int, float | None, float | None]]:
-    """Per 主管部门: project count, mean 执行率 and mean 总分 over the projects that have one."""
-    groups: dict[str, list[ProjectResult]] = {}
-    for r in results:
-        groups.setdefault(r.project.department or "（未填写）", []).append(r)
-    stats = []
-    for dept in sorted(groups):
-        rs = groups[dept]
-        rates = [float(r.rate) for r in rs if r.rate is not None]
-        totals = [float(r.total) for r in rs if r.total is not None]
-        stats.append((dept, len(rs), sum(rates) / len(rates) if rates else None,
-                      sum(totals) / len(totals) if totals else None))
-    return stats
+class _Stats:
+    """Grade counts and, per 主管部门, project count and the sums behind mean 执行率 and mean
+    总分 (over the projects that have one), gathered one project at a time."""
+
+    def __init__(self):
+        self.grades = {g: 0 for g in (*GRADES, UNGRADED)}
+        self.departments: dict[str, list] = {}
+
+    def add(self, r: ProjectResult) -> None:
+        self.grades[r.grade if r.grade in GRADES and r.total is not None else UNGRADED] += 1
+        d = self.departments.setdefault(r.project.department or "（未填写）", [0, 0.0, 0, 0.0, 0])
+        d[0] += 1
+        if r.rate is not None:
+            d[1], d[2] = d[1] + float(r.rate), d[2] + 1
+        if r.total is not None:
+            d[3], d[4] = d[3] + float(r.total), d[4] + 1
+
+    def department_rows(self) -> list[tuple[str, int, float | None, float | None]]:
+        return [(dept, n, rates / n_rates if n_rates else None, totals / n_totals if n_totals else None)
+                for dept, (n, rates, n_rates, totals, n_totals) in sorted(self.departments.items())]
 
 
 def _column_chart(wb, title: str, x_title: str, y_title: str, sheet: str, cats: tuple[int, int, int],
@@ -241,12 +262,10 @@ def _column_chart(wb, title: str, x_title: str, y_title: str, sheet: str, cats: 
     return chart
 
 
-def _write_stats(wb, ws, styles: _Styles, results: Sequence[ProjectResult]) -> None:
+def _write_stats(wb, ws, styles: _Styles, stats: _Stats) -> None:
     """统计: grade distribution and per-department figures, each a small table plus a chart."""
     sheet = ws.get_name()
-    counts = {g: 0 for g in (*GRADES, UNGRADED)}
-    for r in results:
-        counts[r.grade if r.grade in GRADES and r.total is not None else UNGRADED] += 1
+    counts = stats.grades
     widths = [0] * 4
     ws.write_string(0, 0, "等级分布", styles.title)
     n = _write_table(ws, styles, [("等级", TEXT), ("项目数", COUNT)], counts.items(),
@@ -255,7 +274,7 @@ def _write_stats(wb, ws, styles: _Styles, results: Sequence[ProjectResult]) -> N
     grade_chart = _column_chart(wb, "等级分布", "等级", "项目数", sheet, (2, 1 + n, 0), (2, 1 + n, 1),
                                 "0", "#4472C4", n)
 
-    depts = _department_stats(results)
+    depts = stats.department_rows()
     top = 3 + n  # one blank row below the grade table
     ws.write_string(top, 0, "各主管部门情况", styles.title)
     m = _write_table(ws, styles, [("主管部门", TEXT), ("项目数", COUNT), ("平均执行率", RATE), ("平均总分", SCORE)],
@@ -278,15 +297,18 @@ def _write_stats(wb, ws, styles: _Styles, results: Sequence[ProjectResult]) -> N
     ws.fit_to_pages(1, 0)
 
 
-def write_summary(path: str | os.PathLike, results: Sequence[ProjectResult], issues: Sequence[Issue], *,
-                  title: str = "项目支出绩效自评汇总") -> Path:
+def write_summary(path: str | os.PathLike, results: Iterable[ProjectResult], issues: Sequence[Issue], *,
+                  level1: Sequence[str] | None = None, title: str = "项目支出绩效自评汇总") -> Path:
     """Write the batch summary workbook to ``path`` atomically and return the path.
 
-    ``results`` are the scored projects of the run; ``issues`` is the complete list of the
-    run's problems (file-level ones included) and fills 问题清单 as given. Sheets: 汇总,
+    ``results`` are the scored projects of the run, read once in one pass (a generator is
+    fine, with ``level1`` the 一级指标 columns to show, see :func:`level1_columns`: the batch
+    streams results from its cache so memory stays flat). ``issues`` is the complete list of
+    the run's problems (file-level ones included) and fills 问题清单 as given. Sheets: 汇总,
     指标明细, 问题清单, 统计 (DOMAIN.md §6)."""
-    results = list(results)
-    level1 = level1_columns(results)
+    if level1 is None:
+        results = list(results)
+        level1 = level1_columns(results)
     with atomic_path(path) as tmp:
         wb = xlsxwriter.Workbook(str(tmp), {
             "constant_memory": True,
@@ -298,24 +320,29 @@ def write_summary(path: str | os.PathLike, results: Sequence[ProjectResult], iss
         wb.set_properties({"title": title, "author": AUTHOR, "subject": "项目支出绩效自评",
                            "keywords": "绩效自评, 汇总", "comments": "由 selfeval-xlsx 生成"})
         styles = _Styles(wb)
-
-        ws = wb.add_worksheet("汇总")
+        # constant_memory writes each sheet's rows in order, so both tables fill side by side.
         columns = _project_columns(level1)
-        n = _write_table(ws, styles, columns, _project_rows(results, level1))
+        overview = _Table(wb.add_worksheet("汇总"), styles, columns)
+        details = _Table(wb.add_worksheet("指标明细"), styles, _INDICATOR_COLUMNS)
+        stats = _Stats()
+        for r in results:
+            overview.add(_project_row(r, level1))
+            for row in _indicator_rows(r):
+                details.add(row)
+            stats.add(r)
+        n = overview.close()
         headers = [h for h, _ in columns]
-        _highlight(ws, headers.index("等级"), 1, n, styles.grade)
-        _highlight(ws, headers.index("状态"), 1, n, {"错误": styles.red, "警告": styles.yellow})
-        _page_setup(ws)
-
-        ws = wb.add_worksheet("指标明细")
-        _write_table(ws, styles, _INDICATOR_COLUMNS, _indicator_rows(results))
-        _page_setup(ws)
+        _highlight(overview.ws, headers.index("等级"), 1, n, styles.grade)
+        _highlight(overview.ws, headers.index("状态"), 1, n, {"错误": styles.red, "警告": styles.yellow})
+        _page_setup(overview.ws)
+        details.close()
+        _page_setup(details.ws)
 
         ws = wb.add_worksheet("问题清单")
         n = _write_table(ws, styles, _ISSUE_COLUMNS, _issue_rows(issues))
         _highlight(ws, 3, 1, n, {"错误": styles.red, "警告": styles.yellow})
         _page_setup(ws)
 
-        _write_stats(wb, wb.add_worksheet("统计"), styles, results)
+        _write_stats(wb, wb.add_worksheet("统计"), styles, stats)
         wb.close()
     return Path(path)

@@ -28,7 +28,8 @@ from ._io import atomic_path, atomic_write_bytes, safe_filename
 from .guard import Limits
 from .intake import InputRef, Skipped
 from .issues import Issue, error, warning
-from .models import ProjectResult
+from .errors import SelfevalError
+from .models import Project, ProjectResult
 from .reader import read_workbook
 from .rules import Rules, load_rules
 from .scoring import score_project
@@ -168,7 +169,20 @@ def _analyse_and_cache(ref: InputRef, rules: Rules, limits: Limits, cache: Path)
     so the main process does not pickle everything twice)."""
     analysis = analyse(ref, rules, limits)
     atomic_write_bytes(cache, pickle.dumps(analysis))
-    return analysis
+    return _slim(analysis)
+
+
+def _slim(analysis: Analysis) -> Analysis:
+    """What the main process keeps of an input: each project's identity, figures and
+    problems, without its rows and narrative text. The full analysis stays in the cache
+    file, where the jobs that need it read it, so memory does not grow with the batch."""
+    light = []
+    for r in analysis.results:
+        p = r.project
+        project = Project(sheet=p.sheet, row=p.row, cols=p.cols, project_id=p.project_id, name=p.name, year=p.year,
+                          department=p.department, implementer=p.implementer, source_file=p.source_file)
+        light.append(replace(r, project=project, indicators=[]))
+    return replace(analysis, results=light)
 
 
 # ---------------------------------------------------------------- phase B: write outputs
@@ -186,14 +200,18 @@ def _renderer(template: Path | None):
     return _RENDERERS[key]
 
 
-def publish(analysis: Analysis, copy_name: str, output: Path, template: Path | None,
-            reports: bool) -> tuple[list[str], list[Issue]]:
-    """Write one input's annotated copy and the reports of its kept, scored projects.
+def publish(ref: InputRef, cache: Path, notes: list[Issue], copy_name: str, output: Path,
+            template: Path | None, reports: bool) -> tuple[list[str], list[Issue]]:
+    """Write one input's annotated copy and the reports of its kept, scored projects, from
+    its cached analysis and the batch's decisions about it (``notes``, see :func:`decide`).
     Returns the written paths (relative to ``output``) and problems met while writing."""
     from .annotate import annotate_workbook
 
+    analysis = _load_analysis(cache, ref)
+    if analysis is None:
+        return [], [error("cache-missing", "中间结果文件缺失，本文件的副本和报告未生成；请重新运行。", file=ref.name)]
+    apply_decisions(analysis, notes)
     written, problems = [], []
-    ref = analysis.ref
     issues = analysis.issues + [i for r in analysis.results for i in r.issues]
     if not analysis.unreadable:  # a refused file is never opened again
         try:
@@ -221,11 +239,12 @@ def _newest_first(analyses: list[Analysis]) -> list[Analysis]:
     return sorted(analyses, key=lambda a: (a.ref.submitted, a.ref.name), reverse=True)
 
 
-def decide(analyses: list[Analysis]) -> list[Issue]:
-    """Mark superseded submissions (same department and 项目编号: the newest counts) and
-    conflicts (same 项目编号 from different departments: neither counts). Blocks the losers
-    in place and returns the problems to list."""
-    notes: list[Issue] = []
+def decide(analyses: list[Analysis]) -> dict[str, list[Issue]]:
+    """Superseded submissions (same department and 项目编号: the newest counts) and
+    conflicts (same 项目编号 from different departments: neither counts), as notes per input
+    (sha256 -> the problems to attach there). Each note blocks the project it names in its
+    input; :func:`apply_decisions` does that."""
+    notes: dict[str, list[Issue]] = {}
     owners: dict[str, tuple[Analysis, ProjectResult]] = {}
     for analysis in _newest_first(analyses):
         for result in analysis.results:
@@ -234,44 +253,69 @@ def decide(analyses: list[Analysis]) -> list[Issue]:
                 owners[pid] = (analysis, result)
                 continue
             newer, kept = owners[pid]
-            where = {"file": analysis.ref.name, "sheet": result.project.sheet, "row": result.project.row,
-                     "col": result.project.cols.get("project_id"), "project_id": pid, "value": pid}
             if kept.project.department == result.project.department:
-                notes.append(warning("superseded", f"项目「{pid}」已由较新的提交「{newer.ref.name}」"
-                                     f"（{newer.ref.submitted:%Y-%m-%d %H:%M}）取代，本文件中的该项目不再计分。", **where))
-                result.total, result.grade = None, ""
-                result.issues.append(notes[-1])
-            else:
-                msg = (f"项目编号「{pid}」同时出现在「{analysis.ref.name}」（{result.project.department}）和"
-                       f"「{newer.ref.name}」（{kept.project.department}）中，主管部门不同，无法判断归属，两处均不计分。"
-                       "请核对项目编号。")
-                for a, r in ((analysis, result), (newer, kept)):
-                    issue = error("duplicate-project-across-files", msg, file=a.ref.name, sheet=r.project.sheet,
-                                  row=r.project.row, col=r.project.cols.get("project_id"), project_id=pid, value=pid)
-                    r.total, r.grade = None, ""
-                    r.issues.append(issue)
-                    notes.append(issue)
+                note = warning("superseded", f"项目「{pid}」已由较新的提交「{newer.ref.name}」"
+                               f"（{newer.ref.submitted:%Y-%m-%d %H:%M}）取代，本文件中的该项目不再计分。",
+                               **_where_id(analysis, result))
+                notes.setdefault(analysis.ref.sha256, []).append(note)
+                continue
+            msg = (f"项目编号「{pid}」同时出现在「{analysis.ref.name}」（{result.project.department}）和"
+                   f"「{newer.ref.name}」（{kept.project.department}）中，主管部门不同，无法判断归属，两处均不计分。"
+                   "请核对项目编号。")
+            for a, r in ((analysis, result), (newer, kept)):
+                note = error("duplicate-project-across-files", msg, **_where_id(a, r))
+                if note not in notes.setdefault(a.ref.sha256, []):
+                    notes[a.ref.sha256].append(note)
     return notes
 
 
-def gather(analyses: list[Analysis], skipped: list[Skipped] = ()) -> tuple[list[ProjectResult], list[Issue]]:
-    """Decide duplicates and superseded submissions, then every project result and every
-    problem of the run (each problem once), as the summary lists them."""
-    notes = decide(analyses)
+def _where_id(analysis: Analysis, result: ProjectResult) -> dict:
+    p = result.project
+    return {"file": analysis.ref.name, "sheet": p.sheet, "row": p.row, "col": p.cols.get("project_id"),
+            "project_id": p.project_id, "value": p.project_id}
+
+
+def apply_decisions(analysis: Analysis, notes: list[Issue]) -> None:
+    """Block the projects the notes name (no score, no report) and attach the notes."""
+    by_id = {r.project.project_id: r for r in analysis.results}
+    for note in notes:
+        result = by_id.get(note.project_id)
+        if result is not None:
+            result.total, result.grade = None, ""
+            result.issues.append(note)
+
+
+def gather(analyses: list[Analysis], skipped: list[Skipped] = (),
+           notes: dict[str, list[Issue]] | None = None) -> tuple[list[ProjectResult], list[Issue]]:
+    """Apply the batch's decisions (``notes``, by default :func:`decide`'s) in place, then
+    every project result and every problem of the run, each problem once."""
+    notes = decide(analyses) if notes is None else notes
+    for analysis in analyses:
+        apply_decisions(analysis, notes.get(analysis.ref.sha256, []))
     issues = [i for a in analyses for i in a.issues + [x for r in a.results for x in r.issues]]
-    issues += notes + [warning(s.code, s.reason, file=s.path) for s in skipped]
-    # dict.fromkeys: a cross-department conflict is on a result and in the notes.
+    issues += [warning(s.code, s.reason, file=s.path) for s in skipped]
     return [r for a in analyses for r in a.results], list(dict.fromkeys(issues))
 
 
-def _summary_job(sources: list[tuple[InputRef, Path | Analysis]], skipped: list[Skipped], path: Path) -> Path | None:
-    """Phase B's summary job: the analyses from their cache files, then ``summary.xlsx``."""
+def _summary_job(sources: list[tuple[InputRef, Path]], notes: dict[str, list[Issue]], issues: list[Issue],
+                 level1: list[str], path: Path) -> Path | None:
+    """Phase B's summary job: ``summary.xlsx`` with the projects streamed one input at a
+    time from the cache files (memory stays flat however large the batch). None when a
+    cache file is gone."""
     from .summary import write_summary
 
-    analyses = [_load_analysis(source, ref) if isinstance(source, Path) else source for ref, source in sources]
-    if None in analyses:
-        return None  # a cache file went missing: the main process writes the summary instead
-    return write_summary(path, *gather(analyses, skipped))
+    def results():
+        for ref, cache in sources:
+            analysis = _load_analysis(cache, ref)
+            if analysis is None:
+                raise FileNotFoundError(cache)
+            apply_decisions(analysis, notes.get(ref.sha256, []))
+            yield from analysis.results
+
+    try:
+        return write_summary(path, results(), issues, level1=level1)
+    except FileNotFoundError:
+        return None
 
 
 def _load_analysis(cache: Path, ref: InputRef) -> Analysis | None:
@@ -329,7 +373,8 @@ class Manifest:
         cache = self.cache_path(ref.sha256)
         if not entry or not cache.exists() or not all((output / p).exists() for p in entry["outputs"]):
             return None
-        return _load_analysis(cache, ref)
+        analysis = _load_analysis(cache, ref)
+        return _slim(analysis) if analysis is not None else None
 
     def cache_path(self, sha256: str) -> Path:
         return self.dir / "results" / f"{sha256}.pickle"
@@ -435,7 +480,7 @@ def run(refs: list[InputRef], options: RunOptions, *, skipped: list[Skipped] = (
     """Process ``refs`` into ``options.output``: copies in ``workbooks/``, reports in
     ``reports/``, and ``summary.xlsx``. ``progress(n)`` is called as units of work finish
     (two per input). Returns what happened; never raises for bad input."""
-    from .summary import write_summary
+    from .summary import level1_columns
 
     output = options.output
     tick = (lambda *_: progress(1)) if progress else (lambda *_: None)
@@ -462,23 +507,26 @@ def run(refs: list[InputRef], options: RunOptions, *, skipped: list[Skipped] = (
                                                     file=ref.name)])
             cached[ref.sha256] = analysis
         analyses = [cached[ref.sha256] for ref in refs]
-        result.results, result.issues = gather(analyses, skipped)
+        notes = decide(analyses)
+        result.results, result.issues = gather(analyses, skipped, notes)
         result.rejected = sum(a.rejected for a in analyses)
 
         # Phase B for inputs that are new, or whose set of published projects changed. The
-        # summary is one more job, first because it is the longest; it reads the analyses
-        # from the cache files rather than having this process pickle them all again.
-        sources = [(ref, manifest.cache_path(ref.sha256) if ref.sha256 not in crashed else cached[ref.sha256])
-                   for ref in refs]
-        jobs, owners = [(_summary_job, sources, list(skipped), output / "summary.xlsx")], []
+        # summary is one more job, first because it is the longest; like the others it reads
+        # the full analyses from the cache files.
+        sources = [(ref, manifest.cache_path(ref.sha256)) for ref in refs if ref.sha256 not in crashed]
+        level1 = level1_columns(result.results)
+        jobs = [(_summary_job, sources, notes, result.issues, level1, output / "summary.xlsx")]
+        owners = []
         for analysis in analyses:
+            sha = analysis.ref.sha256
             published = sorted(r.project.project_id for r in analysis.results if r.total is not None)
-            entry = manifest.entries.get(analysis.ref.sha256)
-            if entry and entry.get("published") == published and analysis.ref.sha256 not in redone:
+            entry = manifest.entries.get(sha)
+            if sha in crashed or (entry and entry.get("published") == published and sha not in redone):
                 tick()
                 continue
-            jobs.append((publish, analysis, copy_names[analysis.ref.sha256], output, options.report_template,
-                         options.reports))
+            jobs.append((publish, analysis.ref, manifest.cache_path(sha), notes.get(sha, []),
+                         copy_names[sha], output, options.report_template, options.reports))
             owners.append((analysis, published))
         written = workers.map(jobs, lambda i: i and tick())
     finally:
@@ -494,7 +542,8 @@ def run(refs: list[InputRef], options: RunOptions, *, skipped: list[Skipped] = (
         (output / path).unlink(missing_ok=True)
     if extra or written[0] is None:  # rare: problems met while writing belong in 问题清单 too
         result.issues.extend(extra)
-        write_summary(output / "summary.xlsx", result.results, result.issues)
+        if _summary_job(sources, notes, result.issues, level1, output / "summary.xlsx") is None:
+            raise SelfevalError(f"输出文件夹中的中间结果（{STATE_DIR}）在运行中被删除，无法写出 summary.xlsx；请重新运行。")
     manifest.save()
     result.reports = sorted((output / "reports").glob("*.docx")) if (output / "reports").exists() else []
     return result

@@ -97,7 +97,10 @@ class RunResult:
 
     @property
     def clean(self) -> bool:
-        return not self.rejected and not any(r.has_errors or r.total is None for r in self.results)
+        """Nothing rejected, every project scored, no error of any kind (a report that
+        failed to render included)."""
+        return (not self.rejected and not any(r.total is None for r in self.results)
+                and not any(i.is_error for i in self.issues))
 
 
 # ---------------------------------------------------------------- phase A: read and score

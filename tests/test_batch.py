@@ -59,6 +59,11 @@ def test_examples_end_to_end(tmp_path):
     assert {"来源文件", "工作表", "单元格", "级别", "代码", "说明"} <= set(frames["问题清单"].columns)
     copies = sorted(p.name for p in (out / "workbooks").iterdir())
     assert copies == ["seed_党建工作经费_2022.xlsx", "某区教育局_2023.xlsx"]
+    for name in copies:
+        import openpyxl
+
+        sheets = openpyxl.load_workbook(out / "workbooks" / name, read_only=True).sheetnames
+        assert sheets[0] == "自评结果" and {"项目信息", "资金", "支出", "绩效指标"} <= set(sheets)
     assert len(list((out / "reports").glob("*.docx"))) == 7
     assert digest(EXAMPLES) == before  # inputs are never written to
 

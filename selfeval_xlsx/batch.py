@@ -19,6 +19,7 @@ import os
 import pickle
 import signal
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -425,35 +426,55 @@ class _Workers:
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.executor = self._pool(self.options.workers or os.cpu_count() or 1)
 
-    def map(self, jobs: list[tuple], on_done: Callable[[int], None]) -> list:
+    def map(self, jobs: list[tuple], on_done: Callable[[int], None],
+            timed: Callable[[int], bool] = lambda i: True) -> list:
         """Run each job ``(fn, *args)``, results in job order; ``on_done(i)`` as job i
         finishes. Jobs lost with a dead worker are retried one at a time in a pool of their
-        own; a job that kills that one too gets None."""
+        own; a job that kills that one too, or overruns the hard time limit there, gets None.
+        ``timed(i)``: whether job i is one input's work and so bound by the time limit."""
         try:
             futures = {self.executor.submit(*job): i for i, job in enumerate(jobs)}
         except cf.process.BrokenProcessPool:
             self.renew()
             futures = {self.executor.submit(*job): i for i, job in enumerate(jobs)}
         results: list = [None] * len(jobs)
-        failed = []
-        for future in cf.as_completed(futures):
-            i = futures[future]
-            try:
-                results[i] = future.result()
-            except cf.process.BrokenProcessPool:
-                failed.append(i)
-                continue
-            on_done(i)
+        failed, started, pending = [], {}, set(futures)
+        limit = self._hard_limit()
+        while pending:
+            done, pending = cf.wait(pending, timeout=0.25 if limit else None, return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                i = futures[future]
+                try:
+                    results[i] = future.result()
+                except cf.process.BrokenProcessPool:
+                    failed.append(i)
+                    continue
+                on_done(i)
+            now = time.monotonic()
+            for future in pending:
+                if limit and future.running():
+                    started.setdefault(future, now)
+            if any(now - t > limit for f, t in started.items() if f in pending and timed(futures[f])):
+                # Native code (the parser) can ignore the in-worker alarm: end every worker;
+                # the jobs they held are retried alone below, where the culprit is found.
+                _kill_children()
         if failed:
             self.renew()
         for i in sorted(failed):
             with self._pool(1) as single:
                 try:
-                    results[i] = single.submit(*jobs[i]).result()
-                except cf.process.BrokenProcessPool:
+                    results[i] = single.submit(*jobs[i]).result(timeout=limit if timed(i) else None)
+                except (cf.process.BrokenProcessPool, cf.TimeoutError):
+                    _kill_children()
                     results[i] = None
             on_done(i)
         return results
+
+    def _hard_limit(self) -> float | None:
+        """Seconds after which a job is stopped from outside: a margin past the in-worker
+        alarm, which fires first whenever Python code is running. None on a dask cluster."""
+        seconds = self.options.limits.seconds
+        return seconds * 1.25 + 2 if seconds > 0 and self.client is None else None
 
     def close(self) -> None:
         if self.client is not None:  # dask's executor has no cancel_futures
@@ -461,6 +482,12 @@ class _Workers:
             self.client.close()
         else:
             self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _kill_children() -> None:
+    """End this process's worker processes (a stuck job cannot be cancelled otherwise)."""
+    for child in multiprocessing.active_children():
+        child.kill()
 
 
 def _limit_memory(memory_mb: int) -> None:
@@ -506,8 +533,9 @@ def run(refs: list[InputRef], options: RunOptions, *, skipped: list[Skipped] = (
         crashed = {ref.sha256 for ref, analysis in zip(todo, fresh) if analysis is None}
         for ref, analysis in zip(todo, fresh):
             if analysis is None:  # not cached: the next run tries this input again
-                analysis = Analysis(ref, [], [error("worker-crash", "处理该文件时工作进程异常退出（可能超出内存上限），已跳过。",
-                                                    file=ref.name)])
+                analysis = Analysis(ref, [], [error(
+                    "worker-crash", f"处理该文件时工作进程异常退出或超时（上限 {options.limits.seconds:g} 秒、"
+                    f"{options.limits.memory_mb} MB），已跳过。", file=ref.name)])
             cached[ref.sha256] = analysis
         analyses = [cached[ref.sha256] for ref in refs]
         notes = decide(analyses)
@@ -531,7 +559,7 @@ def run(refs: list[InputRef], options: RunOptions, *, skipped: list[Skipped] = (
             jobs.append((publish, analysis.ref, manifest.cache_path(sha), notes.get(sha, []),
                          copy_names[sha], output, options.report_template, options.reports))
             owners.append((analysis, published))
-        written = workers.map(jobs, lambda i: i and tick())
+        written = workers.map(jobs, lambda i: i and tick(), timed=bool)  # job 0, the summary, is not one input's
     finally:
         workers.close()
 

@@ -182,3 +182,34 @@ def test_dask_local_cluster(tmp_path):
         result = run_folder([EXAMPLES], tmp_path / "out", scheduler=cluster.scheduler_address)
     assert result.scored == 7
     assert len(list((tmp_path / "out" / "reports").glob("*.docx"))) == 7
+
+
+def test_an_input_stuck_where_the_alarm_cannot_reach_is_stopped_from_outside(tmp_path, monkeypatch, make_book,
+                                                                            tables):
+    import copy
+
+    import selfeval_xlsx.batch as batch
+    from selfeval_xlsx.guard import Limits
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    make_book(tables, name="inbox/good.xlsx")
+    other = copy.deepcopy(tables)
+    for sheet in other.values():
+        for row in sheet[1:]:
+            row[0] = "P02"
+    make_book(other, name="inbox/stuck.xlsx")
+    real = batch._read_and_score
+
+    def stuck_in_native_code(ref, rules, limits):
+        if ref.name == "stuck.xlsx":
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})  # as inside calamine: no alarm
+            time.sleep(60)
+        return real(ref, rules, limits)
+
+    monkeypatch.setattr(batch, "_read_and_score", stuck_in_native_code)  # the forked workers inherit it
+    started = time.monotonic()
+    result = run_folder([inbox], tmp_path / "out", limits=Limits(seconds=1))
+    assert time.monotonic() - started < 30
+    assert ("stuck.xlsx", "worker-crash") in {(i.file, i.code) for i in result.issues}
+    assert [r.project.project_id for r in result.results if r.total is not None] == ["P01"]

@@ -13,18 +13,19 @@ import argparse
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from selfeval_xlsx.form import write_workbook  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import timed_run  # noqa: E402
 
 PARAGRAPH = ("根据年度工作安排，项目单位严格落实预算绩效管理要求，细化实施方案，明确责任分工，"
              "按月调度项目进度，及时开展资金使用情况自查，确保资金专款专用、规范使用。")
@@ -128,24 +129,6 @@ def baseline(inbox: Path, out: Path) -> float:
     return time.perf_counter() - start
 
 
-def timed_run(command: list[str]) -> tuple[float, float]:
-    """Wall time and peak RSS (MB, summed over the process tree, polled every 20 ms)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    root, peak = psutil.Process(proc.pid), 0
-    while proc.poll() is None:
-        try:
-            tree = [root, *root.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-        except psutil.Error:
-            pass
-        time.sleep(0.02)
-    elapsed = time.perf_counter() - start
-    if proc.returncode not in (0, 1):
-        raise SystemExit(f"selfeval run failed with exit code {proc.returncode}")
-    return elapsed, peak / 2**20
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--projects", type=int, default=1000)
@@ -165,7 +148,9 @@ def main() -> None:
         print(f"baseline (pandas+openpyxl, DocxTemplate per report, 1 process): {base_s:.2f}s")
     command = [sys.executable, "-m", "selfeval_xlsx.cli", "run", str(inbox), "-o", str(work / "out"), "--quiet",
                "--workers", str(args.workers)]
-    selfeval_s, peak_mb = timed_run(command)
+    code, selfeval_s, peak_mb, stderr = timed_run(command)
+    if code not in (0, 1):
+        raise SystemExit(f"selfeval run failed with exit code {code}:\n{stderr}")
     reports = len(list((work / "out" / "reports").glob("*.docx")))
     print(f"selfeval run: {selfeval_s:.2f}s, {reports} reports, peak RSS {peak_mb:.0f} MB")
     if not args.keep:

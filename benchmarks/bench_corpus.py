@@ -13,38 +13,19 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # corpus.py (and the conftest it builds on)
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from corpus import build_corpus  # noqa: E402
-
-
-def timed_run(command: list[str], cwd: Path) -> tuple[int, float, float, str]:
-    """Exit code, wall seconds, peak RSS in MB summed over the process tree, and stderr."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    start = time.perf_counter()
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=err)
-        root, peak = psutil.Process(proc.pid), 0
-        while proc.poll() is None:
-            try:
-                tree = [root, *root.children(recursive=True)]
-                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-            except psutil.Error:
-                pass
-            time.sleep(0.01)
-        elapsed = time.perf_counter() - start
-        err.seek(0)
-        return proc.returncode, elapsed, peak / 2**20, err.read().decode("utf-8", "replace")
+from measure import timed_run  # noqa: E402
 
 
 def main() -> None:
@@ -62,7 +43,7 @@ def main() -> None:
     cwd.mkdir(exist_ok=True)
     command = [sys.executable, "-m", "selfeval_xlsx.cli", "run", str(work / "inbox"), "-o", str(work / "out"),
                "--quiet", "--workers", str(args.workers)]
-    code, seconds, peak_mb, stderr = timed_run(command, cwd)
+    code, seconds, peak_mb, stderr = timed_run(command, cwd, env={**os.environ, "PYTHONPATH": str(ROOT)})
     reports = len(list((work / "out" / "reports").glob("*.docx")))
     print(f"selfeval run: exit {code}, {seconds:.2f}s, {reports} reports, peak RSS {peak_mb:.0f} MB")
     if "Traceback" in stderr or code != 1:

@@ -1,0 +1,28 @@
+"""Timing a command and the peak memory of its whole process tree (main process + workers)."""
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+
+def timed_run(command: list[str], cwd: Path | None = None, env: dict | None = None) -> tuple[int, float, float, str]:
+    """Exit code, wall seconds, peak RSS in MB summed over the process tree (polled every
+    10 ms; shared pages count once per process, so this overstates a little), and stderr."""
+    start = time.perf_counter()
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        root, peak = psutil.Process(proc.pid), 0
+        while proc.poll() is None:
+            try:
+                tree = [root, *root.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            except psutil.Error:
+                pass
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - start
+        err.seek(0)
+        return proc.returncode, elapsed, peak / 2**20, err.read().decode("utf-8", "replace")

@@ -110,7 +110,9 @@ def _read_and_score(ref: InputRef, rules: Rules, limits: Limits) -> Analysis:
     with _time_limit(limits.seconds):
         submission = read_workbook(ref.name, ref.read(), name=ref.name, limits=limits)
         ids = {p.project_id for p in submission.projects}
-        blocking = any(i.is_error and i.project_id not in ids for i in submission.issues)
+        # Errors of the whole file (a missing sheet or column) block every project in it; a
+        # row naming an unknown 项目编号 is reported but blocks nobody.
+        blocking = any(i.is_error and not i.project_id for i in submission.issues)
         results = []
         for project in submission.projects:
             result = score_project(project, rules)

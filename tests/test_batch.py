@@ -213,3 +213,17 @@ def test_an_input_stuck_where_the_alarm_cannot_reach_is_stopped_from_outside(tmp
     assert time.monotonic() - started < 30
     assert ("stuck.xlsx", "worker-crash") in {(i.file, i.code) for i in result.issues}
     assert [r.project.project_id for r in result.results if r.total is not None] == ["P01"]
+
+
+def test_an_error_blocks_only_its_own_project(tmp_path, make_book, tables):
+    tables["项目信息"].append(["P02", "第二个项目", 2023, "某区民政局"])
+    tables["资金"].append(["P02", "本年财政拨款", 10, 10, "十"])     # P02's own error
+    tables["资金"].append(["P99", "本年财政拨款", 1, 1, 1])         # a row of no known project
+    for row in tables["绩效指标"][1:]:
+        tables["绩效指标"].append(["P02", *row[1:]])
+    result = run_folder([make_book(tables)], tmp_path / "out")
+    scored = {r.project.project_id: r.total for r in result.results}
+    assert scored["P01"] is not None and scored["P02"] is None
+    assert {("资金", "E3", "bad-number"), ("资金", "A4", "unknown-project")} <= {
+        (i.sheet, i.cell, i.code) for i in result.issues}
+    assert [p.name for p in (tmp_path / "out" / "reports").iterdir()] == ["P01_社区党建经费.docx"]

@@ -478,7 +478,7 @@ def annotate(data: bytes, sheet: NewSheet, marks: list[Mark], author: str) -> by
     rels = pkg.rels("xl/workbook.xml")
     by_id = {r.get("Id"): r for r in rels}
     sheet_parts = {}
-    for position, s in enumerate(list(sheets_el)):
+    for s in sheets_el:
         rel = by_id.get(s.get(f"{{{REL}}}id"))
         if rel is None:
             continue

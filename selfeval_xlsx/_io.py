@@ -7,19 +7,24 @@ import re
 from contextlib import contextmanager
 from pathlib import Path
 
-_FORBIDDEN = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]')
+_FORBIDDEN = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f\ud800-\udfff]')  # surrogates: no file system takes them
 _COUNTER = itertools.count()
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 
 
-def safe_filename(text: str, max_len: int = 120) -> str:
+def safe_filename(text: str, max_len: int = 120, max_bytes: int = 200) -> str:
     """Turn user text into one file-name component that Windows and POSIX both accept:
-    forbidden characters become ``_``, no leading dots, no reserved device names."""
+    forbidden characters become ``_``, no leading dots, no reserved device names, at most
+    ``max_len`` characters and ``max_bytes`` UTF-8 bytes (Linux counts bytes, 255 at most,
+    and a Chinese character takes three)."""
     name = _FORBIDDEN.sub("_", str(text)).strip().strip(".").strip() or "_"
     name = name.replace("..", "_")
     if name.split(".")[0].upper() in _RESERVED:
         name = "_" + name
-    return name[:max_len]
+    name = name[:max_len]
+    while len(name.encode("utf-8")) > max_bytes:
+        name = name[:-1]
+    return name
 
 
 @contextmanager

@@ -206,11 +206,12 @@ def _renderer(template: Path | None):
     return _RENDERERS[key]
 
 
-def publish(ref: InputRef, cache: Path, notes: list[Issue], copy_name: str, output: Path,
-            template: Path | None, reports: bool) -> tuple[list[str], list[Issue]]:
-    """Write one input's annotated copy and the reports of its kept, scored projects, from
-    its cached analysis and the batch's decisions about it (``notes``, see :func:`decide`).
-    Returns the written paths (relative to ``output``) and problems met while writing."""
+def publish(ref: InputRef, cache: Path, notes: list[Issue], copy_name: str, report_names: dict[str, str],
+            output: Path, template: Path | None, reports: bool) -> tuple[list[str], list[Issue]]:
+    """Write one input's annotated copy and the reports of its kept, scored projects (file
+    names from ``report_names``, 项目编号 -> name), from its cached analysis and the batch's
+    decisions about it (``notes``, see :func:`decide`). Returns the written paths (relative
+    to ``output``) and problems met while writing."""
     from .annotate import annotate_workbook
 
     analysis = _load_analysis(cache, ref)
@@ -231,7 +232,7 @@ def publish(ref: InputRef, cache: Path, notes: list[Issue], copy_name: str, outp
             if result.total is None:
                 continue
             try:
-                path = _renderer(template).write(result, output / "reports")
+                path = _renderer(template).write(result, output / "reports", report_names.get(result.project.project_id))
                 written.append(f"reports/{path.name}")
             except Exception as exc:  # noqa: BLE001 - a template error stops one report only
                 problems.append(error("report-failed", f"项目「{result.project.project_id}」的报告生成失败：{exc}",
@@ -331,6 +332,25 @@ def _load_analysis(cache: Path, ref: InputRef) -> Analysis | None:
         return replace(pickle.loads(cache.read_bytes()), ref=ref)
     except Exception:  # noqa: BLE001 - a damaged cache entry is simply recomputed
         return None
+
+
+def _report_names(results: list[ProjectResult]) -> dict[str, str]:
+    """项目编号 -> report file name for every scored project, unique in ``reports/``: two ids
+    that differ only in characters a file name cannot hold (``P:1``, ``P*1``) would
+    otherwise overwrite each other's report."""
+    from .report import report_filename
+
+    names: dict[str, str] = {}
+    used: set[str] = set()
+    for result in sorted((r for r in results if r.total is not None), key=lambda r: r.project.project_id):
+        name = report_filename(result)
+        stem, n = name[:-len(".docx")], 1
+        while name.lower() in used:  # Windows file names ignore case
+            n += 1
+            name = f"{stem}_{n}.docx"
+        used.add(name.lower())
+        names[result.project.project_id] = name
+    return names
 
 
 def _copy_names(refs: list[InputRef]) -> dict[str, str]:
@@ -549,6 +569,7 @@ def run(refs: list[InputRef], options: RunOptions, *, skipped: list[Skipped] = (
         # the full analyses from the cache files.
         sources = [(ref, manifest.cache_path(ref.sha256)) for ref in refs if ref.sha256 not in crashed]
         level1 = level1_columns(result.results)
+        report_names = _report_names(result.results)
         jobs = [(_summary_job, sources, notes, result.issues, level1, output / "summary.xlsx")]
         owners = []
         for analysis in analyses:
@@ -558,8 +579,8 @@ def run(refs: list[InputRef], options: RunOptions, *, skipped: list[Skipped] = (
             if sha in crashed or (entry and entry.get("published") == published and sha not in redone):
                 tick()
                 continue
-            jobs.append((publish, analysis.ref, manifest.cache_path(sha), notes.get(sha, []),
-                         copy_names[sha], output, options.report_template, options.reports))
+            jobs.append((publish, analysis.ref, manifest.cache_path(sha), notes.get(sha, []), copy_names[sha],
+                         report_names, output, options.report_template, options.reports))
             owners.append((analysis, published))
         written = workers.map(jobs, lambda i: i and tick(), timed=bool)  # job 0, the summary, is not one input's
     finally:

@@ -109,7 +109,7 @@ def _json_number(value):
 def _run(args) -> int:
     from .batch import RunOptions, run
 
-    refs, skipped = collect(args.inputs)
+    refs, skipped = collect(args.inputs, exclude=args.output)
     if not refs and not skipped:
         print("没有找到任何输入文件。", file=sys.stderr)
         return 2

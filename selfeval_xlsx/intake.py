@@ -107,11 +107,14 @@ def _candidates(paths: list[Path]) -> list[tuple[Path, str]]:
     return out
 
 
-def collect(paths: list[str | Path]) -> tuple[list[InputRef], list[Skipped]]:
+def collect(paths: list[str | Path], exclude: str | Path | None = None) -> tuple[list[InputRef], list[Skipped]]:
     """All workbook inputs under ``paths`` (duplicates by content removed) and the skipped files.
 
-    A path that does not exist is reported as skipped, never raised.
+    Files under ``exclude`` (the run's output folder, which may sit inside the inbox) are
+    left out silently: they are the tool's own copies, not submissions. A path that does not
+    exist is reported as skipped, never raised.
     """
+    excluded = Path(exclude).resolve() if exclude is not None else None
     inputs: list[InputRef] = []
     skipped: list[Skipped] = []
     seen: dict[str, str] = {}
@@ -119,6 +122,8 @@ def collect(paths: list[str | Path]) -> tuple[list[InputRef], list[Skipped]]:
         if not Path(raw).exists():
             skipped.append(Skipped(str(raw), "路径不存在", "missing-path"))
     for path, name in _candidates([Path(p) for p in paths if Path(p).exists()]):
+        if excluded is not None and path.resolve().is_relative_to(excluded):
+            continue
         lower = path.name.lower()
         if path.name.startswith("~$"):
             skipped.append(Skipped(name, "Excel 临时锁文件（~$ 开头），已跳过", "lock-file"))

@@ -309,10 +309,7 @@ def report_filename(result: ProjectResult) -> str:
     characters and 200 UTF-8 bytes before ``.docx``: Linux file systems count bytes (255)
     and 120 Chinese characters take 360)."""
     p = result.project
-    name = safe_filename(f"{p.project_id}_{p.name}".strip(), max_len=120)
-    while len(name.encode("utf-8")) > 200:
-        name = name[:-1]
-    return name + ".docx"
+    return safe_filename(f"{p.project_id}_{p.name}".strip(), max_len=120, max_bytes=200) + ".docx"
 
 
 # -- rendering -----------------------------------------------------------------------------
@@ -533,13 +530,14 @@ class ReportRenderer:
         return _zip([_Deflated(e.name, self._render_part(e, context)) if isinstance(e, _Part) else e
                      for e in self._entries])
 
-    def write(self, result: ProjectResult, out_dir) -> Path:
-        """Render and write ``out_dir/<report_filename(result)>`` atomically; the file always
-        lands inside ``out_dir``. Returns its path."""
+    def write(self, result: ProjectResult, out_dir, name: str | None = None) -> Path:
+        """Render and write ``out_dir/<name>`` (default :func:`report_filename`) atomically;
+        the file always lands inside ``out_dir``. Returns its path."""
         out_dir = Path(out_dir).resolve()
-        path = (out_dir / report_filename(result)).resolve()
+        name = name or report_filename(result)
+        path = (out_dir / name).resolve()
         if path.parent != out_dir:
-            raise SelfevalError(f"报告文件名不安全：{report_filename(result)}")
+            raise SelfevalError(f"报告文件名不安全：{name}")
         return atomic_write_bytes(path, self.render(result))
 
 

@@ -227,3 +227,25 @@ def test_an_error_blocks_only_its_own_project(tmp_path, make_book, tables):
     assert {("资金", "E3", "bad-number"), ("资金", "A4", "unknown-project")} <= {
         (i.sheet, i.cell, i.code) for i in result.issues}
     assert [p.name for p in (tmp_path / "out" / "reports").iterdir()] == ["P01_社区党建经费.docx"]
+
+
+def test_output_folder_inside_the_inbox_is_not_read_back(tmp_path):
+    inbox = tmp_path / "inbox"
+    shutil.copytree(EXAMPLES, inbox, ignore=shutil.ignore_patterns("*.py"))
+    out = inbox / "结果"
+    assert main(["run", str(inbox), "-o", str(out), "--quiet"]) == 0
+    assert main(["run", str(inbox), "-o", str(out), "--quiet"]) == 0  # the copies are not new submissions
+    overview = pd.read_excel(out / "summary.xlsx", sheet_name="汇总", engine="calamine")
+    assert len(overview) == 7 and not overview["来源文件"].str.contains("结果").any()
+
+
+def test_ids_that_clash_as_file_names_keep_both_reports(tmp_path, make_book, tables):
+    for sheet in tables.values():
+        for row in sheet[1:]:
+            row[0] = "P:1"
+    for name in ("项目信息", "资金", "支出", "绩效指标"):
+        tables[name] += [["P*1", *row[1:]] for row in tables[name][1:]]
+    result = run_folder([make_book(tables)], tmp_path / "out")
+    assert result.scored == 2
+    assert sorted(p.name for p in (tmp_path / "out" / "reports").iterdir()) == [
+        "P_1_社区党建经费.docx", "P_1_社区党建经费_2.docx"]

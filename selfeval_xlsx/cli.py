@@ -221,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     except SelfevalError as exc:
         print(f"错误：{exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the output folder is not writable, the disk is full …
+        print(f"错误：无法读写文件 {exc.filename or ''}：{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("已中断。已完成的输出均为完整文件，再次运行会从中断处继续。", file=sys.stderr)
         return 130

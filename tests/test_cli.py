@@ -93,3 +93,11 @@ def test_run_with_pdf(tmp_path):
     out = tmp_path / "out"
     assert main(["run", str(SEED), "-o", str(out), "--quiet", "--pdf"]) == 0
     assert [p.name for p in (out / "reports").glob("*.pdf")] == ["001_党建工作经费.pdf"]
+
+
+def test_unwritable_output_is_a_clear_error(tmp_path, capsys):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    assert main(["run", str(SEED), "-o", str(blocker / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "not-a-folder" in err and "Traceback" not in err

@@ -168,8 +168,8 @@ def _score_budget(ctx: _Context, result: ProjectResult) -> None:
 
 def _reconcile_spending(ctx: _Context, result: ProjectResult) -> None:
     spending = ctx.project.spending
-    if not spending:
-        return
+    if not spending or any(f.executed is None for f in ctx.project.funding):
+        return  # an unreadable 全年执行数 is reported already; comparing against 0 would only add noise
     spent = sum((s.amount or _ZERO for s in spending), _ZERO)
     if abs(spent - result.executed) > ctx.rules.reconciliation_tolerance:
         ctx.add("spending-mismatch", f"支出明细合计 {_fmt(spent)} 万元与全年执行数合计 "

@@ -376,3 +376,12 @@ def test_every_code_raised_is_declared():
     assert {"bad-target", "bad-actual", "unit-mismatch", "self-score-required", "self-score-out-of-band",
             "self-score-differs", "missing-deviation", "weight-sum", "weight-split", "budget-zero",
             "over-budget", "spending-mismatch", "missing-weight", "no-indicators"} <= set(ISSUE_CODES)
+
+
+def test_no_reconciliation_against_an_unreadable_executed_amount():
+    inds = seed_indicators()
+    p = project(inds)
+    p.funding[0].executed = None  # the reader reported the cell; 0 would be a false mismatch
+    p.spending = [SpendingRow(sheet="支出", row=1, project_id=p.project_id, item="培训费", amount=D(100))]
+    r = score_project(p, LINEAR)
+    assert "spending-mismatch" not in {i.code for i in r.issues}

@@ -2,10 +2,11 @@
 
 The copy gets a first, active sheet 自评结果 (project scores, indicator scores, problem list)
 and every problem cell of the department's own sheets is filled red (error) or yellow
-(warning) with a comment holding the Chinese message. ``.xlsx``/``.xlsm`` are loaded with
-openpyxl, which keeps the department's values, styles, dropdowns and merged cells (macros are
-dropped: the copy is always a plain ``.xlsx``); ``.xls`` values are copied with python-calamine.
-The source file is only ever read.
+(warning) with a comment holding the Chinese message. ``.xlsx``/``.xlsm`` are edited at the
+zip level (``_ooxml``), which keeps everything of the department's file — values, styles,
+dropdowns, merged cells, images, charts — except macros (the copy is always a plain
+``.xlsx``); an ``.xls`` is rebuilt with openpyxl from its values (``_xls_copy``). The
+source file is only ever read.
 """
 from __future__ import annotations
 
@@ -14,14 +15,6 @@ import os
 import zipfile
 from pathlib import Path
 from typing import Sequence
-
-import openpyxl
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.comments import Comment
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.worksheet import Worksheet
-from python_calamine import CalamineWorkbook
 
 from defusedxml import ElementTree
 
@@ -37,15 +30,10 @@ from .summary import (AUTHOR, KIND_ZH, MAX_TEXT, MAX_WIDTH, MONEY_FORMAT, RATE_F
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0"  # .xls (BIFF inside an OLE2 compound file)
 
 ERROR_RGB, WARNING_RGB = "FFC7CE", "FFEB9C"
-ERROR_FILL = PatternFill("solid", fgColor=ERROR_RGB)
-WARNING_FILL = PatternFill("solid", fgColor=WARNING_RGB)
 _FILL_RGB = {"优": "C6EFCE", "良": "DDEBF7", "中": WARNING_RGB, "差": ERROR_RGB, "错误": ERROR_RGB, "警告": WARNING_RGB}
 _COLOURED = ("等级", "状态", "级别")
-_THIN = Side(style="thin", color="808080")
-_BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
 
 TEXT, MONEY, RATE, SCORE = "text", "money", "rate", "score"
-_FORMATS = {MONEY: MONEY_FORMAT, RATE: RATE_FORMAT, SCORE: SCORE_FORMAT}
 _STYLES = {
     "title": Style(bold=True, size=14), "section": Style(bold=True, size=12), "note": Style(),
     "header": Style(bold=True, fill="D9E1F2", border=True, center=True, wrap=True),
@@ -69,9 +57,11 @@ def annotate_workbook(src: str | os.PathLike | bytes, dst: str | os.PathLike,
             raise ValueError("annotate_workbook: dst must differ from src (the source is never modified)")
         src = Path(src).read_bytes()
     if bytes(src[:4]) == _OLE2_MAGIC:
-        wb = _copy_xls(src)
-        _mark_cells(wb, issues)
-        _write_plan(wb, _plan(results, issues, wb.sheetnames))
+        from ._xls_copy import copy_xls, mark_cells, write_sheet
+
+        wb = copy_xls(src)
+        mark_cells(wb, issues, ERROR_RGB, WARNING_RGB)
+        write_sheet(wb, _plan(results, issues, wb.sheetnames))
         with atomic_path(dst) as tmp:
             wb.save(tmp)
         return Path(dst)
@@ -91,73 +81,8 @@ def _sheet_names(workbook_xml: bytes) -> list[str]:
 
 
 def _text(value) -> str:
-    """User text safe for a cell: no control characters openpyxl refuses, within Excel's limit."""
-    return ILLEGAL_CHARACTERS_RE.sub("", str(value))[:MAX_TEXT]
-
-
-def _put(ws, row: int, col: int, value, kind: str = TEXT):
-    """Write one typed value at 1-based (row, col): numbers as numbers with their format,
-    anything else as a string that never turns into a formula. Returns the cell."""
-    cell = ws.cell(row, col)
-    if value is None or value == "":
-        return cell
-    if kind != TEXT and not isinstance(value, str):
-        cell.value = float(value)
-        cell.number_format = _FORMATS[kind]
-    else:
-        cell.value = _text(value)
-        cell.data_type = "s"  # openpyxl would take a leading "=" for a formula
-    return cell
-
-
-def _copy_xls(src) -> openpyxl.Workbook:
-    """Build an openpyxl workbook holding the values (and merged ranges) of every sheet of an
-    ``.xls``; cell positions are kept so issue coordinates still point at the right cells."""
-    book = (CalamineWorkbook.from_filelike(io.BytesIO(src)) if isinstance(src, (bytes, bytearray))
-            else CalamineWorkbook.from_path(str(src)))
-    wb = openpyxl.Workbook()
-    wb.remove(wb.active)
-    for name in book.sheet_names:
-        sheet = book.get_sheet_by_name(name)
-        ws = wb.create_sheet(_text(name)[:31])
-        # skip_empty_area=False keeps leading blank rows/columns, so row 0 is the sheet's row 1.
-        for r, values in enumerate(sheet.to_python(skip_empty_area=False), start=1):
-            for c, value in enumerate(values, start=1):
-                if value == "" or value is None:
-                    continue
-                if isinstance(value, str):
-                    _put(ws, r, c, value)
-                else:
-                    ws.cell(r, c).value = value
-        for rng in sheet.merged_cell_ranges or ():
-            (r0, c0), (r1, c1) = rng
-            if (r0, c0) != (r1, c1):
-                ws.merge_cells(start_row=r0 + 1, start_column=c0 + 1, end_row=r1 + 1, end_column=c1 + 1)
-    return wb
-
-
-def _mark_cells(wb: openpyxl.Workbook, issues: Sequence[Issue]) -> None:
-    """Fill each located problem cell red/yellow and append the message to its comment.
-    An issue with a row but no column marks the first cell of that row; one with no row is
-    listed in 自评结果 only."""
-    for issue in issues:
-        if issue.row is None or not issue.sheet or issue.sheet not in wb.sheetnames:
-            continue
-        ws = wb[issue.sheet]
-        if not isinstance(ws, Worksheet):  # a chart sheet has no cells to mark
-            continue
-        cell = ws.cell(issue.row + 1, (issue.col or 0) + 1)
-        if type(cell).__name__ == "MergedCell":  # only the top-left cell of a merge holds data
-            for rng in ws.merged_cells.ranges:
-                if cell.coordinate in rng:
-                    cell = ws.cell(rng.min_row, rng.min_col)
-                    break
-        if issue.is_error or cell.fill != ERROR_FILL:  # a warning never hides an error
-            cell.fill = ERROR_FILL if issue.is_error else WARNING_FILL
-        note = f"{SEVERITY_ZH.get(issue.severity, issue.severity)}：{_text(issue.message)}"
-        text = f"{cell.comment.text}\n{note}" if cell.comment else note
-        lines = sum(1 + text_width(line) // 40 for line in text.split("\n"))
-        cell.comment = Comment(text, AUTHOR, width=260, height=min(400, 20 + 16 * lines))
+    """User text safe for a cell: no characters XML refuses, within Excel's limit."""
+    return _ooxml.clean_text(value)[:MAX_TEXT]
 
 
 def _plan(results: Sequence[ProjectResult], issues: Sequence[Issue], sheet_names: Sequence[str]) -> _ooxml.NewSheet:
@@ -225,42 +150,3 @@ def _table(sheet: _ooxml.NewSheet, row: int, title: str, columns, rows) -> int:
                 sheet.cells.append((row, c, text, f"fill:{_FILL_RGB[text]}" if coloured else TEXT))
                 widths[c] = max(widths[c], text_width(text) + 2)
     return row + 1
-
-
-def _write_plan(wb: openpyxl.Workbook, plan: _ooxml.NewSheet) -> None:
-    """Render the 自评结果 plan into an openpyxl workbook (the .xls path) as its first sheet."""
-    if plan.name in wb.sheetnames:
-        wb.remove(wb[plan.name])
-    ws = wb.create_sheet(plan.name, 0)
-    for other in wb.worksheets[1:]:
-        other.sheet_view.tabSelected = False  # otherwise Excel opens with the sheets grouped
-    wb.active = 0
-    ws.sheet_view.tabSelected = True
-    links = {(r, c): loc for r, c, loc in plan.links}
-    for r, c, value, key in plan.cells:
-        cell = ws.cell(r + 1, c + 1)
-        if isinstance(value, str):
-            cell.value = value
-            cell.data_type = "s"  # openpyxl would take a leading "=" for a formula
-        elif value is not None:
-            cell.value = value
-        style = plan.styles[key]
-        cell.font = Font(bold=style.bold, size=style.size, color=style.color or None,
-                         underline="single" if style.underline else None)
-        if style.fill:
-            cell.fill = PatternFill("solid", fgColor=style.fill)
-        if style.border:
-            cell.border = _BORDER
-        if style.num_format:
-            cell.number_format = style.num_format
-        if style.center or style.wrap:
-            cell.alignment = Alignment(horizontal="center" if style.center else None, vertical="center",
-                                       wrap_text=style.wrap)
-        if (r, c) in links:
-            cell.hyperlink = "#" + links[(r, c)]
-    for col, width in plan.widths.items():
-        ws.column_dimensions[get_column_letter(col + 1)].width = width
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True

@@ -59,6 +59,7 @@ from pathlib import Path
 from markupsafe import Markup, escape
 
 from ._io import atomic_write_bytes, safe_filename
+from ._ooxml import clean_text
 from .errors import SelfevalError, TemplateError
 from .models import ProjectResult
 from .schema import LEVEL1
@@ -315,7 +316,6 @@ def report_filename(result: ProjectResult) -> str:
 # -- rendering -----------------------------------------------------------------------------
 
 # Characters XML 1.0 forbids (and lone surrogates, which UTF-8 cannot encode) are dropped.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _SPECIAL = re.compile("[\x00-\x1f\ud800-\udfff\ufffe\uffff]")
 _BREAK = "\a"  # marker for "new paragraph here"; never survives into the output
 _TEMPLATED = re.compile(r"word/(document\d*|header\d*|footer\d*|footnotes)\.xml|docProps/core\.xml")
@@ -361,7 +361,7 @@ def _finalize(value):
     text = value if isinstance(value, str) else str(value)
     if isinstance(text, Markup) or not _SPECIAL.search(text):
         return escape(text)  # the common case: plain text, escaped once
-    text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = clean_text(text.replace("\r\n", "\n").replace("\r", "\n"))
     text = str(escape(text))
     if "\t" in text:
         text = text.replace("\t", '</w:t><w:tab/><w:t xml:space="preserve">')

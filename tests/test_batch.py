@@ -249,3 +249,27 @@ def test_ids_that_clash_as_file_names_keep_both_reports(tmp_path, make_book, tab
     assert result.scored == 2
     assert sorted(p.name for p in (tmp_path / "out" / "reports").iterdir()) == [
         "P_1_社区党建经费.docx", "P_1_社区党建经费_2.docx"]
+
+
+def test_seed_example_report_reads_like_the_seed(tmp_path):
+    from docx import Document
+
+    out = tmp_path / "out"
+    assert main(["run", str(EXAMPLES / "seed_党建工作经费_2022.xlsx"), "-o", str(out), "--quiet"]) == 0
+    doc = Document(out / "reports" / "001_党建工作经费.docx")
+    paragraphs = [p.text.strip() for p in doc.paragraphs if p.text.strip()]
+    assert paragraphs[0] == "2022年度党建工作经费绩效自评报告"
+    headings = ["一、基本情况", "（一）项目实施情况", "（二）财政支出情况", "（三）项目管理情况",
+                "（四）项目资金来源及使用情况", "二、评价结论与绩效分析", "（一）总体结论", "（二）项目绩效分析",
+                "三、存在问题或不足", "四、下一步改进措施", "附表"]
+    positions = [next(i for i, p in enumerate(paragraphs) if p.startswith(h)) for h in headings]
+    assert positions == sorted(positions)
+    text = "".join(paragraphs).replace(" ", "")
+    for phrase in ("执行数100万元", "完成预算的100%", "得分100分", "预算执行得分10分", "9个三级指标"):
+        assert phrase in text, phrase
+    assert "严格按照上级相关工作要求" in text  # the department's own narrative (seed （三）)
+    cells = {c.text.strip() for t in doc.tables for row in t.rows for c in row.cells}
+    [project] = read_workbook(EXAMPLES / "seed_党建工作经费_2022.xlsx").projects
+    assert len(project.indicators) == 9
+    for indicator in project.indicators:  # the table holds all nine
+        assert indicator.level3 in cells, indicator.level3

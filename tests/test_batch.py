@@ -208,9 +208,8 @@ def test_an_input_stuck_where_the_alarm_cannot_reach_is_stopped_from_outside(tmp
         return real(ref, rules, limits)
 
     monkeypatch.setattr(batch, "_read_and_score", stuck_in_native_code)  # the forked workers inherit it
-    started = time.monotonic()
     result = run_folder([inbox], tmp_path / "out", limits=Limits(seconds=1))
-    assert time.monotonic() - started < 30
+    # Without the stop from outside the job would sleep its 60 s and then score normally.
     assert ("stuck.xlsx", "worker-crash") in {(i.file, i.code) for i in result.issues}
     assert [r.project.project_id for r in result.results if r.total is not None] == ["P01"]
 

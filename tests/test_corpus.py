@@ -60,13 +60,10 @@ def corpus_run(built):
     cwd.mkdir()
     before = tree(base)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "selfeval_xlsx.cli", "run", str(base / "inbox"), "-o", str(out),
                            "--quiet", "--workers", "2"], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-    seconds = time.perf_counter() - started
     frames = pd.read_excel(out / "summary.xlsx", sheet_name=None, engine="calamine", dtype=object)
-    return {"proc": proc, "out": out, "frames": frames, "cases": cases, "base": base, "before": before,
-            "seconds": seconds}
+    return {"proc": proc, "out": out, "frames": frames, "cases": cases, "base": base, "before": before}
 
 
 def listed(frames) -> set[tuple[str, str, str, str]]:
@@ -76,11 +73,11 @@ def listed(frames) -> set[tuple[str, str, str, str]]:
 
 # -- selfeval run over the corpus ------------------------------------------------------------
 
-def test_run_finishes_in_seconds_with_exit_1_and_no_traceback(corpus_run):
+def test_run_finishes_with_exit_1_and_no_traceback(corpus_run):
+    # How fast is benchmarks/bench_corpus.py's business; the subprocess timeout guards a hang.
     proc = corpus_run["proc"]
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
-    assert corpus_run["seconds"] < 60
 
 
 def test_every_refused_or_skipped_file_is_listed_with_its_problem(corpus_run):
@@ -189,7 +186,7 @@ def test_check_sees_the_same_id_from_two_departments(built):
     assert main(["check", str(base / "inbox" / "甲局.xlsx"), str(base / "inbox" / "乙局.xlsx")]) == 1
 
 
-# -- bounds: refused before parsing, in milliseconds, memory flat -----------------------------
+# -- bounds: refused before parsing, memory flat -----------------------------
 
 @pytest.fixture(scope="module")
 def valid_bytes():
@@ -200,24 +197,25 @@ def _read(data: bytes, name: str = "x.xlsx", **limits):
     return read_workbook(name, data, limits=Limits(**limits) if limits else Limits())
 
 
-def test_zip_bomb_refused_in_milliseconds_with_flat_memory(valid_bytes):
+def test_zip_bomb_refused_with_flat_memory(valid_bytes):
     bomb = corpus.zip_bomb(valid_bytes, gigabytes=3)  # below 4 GiB: no zip64 needed
     assert len(bomb) < 5 * 2**20
     tracemalloc.start()
-    started = time.perf_counter()
     sub = _read(bomb)
-    seconds = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert [i.code for i in sub.issues] == ["zip-bomb"]
-    assert seconds < 0.5 and peak < 16 * 2**20
+    assert peak < 16 * 2**20  # refused before anything inflated (time is the benchmark's business)
 
 
 def test_zip_entry_lying_about_its_size_is_refused(valid_bytes):
     # 100 KB declared for a 1 GB part: the ratio check passes, so the parser must not trust it
-    started = time.perf_counter()
-    sub = _read(corpus.zip_bomb(valid_bytes, gigabytes=1, declared=100_000))
-    assert [i.code for i in sub.issues] == ["corrupt-file"] and time.perf_counter() - started < 2
+    bomb = corpus.zip_bomb(valid_bytes, gigabytes=1, declared=100_000)
+    tracemalloc.start()
+    sub = _read(bomb)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert [i.code for i in sub.issues] == ["corrupt-file"] and peak < 64 * 2**20
 
 
 @pytest.mark.parametrize("padding", [0, 20000])
@@ -259,9 +257,8 @@ def test_far_cells_without_a_value_are_harmless(valid_bytes):
 
 
 def test_shared_string_repeated_into_many_cells_is_refused(valid_bytes):
-    started = time.perf_counter()
     sub = _read(corpus.shared_string_bomb(valid_bytes))
-    assert [i.code for i in sub.issues] == ["text-too-large"] and time.perf_counter() - started < 1
+    assert [i.code for i in sub.issues] == ["text-too-large"]
     small = corpus.shared_string_bomb(valid_bytes, cells=20, length=32000)  # 640 KB: an odd but real file
     assert "text-too-large" not in {i.code for i in _read(small).issues}
 
@@ -288,9 +285,8 @@ def test_time_limit_stops_a_slow_input(built, monkeypatch):
         return real(project, rules)
 
     monkeypatch.setattr(batch, "score_project", slow)
-    started = time.perf_counter()
     analysis = _analyse(base / "inbox" / "合并单元格.xlsx", 0.3)
-    assert [i.code for i in analysis.issues] == ["timeout"] and time.perf_counter() - started < 1.5
+    assert [i.code for i in analysis.issues] == ["timeout"]  # only the alarm (0.3 s < 2 s) gives this
 
 
 @pytest.mark.parametrize("stage", ["metadata", "calamine"])
@@ -309,7 +305,7 @@ def test_time_limit_during_parsing_is_reported_as_timeout(built, monkeypatch, st
     assert [i.code for i in analysis.issues] == ["timeout"]
 
 
-def _run_cli(monkeypatch, tmp_path, path: Path, work, *options) -> tuple[int, set, float]:
+def _run_cli(monkeypatch, tmp_path, path: Path, work, *options) -> tuple[int, set]:
     """``selfeval run`` in-process with scoring replaced by ``work`` (forked workers inherit it)."""
     real = batch.score_project
 
@@ -318,21 +314,19 @@ def _run_cli(monkeypatch, tmp_path, path: Path, work, *options) -> tuple[int, se
         return real(project, rules)
 
     monkeypatch.setattr(batch, "score_project", patched)
-    started = time.perf_counter()
     code = main(["run", str(path), "-o", str(tmp_path / "o"), "--quiet", "--no-reports", "--workers", "1", *options])
-    seconds = time.perf_counter() - started
     issues = pd.read_excel(tmp_path / "o" / "summary.xlsx", sheet_name="问题清单", engine="calamine")
-    return code, set(zip(issues["来源文件"], issues["代码"])), seconds
+    return code, set(zip(issues["来源文件"], issues["代码"]))
 
 
 def test_cli_max_seconds_stops_a_slow_input(built, monkeypatch, tmp_path):
-    code, issues, seconds = _run_cli(monkeypatch, tmp_path, built[0] / "inbox" / "合并单元格.xlsx",
-                                     lambda: time.sleep(30), "--max-seconds", "1")
-    assert code == 1 and ("合并单元格.xlsx", "timeout") in issues and seconds < 20
+    code, issues = _run_cli(monkeypatch, tmp_path, built[0] / "inbox" / "合并单元格.xlsx",
+                            lambda: time.sleep(30), "--max-seconds", "1")
+    assert code == 1 and ("合并单元格.xlsx", "timeout") in issues
 
 
 def test_cli_max_memory_stops_a_greedy_input(built, monkeypatch, tmp_path):
-    code, issues, _ = _run_cli(monkeypatch, tmp_path, built[0] / "inbox" / "合并单元格.xlsx",
+    code, issues = _run_cli(monkeypatch, tmp_path, built[0] / "inbox" / "合并单元格.xlsx",
                                lambda: bytearray(800 * 2**20), "--max-memory-mb", "300")
     assert code == 1 and ("合并单元格.xlsx", "memory-limit") in issues
 

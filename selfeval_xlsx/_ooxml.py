@@ -424,7 +424,7 @@ class _Sheet:
                                  f"{{{MAIN}}}t")
             t.text = clean_text(note)
             t.set("{http://www.w3.org/XML/1998/namespace}space", "preserve")
-            shapes.append(_vml_shape(row, col, shape_block * 1024 + len(shapes) + 1, note))
+            shapes.append((row, col, note))
         if not shapes:
             return
         if vml_part is None:
@@ -443,21 +443,30 @@ class _Sheet:
             else:
                 self.root.append(legacy)
         vml = self.pkg.parts[vml_part]
+        # Shape ids continue after the drawing's own, inside the id block it declares.
+        taken = [int(n) for n in re.findall(rb"_x0000_s(\d+)", vml)]
+        first = max(taken) + 1 if taken else shape_block * 1024 + 1
+        added = "".join(_vml_shape(row, col, first + k, note) for k, (row, col, note) in enumerate(shapes))
+        if b'id="_x0000_t202"' not in vml:  # a drawing of other shapes (buttons) lacks the note type
+            added = _VML_NOTE_TYPE + added
         end = vml.rfind(b"</xml>")
-        self.pkg.parts[vml_part] = vml[:end] + "".join(shapes).encode() + vml[end:]
+        self.pkg.parts[vml_part] = vml[:end] + added.encode() + vml[end:]
 
 
-_VML_HEAD = ('<xml xmlns:v="urn:schemas-microsoft-com:vml" xmlns:o="urn:schemas-microsoft-com:office:office" '
-             'xmlns:x="urn:schemas-microsoft-com:office:excel"><o:shapelayout v:ext="edit">'
-             '<o:idmap v:ext="edit" data="{block}"/></o:shapelayout>'
-             '<v:shapetype id="_x0000_t202" coordsize="21600,21600" o:spt="202" path="m,l,21600r21600,l21600,xe">'
-             '<v:stroke joinstyle="miter"/><v:path gradientshapeok="t" o:connecttype="rect"/></v:shapetype>')
+# Namespaces declared on each element: appended to a drawing another program wrote (openpyxl
+# declares them locally, with other prefixes), the shapes must still be well-formed XML.
+_VML_NS = ('xmlns:v="urn:schemas-microsoft-com:vml" xmlns:o="urn:schemas-microsoft-com:office:office" '
+           'xmlns:x="urn:schemas-microsoft-com:office:excel"')
+_VML_NOTE_TYPE = (f'<v:shapetype {_VML_NS} id="_x0000_t202" coordsize="21600,21600" o:spt="202" path="m,l,21600r21600,l21600,xe">'
+                  '<v:stroke joinstyle="miter"/><v:path gradientshapeok="t" o:connecttype="rect"/></v:shapetype>')
+_VML_HEAD = (f'<xml {_VML_NS}><o:shapelayout v:ext="edit">'
+             '<o:idmap v:ext="edit" data="{block}"/></o:shapelayout>' + _VML_NOTE_TYPE)
 
 
 def _vml_shape(row: int, col: int, shape_id: int, note: str) -> str:
     lines = sum(1 + len(line) // 20 for line in note.split("\n"))
     height = min(300, 20 + 14 * lines)
-    return (f'<v:shape id="_x0000_s{shape_id}" type="#_x0000_t202" style="position:absolute;margin-left:80pt;'
+    return (f'<v:shape {_VML_NS} id="_x0000_s{shape_id}" type="#_x0000_t202" style="position:absolute;margin-left:80pt;'
             f'margin-top:2pt;width:220pt;height:{height}pt;z-index:{shape_id % 1024};visibility:hidden" '
             'fillcolor="#ffffe1" o:insetmode="auto"><v:fill color2="#ffffe1"/>'
             '<v:shadow on="t" color="black" obscured="t"/><v:path o:connecttype="none"/>'

@@ -243,3 +243,24 @@ def test_xls_values_copied_and_marked(tmp_path, xls_source):
     assert wb["项目信息"]["B2"].value == FORMULA_NAME and wb["项目信息"]["B2"].data_type == "s"
     assert {str(r) for r in wb["绩效指标"].merged_cells.ranges} == {"A2:A3", "B2:B3"}
     assert re.search("47.22", wb["绩效指标"]["I2"].comment.text)
+
+
+def test_marks_join_a_sheet_that_already_has_comments(tmp_path, src):
+    wb = openpyxl.load_workbook(src)
+    wb["资金"]["A1"].comment = Comment("部门在资金表的批注", "李四")
+    wb.save(src)
+    result, issues = make_result()
+    out = annotate_workbook(src, tmp_path / "copy.xlsx", [result], issues)
+    funding = openpyxl.load_workbook(out)["资金"]
+    assert funding["A1"].comment.text == "部门在资金表的批注"
+    assert "九十五" in funding["E3"].comment.text
+    with zipfile.ZipFile(out) as zf:
+        vml = [zf.read(n) for n in zf.namelist() if n.endswith(".vml")]
+    from lxml import etree
+
+    shapes = 0
+    for part in vml:  # still well-formed XML where ours joined openpyxl's drawing, ids unique
+        ids = [s.get("id") for s in etree.fromstring(part).iter("{urn:schemas-microsoft-com:vml}shape")]
+        assert len(ids) == len(set(ids))
+        shapes += len(ids)
+    assert shapes == 6  # 2 of the department's comments + 4 of ours

@@ -11,6 +11,7 @@ under a temporary name and renamed, so a killed run leaves no partial file behin
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -531,7 +532,44 @@ def run(refs: list[InputRef], options: RunOptions, *, skipped: list[Skipped] = (
         progress: Callable[[int], None] | None = None) -> RunResult:
     """Process ``refs`` into ``options.output``: copies in ``workbooks/``, reports in
     ``reports/``, and ``summary.xlsx``. ``progress(n)`` is called as units of work finish
-    (two per input). Returns what happened; never raises for bad input."""
+    (two per input). Returns what happened; never raises for bad input. Raises
+    ``SelfevalError`` when another run is writing to the same output folder."""
+    with _output_lock(options.output):
+        return _run(refs, options, skipped, progress)
+
+
+@contextlib.contextmanager
+def _output_lock(output: Path):
+    """One run at a time per output folder: a second one would delete the first one's
+    temporary files and interleave manifests. A lock left by a killed run is taken over."""
+    lock = output / STATE_DIR / "lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            break
+        except FileExistsError:
+            try:
+                holder = int(lock.read_text().strip() or 0)
+                if holder <= 0:
+                    raise ValueError("no pid written")
+                os.kill(holder, 0)  # raises when no such process: the lock is stale
+            except (ValueError, OSError):
+                lock.unlink(missing_ok=True)
+                continue
+            raise SelfevalError(f"另一个 selfeval 进程（PID {holder}）正在写入输出文件夹 {output}，请等它结束后再运行。")
+    else:
+        raise SelfevalError(f"无法锁定输出文件夹 {output}。")
+    try:
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _run(refs: list[InputRef], options: RunOptions, skipped: list[Skipped],
+         progress: Callable[[int], None] | None) -> RunResult:
     from .summary import level1_columns
 
     output = options.output

@@ -272,3 +272,14 @@ def test_seed_example_report_reads_like_the_seed(tmp_path):
     assert len(project.indicators) == 9
     for indicator in project.indicators:  # the table holds all nine
         assert indicator.level3 in cells, indicator.level3
+
+
+def test_a_second_run_into_the_same_folder_is_refused(tmp_path, capsys):
+    out = tmp_path / "out"
+    (out / ".selfeval").mkdir(parents=True)
+    (out / ".selfeval" / "lock").write_text(str(os.getpid()))  # a live process holds it
+    assert main(["run", str(EXAMPLES), "-o", str(out), "--quiet"]) == 2
+    assert "正在写入" in capsys.readouterr().err
+    (out / ".selfeval" / "lock").write_text("999999999")  # left by a killed run: taken over
+    assert main(["run", str(EXAMPLES), "-o", str(out), "--quiet"]) == 0
+    assert not (out / ".selfeval" / "lock").exists()

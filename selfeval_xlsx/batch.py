@@ -554,6 +554,8 @@ def _output_lock(output: Path):
                 if holder <= 0:
                     raise ValueError("no pid written")
                 os.kill(holder, 0)  # raises when no such process: the lock is stale
+            except PermissionError:
+                pass  # alive, run by another user
             except (ValueError, OSError):
                 lock.unlink(missing_ok=True)
                 continue

@@ -148,5 +148,7 @@ def _table(sheet: _ooxml.NewSheet, row: int, title: str, columns, rows) -> int:
                 text = _text(value)
                 coloured = header in _COLOURED and text in _FILL_RGB
                 sheet.cells.append((row, c, text, f"fill:{_FILL_RGB[text]}" if coloured else TEXT))
-                widths[c] = max(widths[c], text_width(text) + 2)
+                # Cheap bound first: no text is wider than twice its length.
+                if 2 * len(text) + 2 > widths[c] and widths[c] < MAX_WIDTH:
+                    widths[c] = max(widths[c], text_width(text) + 2)
     return row + 1

@@ -15,14 +15,13 @@ TEXT, AMOUNT, NUMBER, YEAR, VALUE = "text", "amount", "number", "year", "value"
 class Column:
     """One column of a sheet. ``kind`` says how cells are read: text, amount (万元, may be
     given in 元), number (weights, scores), year, or value (target/actual kept as written,
-    with Excel percents turned into ``"95%"``). ``fill_down``: departments merge these cells."""
+    with Excel percents turned into ``"95%"``)."""
 
     field: str
     header: str
     required: bool = False
     kind: str = TEXT
     aliases: tuple[str, ...] = ()
-    fill_down: bool = False
     width: int = 14
 
 
@@ -43,7 +42,7 @@ class SheetSpec:
         return next(c for c in self.columns if c.field == field)
 
 
-PROJECT_ID = Column("project_id", "项目编号", True, aliases=("项目编码", "项目代码", "编号"), fill_down=True, width=14)
+PROJECT_ID = Column("project_id", "项目编号", True, aliases=("项目编码", "项目代码", "编号"), width=14)
 
 PROJECTS = SheetSpec("projects", "项目信息", ("projects", "项目", "项目基本信息"), (
     PROJECT_ID,
@@ -80,8 +79,8 @@ SPENDING = SheetSpec("spending", "支出", ("spending", "支出明细", "支出�
 
 INDICATORS = SheetSpec("indicators", "绩效指标", ("indicators", "绩效指标表", "指标"), (
     PROJECT_ID,
-    Column("level1", "一级指标", True, fill_down=True, width=12),
-    Column("level2", "二级指标", fill_down=True, width=14),
+    Column("level1", "一级指标", True, width=12),
+    Column("level2", "二级指标", width=14),
     Column("level3", "三级指标", True, width=28),
     Column("nature", "指标性质", aliases=("指标类型",), width=10),
     Column("target", "年度指标值", True, VALUE, aliases=("指标值", "年度目标值", "目标值"), width=16),

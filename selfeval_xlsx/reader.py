@@ -386,8 +386,8 @@ def _check_row(file: str, record, key: str, issues: list[Issue], reported: set) 
                 "empty-required", f"{record.sheet}!{_a1(record.row, record.cols[column.field])}「{column.header}」为必填项，不能为空。",
                 file=file, **record.where(column.field), project_id=pid))
     if key == "indicators":
-        record.level1 = _with_suffix(record.level1)
-        record.level2 = _with_suffix(record.level2)
+        record.level1 = schema.indicator_level(record.level1)
+        record.level2 = schema.indicator_level(record.level2, schema.LEVEL2)
         if record.level1 and record.level1 not in schema.LEVEL2_BY_LEVEL1:
             issues.append(error(
                 "bad-level1", f"{record.sheet}!{_a1(record.row, record.cols['level1'])}「一级指标」应为"
@@ -408,9 +408,3 @@ def _check_row(file: str, record, key: str, issues: list[Issue], reported: set) 
             "bad-source", f"{record.sheet}!{_a1(record.row, record.cols['source'])}「资金来源」建议填写"
             f"{'、'.join(schema.SOURCES)}之一，读到「{record.source}」。", file=file, **record.where("source"),
             value=record.source, project_id=pid))
-
-
-def _with_suffix(level: str) -> str:
-    """``产出`` -> ``产出指标``: departments often drop the suffix."""
-    level = level.replace(" ", "")
-    return level + "指标" if level and not level.endswith("指标") else level

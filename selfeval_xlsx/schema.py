@@ -103,6 +103,15 @@ LEVEL2_BY_LEVEL1: dict[str, tuple[str, ...]] = {
     "成本指标": ("经济成本指标", "社会成本指标", "生态环境成本指标"),
 }
 LEVEL1 = tuple(LEVEL2_BY_LEVEL1)
+LEVEL2 = tuple(n for names in LEVEL2_BY_LEVEL1.values() for n in names)
+
+
+def indicator_level(name: str, known: tuple[str, ...] = LEVEL1) -> str:
+    """An 一级/二级指标 name as the taxonomy writes it: spaces removed and the 指标 suffix
+    departments often drop put back (``产出`` -> ``产出指标``) when that names a ``known`` level;
+    anything else comes back as written, for the checks to report."""
+    level = "".join(str(name or "").split())
+    return level + "指标" if level and level + "指标" in known else level
 SOURCES = ("本年财政拨款", "上年结转资金", "其他资金")
 NATURES = ("正向", "反向", "等于", "定性", "不适用")
 

@@ -16,7 +16,7 @@ from . import parsing as P
 from .issues import ERROR, WARNING, error, warning
 from .models import Indicator, IndicatorScore, Project, ProjectResult
 from .rules import Rules
-from .schema import FUNDING, INDICATORS, LEVEL1, NATURES
+from .schema import FUNDING, INDICATORS, NATURES, indicator_level
 
 # Stable issue codes raised here: code -> (severity, what it means).
 ISSUE_CODES: dict[str, tuple[str, str]] = {
@@ -61,11 +61,6 @@ def _fmt(x: Decimal) -> str:
     return "0" if s in ("-0", "") else s
 
 
-def _level1(name: str) -> str:
-    s = "".join(str(name).split())
-    return s + "指标" if s and s + "指标" in LEVEL1 else s
-
-
 class _Context:
     """What every rule of one project needs: the rules, the year, where to put issues."""
 
@@ -102,7 +97,7 @@ def score_project(project: Project, rules: Rules) -> ProjectResult:
     # the computed score elsewhere (the form has no self score for budget execution).
     own_sum, self_given = _ZERO, False
     for s in result.indicators:
-        key = _level1(s.indicator.level1)
+        key = indicator_level(s.indicator.level1)
         result.subtotals.setdefault(key, _ZERO)
         if s.kind == NOT_APPLICABLE:
             na_weight += s.indicator.weight or _ZERO
@@ -186,7 +181,7 @@ def _check_weights(ctx: _Context) -> None:
         return
     per_level1: dict[str, Decimal] = {}
     for ind in indicators:  # 不适用 rows keep their weight in the plan (DOMAIN §3 rule 7)
-        key = _level1(ind.level1)
+        key = indicator_level(ind.level1)
         per_level1[key] = per_level1.get(key, _ZERO) + (ind.weight if ind.weight and ind.weight > 0 else _ZERO)
     indicator_total = sum(per_level1.values(), _ZERO)
     total = rules.budget_weight + indicator_total

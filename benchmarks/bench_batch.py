@@ -101,11 +101,11 @@ def baseline(inbox: Path, out: Path) -> float:
 
     from selfeval_xlsx import reader
     from selfeval_xlsx.annotate import annotate_workbook
-    from selfeval_xlsx.batch import analyse
+    from selfeval_xlsx.pipeline import analyse
     from selfeval_xlsx.guard import Limits
     from selfeval_xlsx.intake import collect
     from selfeval_xlsx.report import build_context, report_filename
-    from selfeval_xlsx.report_template import DEFAULT_TEMPLATE
+    from selfeval_xlsx.report.template import DEFAULT_TEMPLATE
     from selfeval_xlsx.rules import load_rules
     from selfeval_xlsx.summary import write_summary
 
@@ -116,14 +116,15 @@ def baseline(inbox: Path, out: Path) -> float:
         (out / "reports").mkdir(parents=True)
         for ref in collect([inbox])[0]:
             analysis = analyse(ref, rules, Limits())
-            annotate_workbook(ref.path, out / "workbooks" / Path(ref.name).name, analysis.results, analysis.issues)
+            annotate_workbook(ref.path, out / "workbooks" / Path(ref.name).name, analysis.results, analysis.all_issues,
+                              grades=rules.grade_names)
             for result in analysis.results:
                 doc = DocxTemplate(DEFAULT_TEMPLATE)
                 doc.render(build_context(result), autoescape=True)
                 doc.save(out / "reports" / report_filename(result))
             results += analysis.results
-            issues += analysis.issues + [i for r in analysis.results for i in r.issues]
-        write_summary(out / "summary.xlsx", results, issues)
+            issues += analysis.all_issues
+        write_summary(out / "summary.xlsx", results, issues, grades=rules.grade_names)
     finally:
         reader.ENGINE = "calamine"
     return time.perf_counter() - start

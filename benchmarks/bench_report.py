@@ -25,6 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from selfeval_xlsx import report
+from selfeval_xlsx.report import render as report_render
+from selfeval_xlsx.vocab import Kind
 from selfeval_xlsx.models import FundingRow, Indicator, IndicatorScore, Project, ProjectResult
 
 TEXT = ("根据上级文件要求，区财政共下拨党工委党建工作经费100万元。党建办认真贯彻落实，聚焦提升党建引领"
@@ -49,9 +51,9 @@ def make_result(i: int) -> ProjectResult:
         ind = Indicator(project_id=pid, level1=level1, level2=level2, level3=level3, target=target,
                         actual=actual, weight=D(10))
         project.indicators.append(ind)
-        scores.append(IndicatorScore(indicator=ind, kind="positive", method="", score=D(10), reached=True))
-    return ProjectResult(project=project, budget=D(100), executed=D(100), rate=D(1), budget_score=D(10),
-                         indicators=scores, subtotals={"产出指标": D(50), "效益指标": D(30), "满意度指标": D(10)},
+        scores.append(IndicatorScore(indicator=ind, kind=Kind.POSITIVE, method="", score=D(10), reached=True))
+    return ProjectResult(project=project, budget_weight=D(10), total_weight=D(100), budget=D(100), executed=D(100),
+                         rate=D(1), budget_score=D(10), indicators=tuple(scores), subtotals={"产出指标": D(50), "效益指标": D(30), "满意度指标": D(10)},
                          total=D(100), grade="优")
 
 
@@ -99,7 +101,7 @@ def bench_zip_only(n: int, level: int) -> float:
 def bench_docxtpl(n: int) -> float:
     from docxtpl import DocxTemplate
 
-    from selfeval_xlsx.report_template import DEFAULT_TEMPLATE
+    from selfeval_xlsx.report.template import DEFAULT_TEMPLATE
 
     t0 = time.perf_counter()
     for i in range(n):
@@ -113,9 +115,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--level", type=int, default=report.COMPRESS_LEVEL, help="deflate level")
+    ap.add_argument("--level", type=int, default=report_render.COMPRESS_LEVEL, help="deflate level")
     args = ap.parse_args()
-    report.COMPRESS_LEVEL = args.level
+    report_render.COMPRESS_LEVEL = args.level
 
     single = report.ReportRenderer()
     t0 = time.perf_counter()

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from selfeval_xlsx.models import FundingRow, Indicator, Project, SpendingRow  # noqa: E402
 from selfeval_xlsx.rules import load_rules  # noqa: E402
-from selfeval_xlsx.scoring import score_project  # noqa: E402
+from selfeval_xlsx.pipeline import score  # noqa: E402 - record checks, scoring and completeness
 
 
 def _indicator(rng: random.Random, pid: str, row: int, level1: str, weight: Decimal) -> Indicator:
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     rules = load_rules()
     indicators = sum(len(p.indicators) for p in projects)
     start = time.perf_counter()
-    results = [score_project(p, rules) for p in projects]
+    results = [score(p, rules) for p in projects]
     elapsed = time.perf_counter() - start
     scored = sum(r.total is not None for r in results)
     print(f"projects={len(projects)} indicators={indicators} scored={scored} seconds={elapsed:.3f} "

@@ -3,9 +3,9 @@
 The copy gets a first, active sheet 自评结果 (project scores, indicator scores, problem list)
 and every problem cell of the department's own sheets is filled red (error) or yellow
 (warning) with a comment holding the Chinese message. ``.xlsx``/``.xlsm`` are edited at the
-zip level (``_ooxml``), which keeps everything of the department's file — values, styles,
+zip level (``xlsx.edit``), which keeps everything of the department's file — values, styles,
 dropdowns, merged cells, images, charts — except macros (the copy is always a plain
-``.xlsx``); an ``.xls`` is rebuilt with openpyxl from its values (``_xls_copy``). The
+``.xlsx``); an ``.xls`` is rebuilt with openpyxl from its values (``xlsx.xls_copy``). The
 source file is only ever read.
 """
 from __future__ import annotations
@@ -16,21 +16,20 @@ import zipfile
 from pathlib import Path
 from typing import Sequence
 
-from defusedxml import ElementTree
-
-from . import _ooxml
 from ._io import atomic_path, atomic_write_bytes
-from ._ooxml import Style
-from .issues import SEVERITY_ZH, Issue
+from .issues import Issue
 from .models import ProjectResult
+from .present import (AUTHOR, MAX_TEXT, MAX_WIDTH, MONEY_FORMAT, RATE_FORMAT, SCORE_FORMAT, SEVERITY_COLOURS,
+                      STATUS_COLOURS, clean_text, grade_colours, issue_sort_key, level1_columns, text_width)
 from .schema import RESULT_SHEET
-from .summary import (AUTHOR, KIND_ZH, MAX_TEXT, MAX_WIDTH, MONEY_FORMAT, RATE_FORMAT,
-                      SCORE_FORMAT, issue_sort_key, level1_columns, text_width)
+from .vocab import Kind, Severity
+from .xlsx import edit
+from .xlsx.edit import Style
+from .xlsx.parts import sheet_names
 
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0"  # .xls (BIFF inside an OLE2 compound file)
 
-ERROR_RGB, WARNING_RGB = "FFC7CE", "FFEB9C"
-_FILL_RGB = {"优": "C6EFCE", "良": "DDEBF7", "中": WARNING_RGB, "差": ERROR_RGB, "错误": ERROR_RGB, "警告": WARNING_RGB}
+ERROR_RGB, WARNING_RGB = SEVERITY_COLOURS[Severity.ERROR].fill, SEVERITY_COLOURS[Severity.WARNING].fill
 _COLOURED = ("等级", "状态", "级别")
 
 TEXT, MONEY, RATE, SCORE = "text", "money", "rate", "score"
@@ -40,82 +39,79 @@ _STYLES = {
     TEXT: Style(border=True), MONEY: Style(border=True, num_format=MONEY_FORMAT),
     RATE: Style(border=True, num_format=RATE_FORMAT), SCORE: Style(border=True, num_format=SCORE_FORMAT),
     "link": Style(border=True, color="0563C1", underline=True),
-    **{f"fill:{rgb}": Style(border=True, fill=rgb) for rgb in set(_FILL_RGB.values())},
 }
 
 
 def annotate_workbook(src: str | os.PathLike | bytes, dst: str | os.PathLike,
-                      results: Sequence[ProjectResult], issues: Sequence[Issue]) -> Path:
+                      results: Sequence[ProjectResult], issues: Sequence[Issue], *, grades: Sequence[str]) -> Path:
     """Write a copy of the department workbook ``src`` (a path or the file's bytes; ``.xlsx``,
     ``.xlsm`` or ``.xls``) to ``dst`` (``.xlsx``) with a 自评结果 sheet first and the problem
     cells marked, and return ``dst``.
 
     ``results`` and ``issues`` are this workbook's own projects and problems (the caller
-    filters a batch by file). An existing 自评结果 sheet is replaced. ``src`` is never written."""
+    filters a batch by file); ``grades`` the rules' grade names, best first, which colour
+    等级. An existing 自评结果 sheet is replaced. ``src`` is never written."""
     if not isinstance(src, (bytes, bytearray)):
         if Path(dst).resolve() == Path(src).resolve():
             raise ValueError("annotate_workbook: dst must differ from src (the source is never modified)")
         src = Path(src).read_bytes()
     if bytes(src[:4]) == _OLE2_MAGIC:
-        from ._xls_copy import copy_xls, mark_cells, write_sheet
+        from .xlsx.xls_copy import copy_xls, mark_cells, write_sheet
 
         wb = copy_xls(src)
         mark_cells(wb, issues, ERROR_RGB, WARNING_RGB)
-        write_sheet(wb, _plan(results, issues, wb.sheetnames))
+        write_sheet(wb, _plan(results, issues, wb.sheetnames, grades))
         with atomic_path(dst) as tmp:
             wb.save(tmp)
         return Path(dst)
     # .xlsx/.xlsm: edit the zip parts directly, keeping everything openpyxl would drop.
     with zipfile.ZipFile(io.BytesIO(src)) as zf:
-        names = _sheet_names(zf.read("xl/workbook.xml"))
-    plan = _plan(results, issues, [n for n in names if n != RESULT_SHEET])
-    marks = [_ooxml.Mark(i.sheet, i.row, i.col or 0, ERROR_RGB if i.is_error else WARNING_RGB,
-                         f"{SEVERITY_ZH.get(i.severity, i.severity)}：{i.message}", int(i.is_error))
+        names = sheet_names(zf.read("xl/workbook.xml"))
+    plan = _plan(results, issues, [n for n in names if n != RESULT_SHEET], grades)
+    marks = [edit.Mark(i.sheet, i.row, i.col or 0, SEVERITY_COLOURS[i.severity].fill,
+                       f"{i.severity.label}：{i.message}", int(i.is_error))
              for i in issues if i.row is not None and i.sheet in names and i.sheet != RESULT_SHEET]
-    return atomic_write_bytes(dst, _ooxml.annotate(bytes(src), plan, marks, AUTHOR))
-
-
-def _sheet_names(workbook_xml: bytes) -> list[str]:
-    root = ElementTree.fromstring(workbook_xml)
-    return [s.get("name") for s in root.iter("{http://schemas.openxmlformats.org/spreadsheetml/2006/main}sheet")]
+    return atomic_write_bytes(dst, edit.annotate(bytes(src), plan, marks, AUTHOR))
 
 
 def _text(value) -> str:
     """User text safe for a cell: no characters XML refuses, within Excel's limit."""
-    return _ooxml.clean_text(value)[:MAX_TEXT]
+    return clean_text(value)[:MAX_TEXT]
 
 
-def _plan(results: Sequence[ProjectResult], issues: Sequence[Issue], sheet_names: Sequence[str]) -> _ooxml.NewSheet:
+def _plan(results: Sequence[ProjectResult], issues: Sequence[Issue], sheet_names: Sequence[str],
+          grades: Sequence[str]) -> edit.NewSheet:
     """The 自评结果 sheet as cells with style keys: title, project table, indicator table and
     the problem list (in the department's sheet order, each cell linked to the marked cell)."""
-    sheet = _ooxml.NewSheet(RESULT_SHEET, [], dict(_STYLES))
+    fills = {**{g: c.fill for g, c in grade_colours(grades).items()}, **{s: c.fill for s, c in STATUS_COLOURS.items()}}
+    sheet = edit.NewSheet(RESULT_SHEET, [], {**_STYLES, **{f"fill:{rgb}": Style(border=True, fill=rgb)
+                                                          for rgb in set(fills.values())}})
     n_err = sum(1 for i in issues if i.is_error)
     sheet.cells.append((0, 0, "项目支出绩效自评结果", "title"))
     sheet.cells.append((1, 0, f"共 {len(results)} 个项目；错误 {n_err} 条，警告 {len(issues) - n_err} 条。"
                               "标红的单元格有错误，标黄的有警告，鼠标移到单元格上可看说明。", "note"))
-    level1 = level1_columns(results)
+    level1 = level1_columns(k for r in results for k in r.subtotals)
     row = _table(sheet, 3, "一、项目得分",
                  [("项目编号", TEXT), ("项目名称", TEXT), ("全年预算数", MONEY), ("全年执行数", MONEY),
                   ("执行率", RATE), ("预算执行得分", SCORE), *((f"{k}得分", SCORE) for k in level1),
                   ("总分", SCORE), ("等级", TEXT), ("自评总分", SCORE), ("状态", TEXT)],
                  [(r.project.project_id, r.project.name, r.budget, r.executed, r.rate, r.budget_score,
                    *(r.subtotals.get(k) for k in level1), r.total, r.grade, r.self_total, r.status)
-                  for r in results])
+                  for r in results], fills)
     row = _table(sheet, row + 1, "二、指标得分",
                  [("项目编号", TEXT), ("一级指标", TEXT), ("二级指标", TEXT), ("三级指标", TEXT),
                   ("指标性质", TEXT), ("年度指标值", TEXT), ("实际完成值", TEXT), ("分值", SCORE), ("得分", SCORE),
                   ("自评得分", SCORE), ("计分方法", TEXT)],
                  [(r.project.project_id, s.indicator.level1, s.indicator.level2, s.indicator.level3,
-                   KIND_ZH.get(s.kind, s.kind), s.indicator.target, s.indicator.actual, s.indicator.weight,
+                   s.kind.label if s.kind else "", s.indicator.target, s.indicator.actual, s.indicator.weight,
                    s.score, s.indicator.self_score, s.method)
-                  for r in results for s in r.indicators])
+                  for r in results for s in r.indicators], fills)
     # The department's own sheet order reads better than alphabetical; workbook-level first.
-    position = {name: k for k, name in enumerate(sheet_names)}
-    ordered = sorted(issues, key=lambda i: (position.get(i.sheet, -1 if not i.sheet else len(position)),
-                                            *issue_sort_key(i)[1:]))
+    position = set(sheet_names)
+    ordered = sorted(issues, key=lambda i: issue_sort_key(i, sheet_names))
     first_issue_row = row + 3
-    _table(sheet, row + 1, "三、问题清单", [("工作表", TEXT), ("单元格", TEXT), ("级别", TEXT), ("说明", TEXT)],
-           [(i.sheet, i.cell, SEVERITY_ZH.get(i.severity, i.severity), i.message) for i in ordered])
+    _table(sheet, row + 1, "三、问题清单", [("工作表", TEXT), ("单元格", TEXT), ("级别", TEXT), ("问题", TEXT), ("说明", TEXT)],
+           [(i.sheet, i.cell, i.severity.label, i.title, i.message) for i in ordered], fills)
     for k, issue in enumerate(ordered):  # 单元格 links to the marked cell
         if issue.cell and issue.row is not None and issue.sheet in position:
             sheet.links.append((first_issue_row + k, 1, f"'{issue.sheet}'!{issue.cell}"))
@@ -127,7 +123,7 @@ def _plan(results: Sequence[ProjectResult], issues: Sequence[Issue], sheet_names
     return sheet
 
 
-def _table(sheet: _ooxml.NewSheet, row: int, title: str, columns, rows) -> int:
+def _table(sheet: edit.NewSheet, row: int, title: str, columns, rows, fills: dict[str, str]) -> int:
     """Add a section title, a header row and the data rows from 0-based ``row``; track column
     widths. Returns the next free row."""
     widths = sheet.widths
@@ -146,8 +142,8 @@ def _table(sheet: _ooxml.NewSheet, row: int, title: str, columns, rows) -> int:
                 widths[c] = max(widths[c], len(f"{value:,.2f}") + 3)
             else:
                 text = _text(value)
-                coloured = header in _COLOURED and text in _FILL_RGB
-                sheet.cells.append((row, c, text, f"fill:{_FILL_RGB[text]}" if coloured else TEXT))
+                coloured = header in _COLOURED and text in fills
+                sheet.cells.append((row, c, text, f"fill:{fills[text]}" if coloured else TEXT))
                 # Cheap bound first: no text is wider than twice its length.
                 if 2 * len(text) + 2 > widths[c] and widths[c] < MAX_WIDTH:
                     widths[c] = max(widths[c], text_width(text) + 2)

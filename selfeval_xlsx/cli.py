@@ -8,14 +8,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import unicodedata
 from pathlib import Path
 
 from . import __version__
 from .errors import SelfevalError
 from .guard import Limits
 from .intake import collect
-from .issues import SEVERITY_ZH
+from .present import fmt_number, level1_order, text_width
+from .issues import Code
+from .vocab import Severity
 
 
 EPILOG = """\
@@ -27,36 +28,30 @@ EPILOG = """\
 退出码：0 全部通过（允许警告）；1 有文件被拒收或有项目存在错误；2 参数错误或文件无法读取。"""
 
 
-def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
 def _table(headers: list[str], rows: list[list[str]]) -> str:
     """Plain text table, aligned for CJK text in a terminal."""
-    widths = [max([_width(h)] + [_width(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    widths = [max([text_width(h)] + [text_width(r[i]) for r in rows]) for i, h in enumerate(headers)]
     widths[-1] = 0  # the last column (the message) is left unpadded
     lines = []
     for row in [headers] + rows:
-        lines.append("  ".join(cell + " " * (w - _width(cell)) for cell, w in zip(row, widths)).rstrip())
+        lines.append("  ".join(cell + " " * (w - text_width(cell)) for cell, w in zip(row, widths)).rstrip())
     return "\n".join(lines)
 
 
 def _number(value) -> str:
-    if value is None:
-        return "-"
-    text = f"{value:.2f}"
-    return text[:-3] if text.endswith(".00") else text
+    """A score for the terminal: two decimals so columns line up, whole numbers bare."""
+    return "-" if value is None else fmt_number(value, fixed=True).removesuffix(".00")
 
 
 def _check_or_score(args) -> int:
-    from .batch import analyse, gather
+    from .batch.decisions import gather
+    from .pipeline import analyse
     from .rules import load_rules
 
     rules = load_rules(args.rules)
     refs, skipped = collect(args.files)
-    analyses = [analyse(ref, rules, Limits()) for ref in refs]
-    _, issues = gather(analyses)  # also the same 项目编号 sent in two files
-    unreadable = any(a.unreadable for a in analyses) or any(s.code == "missing-path" for s in skipped)
+    analyses, _, issues = gather([analyse(ref, rules, Limits()) for ref in refs])  # also one 项目编号 in two files
+    unreadable = any(a.unreadable for a in analyses) or any(s.code is Code.MISSING_PATH for s in skipped)
     if args.command == "check":
         _print_check(args, analyses, issues, skipped)
     else:
@@ -78,7 +73,7 @@ def _print_check(args, analyses, issues, skipped) -> None:
         errors = sum(i.is_error for i in own)
         print(f"\n{analysis.ref.name}：{len(analysis.results)} 个项目，错误 {errors} 个，警告 {len(own) - errors} 个")
         if own:
-            rows = [[i.sheet or "-", i.cell or "-", SEVERITY_ZH[i.severity], i.code, i.message] for i in own]
+            rows = [[i.sheet or "-", i.cell or "-", i.severity.label, str(i.code), i.message] for i in own]
             print(_table(["工作表", "单元格", "级别", "代码", "说明"], rows))
 
 
@@ -93,7 +88,7 @@ def _print_scores(args, analyses) -> None:
             "errors": sum(i.is_error for i in r.issues), "warnings": sum(not i.is_error for i in r.issues),
         } for r in results], ensure_ascii=False, indent=1))
         return
-    levels = sorted({k for r in results for k in r.subtotals}, key=lambda k: ("产出指标", "效益指标", "满意度指标", "成本指标", k).index(k))
+    levels = level1_order(k for r in results for k in r.subtotals)
     rows = [[r.project.project_id, r.project.name, _number(r.budget_score), *[_number(r.subtotals.get(k)) for k in levels],
              _number(r.total), r.grade or "-", str(len(r.issues))] for r in results]
     print(_table(["项目编号", "项目名称", "预算执行", *levels, "总分", "等级", "问题数"], rows))
@@ -143,7 +138,7 @@ def _run(args) -> int:
             pdfs = to_pdf(result.reports, result.output / "reports")
         except SelfevalError as exc:
             print(f"PDF 转换未完成：{exc}", file=sys.stderr)
-    errors, warnings = result.count("error"), result.count("warning")
+    errors, warnings = result.count(Severity.ERROR), result.count(Severity.WARNING)
     print(f"工作簿：读取 {result.inputs} 个（复用上次结果 {result.reused} 个），拒收 {result.rejected} 个，"
           f"跳过 {len(result.skipped)} 个；项目：评分 {result.scored} 个，共 {len(result.results)} 个；"
           f"问题：错误 {errors} 个，警告 {warnings} 个。")
@@ -164,6 +159,24 @@ def _template(args) -> int:
     return 0
 
 
+_EXPORTS = {"rules": ("national.toml", "全国通用评分规则", "修改其中的数值后，运行时用 --rules {path} 指定。"),
+            "report-template": ("report_template.docx", "内置 Word 报告模板",
+                                "在 Word 中修改版式和文字（保留 {{ }} 标签）后，运行时用 --report-template {path} 指定。")}
+
+
+def _export(args) -> int:
+    from importlib import resources
+
+    name, what, hint = _EXPORTS[args.what]
+    path = Path(args.path or name)
+    if path.exists() and not args.overwrite:
+        print(f"文件已存在：{path}（如需覆盖请加 --overwrite）", file=sys.stderr)
+        return 2
+    path.write_bytes((resources.files(__package__) / "data" / name).read_bytes())
+    print(f"已导出{what}：{path}。{hint.replace('{path}', str(path))}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="selfeval", description="项目支出绩效自评：读取部门填报的工作簿，检查、评分，输出汇总表、带评分结果的工作簿副本和 Word 自评报告。",
@@ -171,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"selfeval-xlsx {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="命令")
 
-    rules_help = "评分规则文件（TOML），默认使用全国通用规则 workbook_templates/rules/national.toml"
+    rules_help = "评分规则文件（TOML），未写出的项沿用全国通用规则（selfeval export rules 可导出该文件供修改）"
     for name, help_text in (("check", "检查工作簿填报问题（指出工作表和单元格），不写任何文件"),
                             ("score", "检查并评分，打印每个项目的得分")):
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -196,6 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-seconds", type=float, default=Limits.seconds, metavar="S", help="单个文件的处理时间上限（秒）")
     p.add_argument("--max-memory-mb", type=int, default=Limits.memory_mb, metavar="MB", help="单个文件的内存上限（MB）")
 
+    p = sub.add_parser("export", help="导出内置的评分规则或报告模板，供本地修改",
+                       description="导出内置文件供本地修改：rules 为全国通用评分规则（national.toml，含中文说明），"
+                                   "report-template 为 Word 报告模板（docxtpl）。修改后分别用 --rules、--report-template 指定。")
+    p.add_argument("what", choices=list(_EXPORTS), help="rules 或 report-template")
+    p.add_argument("path", nargs="?", metavar="PATH", help="输出路径（默认 national.toml 或 report_template.docx）")
+    p.add_argument("--overwrite", action="store_true", help="覆盖已存在的文件")
+
     p = sub.add_parser("template", help="生成空白填报模板", description="生成标准填报工作簿（含填表说明、下拉选项）。")
     p.add_argument("path", nargs="?", default="selfeval_template.xlsx", metavar="PATH", help="输出路径（默认 selfeval_template.xlsx）")
     p.add_argument("--overwrite", action="store_true", help="覆盖已存在的文件")
@@ -217,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check_or_score(args)
         if args.command == "run":
             return _run(args)
+        if args.command == "export":
+            return _export(args)
         return _template(args)
     except SelfevalError as exc:
         print(f"错误：{exc}", file=sys.stderr)

@@ -10,9 +10,10 @@ class SelfevalError(Exception):
 
 class UnreadableInput(SelfevalError):
     """An input file cannot be opened as a workbook at all (not a spreadsheet, corrupt,
-    encrypted, too large or a compression bomb). ``code`` is the stable issue code."""
+    encrypted, too large or a compression bomb). ``code`` is its
+    :class:`~selfeval_xlsx.issues.Code`."""
 
-    def __init__(self, message: str, code: str = "unreadable-file"):
+    def __init__(self, message: str, code):
         super().__init__(message)
         self.code = code
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from decimal import Decimal
+from importlib import resources
 from pathlib import Path
 from typing import IO, Iterable, Mapping
 
@@ -17,8 +18,9 @@ import xlsxwriter
 
 from . import schema
 from ._io import atomic_path
+from .present import text_width
 
-TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "workbook_templates" / "selfeval_template.xlsx"
+TEMPLATE_PATH = resources.files(__package__) / "data" / "selfeval_template.xlsx"  # package data
 DATA_ROWS = 500  # rows covered by the dropdowns and number checks below the header
 LIST_SHEET = "下拉列表"  # hidden sheet holding the 二级指标 lists for the dependent dropdown
 ALL_LEVEL2 = "全部二级指标"  # defined name: every 二级, offered while 一级 is blank or merged
@@ -72,11 +74,6 @@ def _validation(field: str, kind: str, first_row: int) -> dict | None:
     return None
 
 
-def _display_width(text: str) -> int:
-    """Width in Excel character units: a CJK character takes about two."""
-    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
-
-
 _CHOICES = {"source": schema.SOURCES, "level1": schema.LEVEL1, "nature": schema.NATURES,
             "level2": tuple(dict.fromkeys(l2 for l2s in schema.LEVEL2_BY_LEVEL1.values() for l2 in l2s))}
 
@@ -84,7 +81,7 @@ _CHOICES = {"source": schema.SOURCES, "level1": schema.LEVEL1, "nature": schema.
 def _width(column: schema.Column) -> int:
     """The schema's width, widened so the header and every dropdown choice fit on one line."""
     texts = (column.header, *_CHOICES.get(column.field, ()))
-    return max(column.width, *(_display_width(t) + 2 for t in texts))
+    return max(column.width, *(text_width(t) + 2 for t in texts))
 
 
 class _Form:
@@ -330,7 +327,7 @@ _NUMERALS = "一二三四五六七八九十"
 
 def _lines(text: str, width: int) -> int:
     """How many lines ``text`` wraps to in a cell ``width`` characters wide (estimate)."""
-    return max(1, math.ceil(_display_width(text) / max(1, width - 2)))
+    return max(1, math.ceil(text_width(text) / max(1, width - 2)))
 
 
 def _write_guide(ws, fmt: dict) -> None:

@@ -13,6 +13,7 @@ import zipfile
 from dataclasses import dataclass
 
 from .errors import UnreadableInput
+from .issues import Code
 
 ZIP_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -35,20 +36,18 @@ class Limits:
 def inspect(data: bytes, suffix: str, limits: Limits = Limits()) -> str:
     """Return the workbook format (``"xlsx"`` or ``"xls"``) or raise ``UnreadableInput``."""
     if not data:
-        raise UnreadableInput("文件为空（0 字节），请重新导出工作簿后提交。", "empty-file")
+        raise UnreadableInput("文件为空（0 字节），请重新导出工作簿后提交。", Code.EMPTY_FILE)
     if len(data) > limits.max_file_bytes:
         raise UnreadableInput(
-            f"文件大小 {len(data) / 2**20:.1f} MB 超过上限 {limits.max_file_bytes / 2**20:.0f} MB。",
-            "file-too-large")
+            f"文件大小 {len(data) / 2**20:.1f} MB 超过上限 {limits.max_file_bytes / 2**20:.0f} MB。", Code.FILE_TOO_LARGE)
     if data.startswith(OLE_MAGIC):
         if b"E\x00n\x00c\x00r\x00y\x00p\x00t\x00e\x00d\x00P\x00a\x00c\x00k\x00a\x00g\x00e" in data:
-            raise UnreadableInput("工作簿设置了打开密码，无法读取。请取消密码保护后重新提交。", "encrypted")
+            raise UnreadableInput("工作簿设置了打开密码，无法读取。请取消密码保护后重新提交。", Code.ENCRYPTED)
         return "xls"
     if not data.startswith(ZIP_MAGIC):
         kind = "文本或 CSV 文件" if _looks_like_text(data) else "未知格式的文件"
         raise UnreadableInput(
-            f"这不是 Excel 工作簿（看起来是{kind}，只是扩展名为 {suffix}）。请用 Excel 另存为 .xlsx 后提交。",
-            "not-a-workbook")
+            f"这不是 Excel 工作簿（看起来是{kind}，只是扩展名为 {suffix}）。请用 Excel 另存为 .xlsx 后提交。", Code.NOT_A_WORKBOOK)
     _inspect_zip(data, limits)
     return "xlsx"
 
@@ -69,10 +68,9 @@ def _inspect_zip(data: bytes, limits: Limits) -> None:
         archive = zipfile.ZipFile(io.BytesIO(data))
         entries = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-        raise UnreadableInput("文件已损坏（压缩包不完整或被截断），请重新保存后提交。", "corrupt-file") from None
+        raise UnreadableInput("文件已损坏（压缩包不完整或被截断），请重新保存后提交。", Code.CORRUPT_FILE) from None
     if len(entries) > limits.max_entries:
-        raise UnreadableInput(f"工作簿内部包含 {len(entries)} 个部件，超过上限 {limits.max_entries}，已拒收。",
-                              "zip-bomb")
+        raise UnreadableInput(f"工作簿内部包含 {len(entries)} 个部件，超过上限 {limits.max_entries}，已拒收。", Code.ZIP_BOMB)
     total = 0
     for entry in entries:
         total += entry.file_size
@@ -80,11 +78,10 @@ def _inspect_zip(data: bytes, limits: Limits) -> None:
         if total > limits.max_unzipped_bytes or (entry.file_size > 2**20 and ratio > limits.max_ratio):
             raise UnreadableInput(
                 f"工作簿解压后异常巨大（部件 {entry.filename} 解压 {entry.file_size / 2**20:.0f} MB，压缩比 "
-                f"{ratio:.0f}:1），疑似压缩炸弹，已拒收。", "zip-bomb")
+                f"{ratio:.0f}:1），疑似压缩炸弹，已拒收。", Code.ZIP_BOMB)
     names = {e.filename for e in entries}
     if "xl/workbook.xml" not in names:
-        raise UnreadableInput("压缩包中没有 Excel 工作簿内容（缺少 xl/workbook.xml），请用 Excel 另存为 .xlsx。",
-                              "not-a-workbook")
+        raise UnreadableInput("压缩包中没有 Excel 工作簿内容（缺少 xl/workbook.xml），请用 Excel 另存为 .xlsx。", Code.NOT_A_WORKBOOK)
     try:
         for entry in entries:
             if entry.filename.endswith((".xml", ".rels")):
@@ -92,10 +89,9 @@ def _inspect_zip(data: bytes, limits: Limits) -> None:
                     dtd = _declares_dtd(part)
                 # A DTD in an OOXML part is never legitimate and is how entity bombs start.
                 if dtd:
-                    raise UnreadableInput(f"工作簿部件 {entry.filename} 在正文之前含有 DTD/实体声明或异常内容，疑似恶意文件，已拒收。",
-                                          "xml-entities")
+                    raise UnreadableInput(f"工作簿部件 {entry.filename} 在正文之前含有 DTD/实体声明或异常内容，疑似恶意文件，已拒收。", Code.XML_ENTITIES)
     except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError):
-        raise UnreadableInput("文件已损坏（压缩数据无法解开），请重新保存后提交。", "corrupt-file") from None
+        raise UnreadableInput("文件已损坏（压缩数据无法解开），请重新保存后提交。", Code.CORRUPT_FILE) from None
 
 
 _PROLOG_SKIP = re.compile(r"\s+|<\?.*?\?>|<!--.*?-->", re.S)

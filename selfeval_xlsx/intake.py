@@ -15,6 +15,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from .issues import Code
+
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls")
 MAX_EMAIL_BYTES = 100 * 2**20
 
@@ -48,7 +50,7 @@ class Skipped:
 
     path: str
     reason: str
-    code: str
+    code: Code
 
 
 def _mtime(path: Path) -> dt.datetime:
@@ -75,7 +77,7 @@ def _attachments(message: email.message.EmailMessage) -> list[tuple[str, bytes]]
 
 def _email_inputs(path: Path, name: str) -> tuple[list[InputRef], list[Skipped]]:
     if path.stat().st_size > MAX_EMAIL_BYTES:
-        return [], [Skipped(name, "邮件超过 100 MB，未处理", "file-too-large")]
+        return [], [Skipped(name, "邮件超过 100 MB，未处理", Code.FILE_TOO_LARGE)]
     try:
         message = _parse_email(path)
         sender = str(message.get("From", "") or "")
@@ -87,12 +89,18 @@ def _email_inputs(path: Path, name: str) -> tuple[list[InputRef], list[Skipped]]
             submitted = _mtime(path)
         attachments = _attachments(message)
     except Exception as exc:  # noqa: BLE001 - a malformed e-mail is skipped, not fatal
-        return [], [Skipped(name, f"邮件无法解析：{type(exc).__name__}", "bad-email")]
+        return [], [Skipped(name, f"邮件无法解析：{type(exc).__name__}", Code.BAD_EMAIL)]
     if not attachments:
-        return [], [Skipped(name, "邮件中没有 Excel 附件", "no-attachment")]
+        return [], [Skipped(name, "邮件中没有 Excel 附件", Code.NO_ATTACHMENT)]
     refs = [InputRef(str(path), f"{name} » {filename}", hashlib.sha256(data).hexdigest(), submitted, sender, i)
             for i, (filename, data) in enumerate(attachments)]
     return refs, []
+
+
+def file_ref(path: Path, name: str | None = None) -> InputRef:
+    """The input for a workbook file on disk (shown as ``name``, by default its path)."""
+    data = path.read_bytes()
+    return InputRef(str(path), name or str(path), hashlib.sha256(data).hexdigest(), _mtime(path))
 
 
 def _candidates(paths: list[Path]) -> list[tuple[Path, str]]:
@@ -120,25 +128,24 @@ def collect(paths: list[str | Path], exclude: str | Path | None = None) -> tuple
     seen: dict[str, str] = {}
     for raw in paths:
         if not Path(raw).exists():
-            skipped.append(Skipped(str(raw), "路径不存在", "missing-path"))
+            skipped.append(Skipped(str(raw), "路径不存在", Code.MISSING_PATH))
     for path, name in _candidates([Path(p) for p in paths if Path(p).exists()]):
         if excluded is not None and path.resolve().is_relative_to(excluded):
             continue
         lower = path.name.lower()
         if path.name.startswith("~$"):
-            skipped.append(Skipped(name, "Excel 临时锁文件（~$ 开头），已跳过", "lock-file"))
+            skipped.append(Skipped(name, "Excel 临时锁文件（~$ 开头），已跳过", Code.LOCK_FILE))
             continue
         if lower.endswith(".eml"):
             refs, skips = _email_inputs(path, name)
         elif lower.endswith(WORKBOOK_SUFFIXES):
-            data = path.read_bytes()
-            refs, skips = [InputRef(str(path), name, hashlib.sha256(data).hexdigest(), _mtime(path))], []
+            refs, skips = [file_ref(path, name)], []
         else:
-            refs, skips = [], [Skipped(name, "不是工作簿或邮件，已跳过", "not-an-input")]
+            refs, skips = [], [Skipped(name, "不是工作簿或邮件，已跳过", Code.NOT_AN_INPUT)]
         skipped.extend(skips)
         for ref in refs:
             if ref.sha256 in seen:
-                skipped.append(Skipped(ref.name, f"与「{seen[ref.sha256]}」内容完全相同，只计一次", "duplicate-file"))
+                skipped.append(Skipped(ref.name, f"与「{seen[ref.sha256]}」内容完全相同，只计一次", Code.DUPLICATE_FILE))
                 continue
             seen[ref.sha256] = ref.name
             inputs.append(ref)

@@ -94,20 +94,24 @@ class Project(Row):
 
 @dataclass(slots=True)
 class Submission:
-    """Everything read from one workbook: its projects and the problems found on the way.
-    ``issues`` holds workbook-level problems and row problems; each carries its project_id
-    when it belongs to one project (an error then blocks only that project)."""
+    """Everything read from one workbook: its projects (each with its rows) and the problems
+    met converting cells. ``orphans`` are rows whose 项目编号 names no project and
+    ``duplicates`` the 项目信息 rows that repeat an id already seen; the reader keeps them for
+    the checks to report. Each issue carries its project_id when it belongs to one project."""
 
     file: str
     projects: list[Project] = field(default_factory=list)
     issues: list = field(default_factory=list)
+    orphans: list[Row] = field(default_factory=list)
+    duplicates: list[Project] = field(default_factory=list)
+    has_funding_sheet: bool = True
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class IndicatorScore:
-    """How one indicator was scored. ``kind``: positive | reverse | equal | deadline |
-    qualitative | not_applicable. ``score`` is None for 不适用 and for rows that could not be
-    scored (an error issue says why). ``reached``: the target was met."""
+    """How one indicator was scored. ``kind``: a :class:`~selfeval_xlsx.vocab.Kind`, or ""
+    when the target could not be read. ``score`` is None for 不适用 and for rows that could
+    not be scored (an error issue says why). ``reached``: the target was met."""
 
     indicator: Indicator
     kind: str
@@ -119,25 +123,29 @@ class IndicatorScore:
     score: Decimal | None = None
     reached: bool = False
     why: str = ""
+    from_self: bool = False  # the score is the department's own (a qualitative band)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ProjectResult:
     """The scored project: budget execution, every indicator, subtotals per 一级, total,
     grade and every issue that concerns this project. ``total`` is None when an error
-    blocked scoring."""
+    blocked scoring. ``budget_weight`` and ``total_weight`` are what the rules used, so no
+    writer has to re-derive them."""
 
     project: Project
+    budget_weight: Decimal = Decimal(0)
+    total_weight: Decimal = Decimal(0)
     budget: Decimal = Decimal(0)
     executed: Decimal = Decimal(0)
     rate: Decimal | None = None
     budget_score: Decimal | None = None
-    indicators: list[IndicatorScore] = field(default_factory=list)
+    indicators: tuple[IndicatorScore, ...] = ()
     subtotals: dict[str, Decimal] = field(default_factory=dict)
     total: Decimal | None = None
     grade: str = ""
     self_total: Decimal | None = None
-    issues: list = field(default_factory=list)
+    issues: tuple = ()
 
     @property
     def has_errors(self) -> bool:

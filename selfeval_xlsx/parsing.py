@@ -17,12 +17,16 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
-# Target kinds
-QUANTITY, DEADLINE, QUALITATIVE, INVALID = "quantity", "deadline", "qualitative", "invalid"
+from .issues import Code
+from .vocab import Band, Kind
+
+# Target kinds (a date target is a deadline, words without a number a qualitative target)
+QUANTITY, INVALID = "quantity", "invalid"
+DEADLINE, QUALITATIVE = Kind.DEADLINE, Kind.QUALITATIVE
 # Actual kinds (QUANTITY and INVALID are shared)
 DATE, BAND = "date", "band"
 # Qualitative bands (DOMAIN.md §3 rule 5)
-REACHED, PARTLY, MISSED = "达成", "部分达成", "未达成"
+REACHED, PARTLY, MISSED = Band.REACHED, Band.PARTLY, Band.MISSED
 GE, GT, LE, LT, EQ = "≥", ">", "≤", "<", "="
 
 # Full-width and look-alike characters -> the ASCII/standard ones the grammar below expects.
@@ -96,10 +100,10 @@ class Target:
 
     @property
     def direction(self) -> str:
-        """How the target scores when 指标性质 is blank: positive | reverse | equal |
-        deadline | qualitative | "" (invalid)."""
+        """How the target scores when 指标性质 is blank: a :class:`Kind` (positive, reverse,
+        equal, deadline, qualitative) or "" (invalid)."""
         if self.kind == QUANTITY:
-            return {GE: "positive", GT: "positive", LE: "reverse", LT: "reverse"}.get(self.op, "equal")
+            return {GE: Kind.POSITIVE, GT: Kind.POSITIVE, LE: Kind.REVERSE, LT: Kind.REVERSE}.get(self.op, Kind.EQUAL)
         return "" if self.kind == INVALID else self.kind
 
 
@@ -222,22 +226,22 @@ def parse_target(text, year=None) -> Target:
 def _parse_target(text: str, year: int | None) -> Target:
     s = _normalize(text)
     if not s:
-        return Target(text, INVALID, problem="bad-target", reason="年度指标值为空")
+        return Target(text, INVALID, problem=Code.BAD_TARGET, reason="年度指标值为空")
     if not any(c.isdigit() for c in s):
         return Target(text, QUALITATIVE)
     found = _find_date(s, year)
     if found is not None:
         date, rest, reason = found
         if reason:
-            return Target(text, INVALID, problem="bad-target", reason=reason)
+            return Target(text, INVALID, problem=Code.BAD_TARGET, reason=reason)
         if not _DEADLINE_OK_WORDS.match(rest):
-            return Target(text, INVALID, problem="bad-target",
+            return Target(text, INVALID, problem=Code.BAD_TARGET,
                           reason=f"「{text}」看起来是时限指标，但无法识别，请写成如「2023年12月31日前」")
         return Target(text, DEADLINE, op=LE, date=date)
     m = _EXPRESSION.fullmatch(s)
     value = _decimal(m["num"]) if m else None
     if value is None:
-        return Target(text, INVALID, problem="bad-target",
+        return Target(text, INVALID, problem=Code.BAD_TARGET,
                       reason=f"无法识别年度指标值「{text}」，请写成如「≥18次」「≤3天」「=100%」或文字描述")
     op = _OP_WORDS[m["op"]] if m["op"] else _SUFFIX_OPS.get(m["suffix"] or "", EQ)
     return Target(text, QUANTITY, op=op, value=value, unit=_unit(m["unit"]))
@@ -267,7 +271,7 @@ def _band(s: str, target: Target) -> str:
 def _parse_actual(text: str, target: Target) -> Actual:
     s = _normalize(text)
     if not s:
-        return Actual(text, INVALID, problem="bad-actual", reason="实际完成值为空")
+        return Actual(text, INVALID, problem=Code.BAD_ACTUAL, reason="实际完成值为空")
     if target.kind == DEADLINE:
         if s.startswith(PARTLY) or s.startswith(MISSED):
             return Actual(text, BAND, band=_band(s, target))
@@ -278,7 +282,7 @@ def _parse_actual(text: str, target: Target) -> Actual:
             return Actual(text, DATE, on_time=True)
         if any(s.startswith(w) for w in _LATE_WORDS) or "逾期" in s or "延期" in s:
             return Actual(text, DATE, on_time=False)
-        return Actual(text, INVALID, problem="bad-actual",
+        return Actual(text, INVALID, problem=Code.BAD_ACTUAL,
                       reason=f"无法识别实际完成值「{text}」，请填写完成日期（如 2023-11-30）或「按时完成」")
     band = _band(s, target)
     if band:
@@ -290,9 +294,9 @@ def _parse_actual(text: str, target: Target) -> Actual:
             reason = f"无法识别实际完成值「{text}」，定性指标请填写「达成」「部分达成」或「未达成」"
         else:
             reason = f"无法识别实际完成值「{text}」，请填写数值（如 18次、95%）"
-        return Actual(text, INVALID, problem="bad-actual", reason=reason)
+        return Actual(text, INVALID, problem=Code.BAD_ACTUAL, reason=reason)
     unit = _unit(m["unit"]) or target.unit
     if target.kind == QUANTITY and target.unit and unit != target.unit:
-        return Actual(text, INVALID, value=value, unit=unit, problem="unit-mismatch",
+        return Actual(text, INVALID, value=value, unit=unit, problem=Code.UNIT_MISMATCH,
                       reason=f"实际完成值单位「{unit}」与年度指标值单位「{target.unit}」不一致，请换算成同一单位")
     return Actual(text, QUANTITY, value=value, unit=unit)

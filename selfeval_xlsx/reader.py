@@ -19,11 +19,12 @@ import pandas as pd
 
 from . import guard, schema
 from .errors import UnreadableInput
-from .issues import Issue, error, warning
-from .issues import a1 as _a1
+from .issues import Code, Issue, issue
 from .models import FundingRow, Indicator, Project, SpendingRow, Submission
 from .parsing import parse_number
-from .xlsx_meta import SheetMeta, read_meta
+from .vocab import normalize_level, normalize_nature, normalize_source
+from .xlsx.meta import SheetMeta, read_meta
+from .xlsx.parts import a1 as _a1
 
 ENGINE = "calamine"  # pandas engine; the benchmark's naive baseline swaps in "openpyxl"
 HEADER_SEARCH_ROWS = 30  # non-blank rows looked at for the header (title rows come first)
@@ -53,9 +54,9 @@ def read_workbook(path: str | Path, data: bytes | None = None, *, name: str | No
             return Submission(file, issues=oversized)
         grids, merges = _load_grids(data)
     except UnreadableInput as exc:
-        return Submission(file, issues=[error(exc.code, str(exc), file=file)])
+        return Submission(file, issues=[issue(exc.code, str(exc), file=file)])
     except OSError as exc:
-        return Submission(file, issues=[error("unreadable-file", f"无法读取文件：{exc.strerror or exc}", file=file)])
+        return Submission(file, issues=[issue(Code.UNREADABLE_FILE, f"无法读取文件：{exc.strerror or exc}", file=file)])
     return _build(file, grids, merges, meta)
 
 
@@ -77,9 +78,8 @@ def _load_grids(data: bytes) -> tuple[dict[str, pd.DataFrame], dict[str, list]]:
     except Exception as exc:  # noqa: BLE001 - any parser failure means "cannot read this file"
         text = f"{type(exc).__name__}: {exc}"
         if "password" in text.lower() or "encrypt" in text.lower():
-            raise UnreadableInput("工作簿设置了密码保护，无法读取。请取消密码保护后重新提交。", "encrypted") from None
-        raise UnreadableInput(f"文件无法按 Excel 工作簿读取（{text[:200]}），请用 Excel 打开并另存为 .xlsx 后提交。",
-                              "corrupt-file") from None
+            raise UnreadableInput("工作簿设置了密码保护，无法读取。请取消密码保护后重新提交。", Code.ENCRYPTED) from None
+        raise UnreadableInput(f"文件无法按 Excel 工作簿读取（{text[:200]}），请用 Excel 打开并另存为 .xlsx 后提交。", Code.CORRUPT_FILE) from None
     return grids, merges
 
 
@@ -90,15 +90,13 @@ def _oversized(file: str, meta: dict[str, SheetMeta], limits: guard.Limits) -> l
     issues = []
     for sheet, m in meta.items():
         if m.rows * m.cols > limits.max_cells:
-            issues.append(error(
-                "sheet-too-large",
+            issues.append(issue(Code.SHEET_TOO_LARGE,
                 f"工作表「{sheet}」的数据区域延伸到 {_a1(m.rows - 1, m.cols - 1)}（{m.rows} 行 × {m.cols} 列），"
                 f"超过上限 {limits.max_cells:,} 个单元格，已拒收。请删除表格以外远处的零散内容后重新提交。",
                 file=file, sheet=sheet, row=m.rows - 1, col=m.cols - 1))
     text = sum(m.shared_text for m in meta.values())
     if text > limits.max_text_bytes:
-        issues.append(error(
-            "text-too-large",
+        issues.append(issue(Code.TEXT_TOO_LARGE,
             f"工作簿中被单元格重复引用的文字展开后约 {text / 2**20:.0f} MB，超过上限 "
             f"{limits.max_text_bytes / 2**20:.0f} MB，疑似恶意文件，已拒收。", file=file))
     return issues
@@ -216,15 +214,13 @@ class _SheetReader:
         header = self.find_header()
         required = "、".join(c.header for c in self.spec.required)
         if header is None:
-            self.issues.append(error(
-                "missing-header", f"工作表「{self.sheet}」中找不到表头行，应包含列：{required}。请使用标准模板的表头。",
+            self.issues.append(issue(Code.MISSING_HEADER, f"工作表「{self.sheet}」中找不到表头行，应包含列：{required}。请使用标准模板的表头。",
                 **self.where(None)))
             return [], {}
         header_row, cols, units = header
         for column in self.spec.required:
             if column.field not in cols:
-                self.issues.append(error(
-                    "missing-column",
+                self.issues.append(issue(Code.MISSING_COLUMN,
                     f"工作表「{self.sheet}」第 {header_row + 1} 行表头缺少必填列「{column.header}」，请按标准模板补上该列。",
                     **self.where(header_row), value=column.header))
         records = []
@@ -238,8 +234,7 @@ class _SheetReader:
 
     def _convert(self, row: int, col: int, column: schema.Column, unit: str, value):
         if (row, col) in self.meta.formula_without_value:
-            self.issues.append(error(
-                "formula-no-value",
+            self.issues.append(issue(Code.FORMULA_NO_VALUE,
                 f"{self.sheet}!{_a1(row, col)}「{column.header}」是公式，但文件中没有保存计算结果。"
                 "请在 Excel 中打开该工作簿、保存后重新提交。", **self.where(row, col)))
             return None
@@ -257,20 +252,17 @@ class _SheetReader:
         number = None if isinstance(value, (bool, dt.date, dt.datetime, dt.time)) else parse_number(value)
         if number is None:
             hint = "日期" if isinstance(value, (dt.date, dt.datetime)) else "文字"
-            self.issues.append(error(
-                "bad-number",
+            self.issues.append(issue(Code.BAD_NUMBER,
                 f"{self.sheet}!{_a1(row, col)}「{column.header}」应填数字，读到的是{hint}「{as_text(value)}」。"
                 "请改为阿拉伯数字（如 100 或 100.50）。", **self.where(row, col), value=as_text(value)))
             return None
         if number < 0:
-            self.issues.append(error(
-                "negative-number", f"{self.sheet}!{_a1(row, col)}「{column.header}」不能为负数（读到 {number}）。",
+            self.issues.append(issue(Code.NEGATIVE_NUMBER, f"{self.sheet}!{_a1(row, col)}「{column.header}」不能为负数（读到 {number}）。",
                 **self.where(row, col), value=as_text(value)))
             return None
         if number >= _TOO_LARGE or not number.is_finite():
             # Beyond any budget; the scorer's 28-digit decimal context would also overflow on it.
-            self.issues.append(error(
-                "number-too-large", f"{self.sheet}!{_a1(row, col)}「{column.header}」数值过大（读到 {as_text(value)}），"
+            self.issues.append(issue(Code.NUMBER_TOO_LARGE, f"{self.sheet}!{_a1(row, col)}「{column.header}」数值过大（读到 {as_text(value)}），"
                 "请核对数值和单位。", **self.where(row, col), value=as_text(value)))
             return None
         if unit == "元" and column.kind == schema.AMOUNT:
@@ -281,8 +273,7 @@ class _SheetReader:
         text = as_text(value)
         match = _YEAR.match(text)
         if text and not match:
-            self.issues.append(error(
-                "bad-year", f"{self.sheet}!{_a1(row, col)}「{column.header}」应为四位年份（如 2023），读到「{text}」。",
+            self.issues.append(issue(Code.BAD_YEAR, f"{self.sheet}!{_a1(row, col)}「{column.header}」应为四位年份（如 2023），读到「{text}」。",
                 **self.where(row, col), value=text))
             return text
         return match.group(1) if match else ""
@@ -299,9 +290,9 @@ def _match_sheets(file: str, grids: dict) -> tuple[dict[str, str], list[Issue]]:
     for spec in schema.SHEETS:
         if spec.key not in found:
             # 支出 only feeds the reconciliation check; every other sheet is needed to score.
-            make = warning if spec.key == "spending" else error
-            issues.append(make("missing-sheet", f"工作簿缺少工作表「{spec.name}」，请使用标准模板并保留该工作表。",
-                               file=file, sheet=spec.name))
+            code = Code.MISSING_SPENDING_SHEET if spec.key == "spending" else Code.MISSING_SHEET
+            issues.append(issue(code, f"工作簿缺少工作表「{spec.name}」，请使用标准模板并保留该工作表。",
+                                file=file, sheet=spec.name))
     return found, issues
 
 
@@ -314,29 +305,40 @@ def _build(file: str, grids: dict, merges: dict, meta: dict) -> Submission:
         records, cols = reader.rows()
         tables[key] = [(sheet, r, cols, values) for r, values in records]
         issues.extend(reader.issues)
-    reported = {(i.sheet, i.row, i.col) for i in issues}
-    projects = _projects(file, tables.get("projects", []), issues, reported)
-    by_id = {p.project_id: p for p in projects}
+    submission = Submission(file, has_funding_sheet="funding" in found)
+    by_id: dict[str, Project] = {}
+    for sheet, r, cols, values in tables.get("projects", []):
+        project = Project(sheet=sheet, row=r, cols=cols, source_file=file, **_fields(values))
+        if project.project_id in by_id:
+            submission.duplicates.append(project)
+        elif project.project_id:
+            by_id[project.project_id] = project
+            submission.projects.append(project)
+        else:
+            submission.orphans.append(project)  # no id: the checks report the empty cell
     for key in ("funding", "spending", "indicators"):
         for sheet, r, cols, values in tables.get(key, []):
-            record = _RECORD[key](sheet=sheet, row=r, cols=cols, **_fields(values))
-            _check_row(file, record, key, issues, reported)
+            record = _normalized(_RECORD[key](sheet=sheet, row=r, cols=cols, **_fields(values)))
             project = by_id.get(record.project_id)
             if project is None:
-                if record.project_id:
-                    issues.append(error(
-                        "unknown-project",
-                        f"{sheet}!{_a1(r, cols['project_id'])} 的项目编号「{record.project_id}」在「项目信息」中不存在，"
-                        "请核对编号或在「项目信息」中补充该项目。", file=file, **record.where("project_id"),
-                        value=record.project_id, project_id=record.project_id))
-                continue
-            getattr(project, key).append(record)
-    for project in projects:
-        if "funding" in found and not project.funding:
-            issues.append(error("no-funding", f"项目「{project.project_id}」在「资金」工作表中没有任何资金行，无法计算预算执行率。",
-                                file=file, **project.where("project_id"), project_id=project.project_id))
+                submission.orphans.append(record)
+            else:
+                getattr(project, key).append(record)
     owners = {(sheet, r): values.get("project_id") for rows in tables.values() for sheet, r, _, values in rows}
-    return Submission(file, projects, [_with_project(i, owners) for i in issues])
+    submission.issues = [_with_project(i, owners) for i in issues]
+    return submission
+
+
+def _normalized(record):
+    """Vocabulary cells as the domain writes them (``产出`` -> ``产出指标``, ``反向指标`` ->
+    ``反向``); what matches nothing stays as typed, for the checks to report."""
+    if isinstance(record, Indicator):
+        record.level1 = normalize_level(record.level1, schema.LEVEL1)
+        record.level2 = normalize_level(record.level2, schema.LEVEL2)
+        record.nature = normalize_nature(record.nature)
+    elif isinstance(record, FundingRow):
+        record.source = normalize_source(record.source)
+    return record
 
 
 def _with_project(issue: Issue, owners: dict) -> Issue:
@@ -354,57 +356,3 @@ def _fields(values: dict) -> dict:
 
 
 _NUMERIC_FIELDS = {c.field for s in schema.SHEETS for c in s.columns if c.kind in (schema.AMOUNT, schema.NUMBER)}
-
-
-def _projects(file: str, rows: list, issues: list[Issue], reported: set) -> list[Project]:
-    projects: dict[str, Project] = {}
-    for sheet, r, cols, values in rows:
-        project = Project(sheet=sheet, row=r, cols=cols, source_file=file, **_fields(values))
-        _check_row(file, project, "projects", issues, reported)
-        if not project.project_id:
-            continue
-        if project.project_id in projects:
-            first = projects[project.project_id]
-            issues.append(error(
-                "duplicate-project-id",
-                f"项目编号「{project.project_id}」在「{sheet}」中重复出现（第 {first.row + 1} 行和第 {r + 1} 行），"
-                "请为每个项目使用唯一编号。", file=file, **project.where("project_id"),
-                value=project.project_id, project_id=project.project_id))
-            continue
-        projects[project.project_id] = project
-    return list(projects.values())
-
-
-def _check_row(file: str, record, key: str, issues: list[Issue], reported: set) -> None:
-    """Required cells and the fixed vocabularies (一级/二级指标, 指标性质, 资金来源)."""
-    spec = next(s for s in schema.SHEETS if s.key == key)
-    pid = getattr(record, "project_id", "")
-    for column in spec.required:
-        if column.field in record.cols and getattr(record, column.field) in ("", None) \
-                and (record.sheet, record.row, record.cols[column.field]) not in reported:
-            issues.append(error(
-                "empty-required", f"{record.sheet}!{_a1(record.row, record.cols[column.field])}「{column.header}」为必填项，不能为空。",
-                file=file, **record.where(column.field), project_id=pid))
-    if key == "indicators":
-        record.level1 = schema.indicator_level(record.level1)
-        record.level2 = schema.indicator_level(record.level2, schema.LEVEL2)
-        if record.level1 and record.level1 not in schema.LEVEL2_BY_LEVEL1:
-            issues.append(error(
-                "bad-level1", f"{record.sheet}!{_a1(record.row, record.cols['level1'])}「一级指标」应为"
-                f"{'、'.join(schema.LEVEL1)}之一，读到「{record.level1}」。", file=file, **record.where("level1"),
-                value=record.level1, project_id=pid))
-        elif record.level1 and record.level2 and record.level2 not in schema.LEVEL2_BY_LEVEL1[record.level1]:
-            issues.append(warning(
-                "bad-level2", f"{record.sheet}!{_a1(record.row, record.cols['level2'])}「二级指标」「{record.level2}」"
-                f"不属于「{record.level1}」（应为{'、'.join(schema.LEVEL2_BY_LEVEL1[record.level1])}之一）。",
-                file=file, **record.where("level2"), value=record.level2, project_id=pid))
-        if record.nature and record.nature not in schema.NATURES:
-            issues.append(error(
-                "bad-nature", f"{record.sheet}!{_a1(record.row, record.cols['nature'])}「指标性质」应为"
-                f"{'、'.join(schema.NATURES)}之一或留空，读到「{record.nature}」。", file=file,
-                **record.where("nature"), value=record.nature, project_id=pid))
-    if key == "funding" and record.source and record.source not in schema.SOURCES:
-        issues.append(warning(
-            "bad-source", f"{record.sheet}!{_a1(record.row, record.cols['source'])}「资金来源」建议填写"
-            f"{'、'.join(schema.SOURCES)}之一，读到「{record.source}」。", file=file, **record.where("source"),
-            value=record.source, project_id=pid))

@@ -1,11 +1,14 @@
 """The scoring rules as data: weights, grade bands, reverse method, qualitative bands,
-tolerances (DOMAIN.md §3). Defaults follow the national self-evaluation table; a local
-office changes them in a TOML file, never in code.
+tolerances (DOMAIN.md §3). The defaults are the national self-evaluation table, kept once, in
+the bundled ``data/national.toml``; a local office changes them in a TOML file of its own,
+never in code. Keys its file leaves out keep the national values.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 try:  # Python 3.11+
@@ -14,19 +17,18 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from .errors import RulesError
+from .vocab import Band, Level1
 
-BUNDLED_RULES = Path(__file__).resolve().parent.parent / "workbook_templates" / "rules" / "national.toml"
+BUNDLED_RULES = resources.files(__package__) / "data" / "national.toml"
 REVERSE_METHODS = ("linear", "ratio")
-GRADE_NAMES = ("优", "良", "中")
-BAND_NAMES = ("达成", "部分达成", "未达成")
-LEVEL1_NAMES = ("产出指标", "效益指标", "满意度指标", "成本指标")
 
 D = Decimal
 
 
 @dataclass(frozen=True)
 class Rules:
-    """Every number and choice the scorer applies.
+    """Every number and choice the scorer applies (no defaults here: :func:`load_rules` reads
+    them from the bundled national file).
 
     - ``budget_weight``: points of 预算执行率; ``level1_weights``: the default split of the
       indicator points per 一级指标 (a project with another split draws a warning, and a
@@ -40,26 +42,29 @@ class Rules:
     - ``self_score_tolerance`` (points) and ``reconciliation_tolerance`` (万元).
     """
 
-    budget_weight: Decimal = D(10)
-    level1_weights: tuple[tuple[str, Decimal], ...] = (
-        ("产出指标", D(50)), ("效益指标", D(30)), ("满意度指标", D(10)), ("成本指标", D(0)))
-    total_weight: Decimal = D(100)
-    grade_bands: tuple[tuple[Decimal, str], ...] = ((D(90), "优"), (D(80), "良"), (D(60), "中"))
-    lowest_grade: str = "差"
-    reverse_method: str = "linear"
-    qualitative_bands: tuple[tuple[str, Decimal, Decimal], ...] = (
-        ("达成", D("0.8"), D(1)), ("部分达成", D("0.6"), D("0.8")), ("未达成", D(0), D("0.6")))
-    qualitative_default: Decimal = D(1)
-    self_score_tolerance: Decimal = D("0.01")
-    reconciliation_tolerance: Decimal = D("0.01")
+    budget_weight: Decimal
+    level1_weights: tuple[tuple[str, Decimal], ...]
+    total_weight: Decimal
+    grade_bands: tuple[tuple[Decimal, str], ...]
+    lowest_grade: str
+    reverse_method: str
+    qualitative_bands: tuple[tuple[str, Decimal, Decimal], ...]
+    qualitative_default: Decimal
+    self_score_tolerance: Decimal
+    reconciliation_tolerance: Decimal
     source: str = field(default="", compare=False)
+
+    @property
+    def grade_names(self) -> tuple[str, ...]:
+        """Every grade, from the best to the lowest."""
+        return (*(name for _, name in self.grade_bands), self.lowest_grade)
 
     def default_weight(self, level1: str) -> Decimal:
         """Default points of one 一级指标 (0 for one the rules do not list)."""
         return dict(self.level1_weights).get(level1, D(0))
 
     def grade(self, total: Decimal) -> str:
-        """优 / 良 / 中 / 差 for a total score."""
+        """The grade of a total score."""
         for low, name in self.grade_bands:
             if total >= low:
                 return name
@@ -81,30 +86,33 @@ class Rules:
 
 # TOML layout: table -> key -> expected type. Kept flat so every error can name "table.key".
 _NUMBER, _STRING, _PAIR = "数值", "文字", "两个数值组成的数组"
-_LAYOUT = {
-    "weights": {"budget": _NUMBER, "total": _NUMBER, **{k: _NUMBER for k in LEVEL1_NAMES}},
-    "grades": {**{k: _NUMBER for k in GRADE_NAMES}, "lowest": _STRING},
-    "reverse": {"method": _STRING},
-    "qualitative": {**{k: _PAIR for k in BAND_NAMES}, "default": _NUMBER},
-    "tolerance": {"self_score": _NUMBER, "reconciliation": _NUMBER},
-}
+
+
+def _layout(grade_names) -> dict:
+    return {
+        "weights": {"budget": _NUMBER, "total": _NUMBER, **{k.value: _NUMBER for k in Level1}},
+        "grades": {**{k: _NUMBER for k in grade_names}, "lowest": _STRING},
+        "reverse": {"method": _STRING},
+        "qualitative": {**{k.value: _PAIR for k in Band}, "default": _NUMBER},
+        "tolerance": {"self_score": _NUMBER, "reconciliation": _NUMBER},
+    }
 
 
 def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _check_types(data: dict, where: str) -> None:
+def _check_types(data: dict, where: str, layout: dict) -> None:
     for table, keys in data.items():
-        if table not in _LAYOUT:
-            raise RulesError(f"规则文件 {where} 中有未知的表「[{table}]」，允许的有：{'、'.join(_LAYOUT)}")
+        if table not in layout:
+            raise RulesError(f"规则文件 {where} 中有未知的表「[{table}]」，允许的有：{'、'.join(layout)}")
         if not isinstance(keys, dict):
             raise RulesError(f"规则文件 {where} 中「{table}」应为表（[{table}]）")
         for key, value in keys.items():
-            kind = _LAYOUT[table].get(key)
+            kind = layout[table].get(key)
             name = f"{table}.{key}"
             if kind is None:
-                raise RulesError(f"规则文件 {where} 中有未知的键「{name}」，允许的有：{'、'.join(_LAYOUT[table])}")
+                raise RulesError(f"规则文件 {where} 中有未知的键「{name}」，允许的有：{'、'.join(layout[table])}")
             ok = (_is_number(value) if kind == _NUMBER else isinstance(value, str) if kind == _STRING
                   else isinstance(value, list) and len(value) == 2 and all(map(_is_number, value)))
             if not ok:
@@ -116,25 +124,19 @@ def _dec(v) -> Decimal:
 
 
 def _build(data: dict, where: str) -> Rules:
-    base = Rules()
-    w = data.get("weights", {})
-    g = data.get("grades", {})
-    q = data.get("qualitative", {})
-    t = data.get("tolerance", {})
-    level1 = tuple((k, _dec(w.get(k, v))) for k, v in base.level1_weights)
-    grades = dict((name, low) for low, name in base.grade_bands)
-    bands = {name: (lo, hi) for name, lo, hi in base.qualitative_bands}
+    """Rules from a complete table (the bundled file with the office's keys laid over it)."""
+    w, g, q, t = data["weights"], data["grades"], data["qualitative"], data["tolerance"]
     rules = Rules(
-        budget_weight=_dec(w.get("budget", base.budget_weight)),
-        level1_weights=level1,
-        total_weight=_dec(w.get("total", base.total_weight)),
-        grade_bands=tuple((_dec(g.get(n, grades[n])), n) for n in GRADE_NAMES),
-        lowest_grade=g.get("lowest", base.lowest_grade),
-        reverse_method=data.get("reverse", {}).get("method", base.reverse_method),
-        qualitative_bands=tuple((n, *(_dec(x) for x in q.get(n, bands[n]))) for n in BAND_NAMES),
-        qualitative_default=_dec(q.get("default", base.qualitative_default)),
-        self_score_tolerance=_dec(t.get("self_score", base.self_score_tolerance)),
-        reconciliation_tolerance=_dec(t.get("reconciliation", base.reconciliation_tolerance)),
+        budget_weight=_dec(w["budget"]),
+        level1_weights=tuple((k.value, _dec(w.get(k.value, 0))) for k in Level1),
+        total_weight=_dec(w["total"]),
+        grade_bands=tuple((_dec(low), name) for name, low in g.items() if name != "lowest"),
+        lowest_grade=g["lowest"],
+        reverse_method=data["reverse"]["method"],
+        qualitative_bands=tuple((b.value, *(_dec(x) for x in q[b.value])) for b in Band),
+        qualitative_default=_dec(q["default"]),
+        self_score_tolerance=_dec(t["self_score"]),
+        reconciliation_tolerance=_dec(t["reconciliation"]),
         source=where,
     )
     _check_values(rules, where)
@@ -159,7 +161,8 @@ def _check_values(r: Rules, where: str) -> None:
         fail("reverse.method", f"只能是 {' 或 '.join(REVERSE_METHODS)}，实际为「{r.reverse_method}」")
     lows = [low for low, _ in r.grade_bands]
     if any(not 0 <= low <= r.total_weight for low in lows) or lows != sorted(set(lows), reverse=True):
-        fail("grades", f"分数线应从「优」到「中」严格递减且在 0 到 {r.total_weight} 之间，实际为 {lows}")
+        names = [name for _, name in r.grade_bands]
+        fail("grades", f"分数线应从「{names[0]}」到「{names[-1]}」严格递减且在 0 到 {r.total_weight} 之间，实际为 {lows}")
     if not r.lowest_grade.strip():
         fail("grades.lowest", "不能为空")
     previous_low = D(1)
@@ -177,24 +180,34 @@ def _check_values(r: Rules, where: str) -> None:
         fail("tolerance.reconciliation", "不能为负数")
 
 
-def load_rules(path=None) -> Rules:
-    """Load a rules TOML; keys left out keep the national defaults.
-
-    ``path=None`` loads the bundled ``national.toml`` (or the built-in defaults when the
-    file is not shipped, e.g. in a wheel). Raises :class:`RulesError` naming the file and
-    the key for a missing or malformed file, an unknown key, a wrong type or a bad value."""
-    if path is None:
-        if not BUNDLED_RULES.is_file():
-            return Rules(source="")
-        path = BUNDLED_RULES
-    path = Path(path)
+def _read(path, where: str) -> dict:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+        return tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
-        raise RulesError(f"找不到规则文件 {path}") from None
+        raise RulesError(f"找不到规则文件 {where}") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise RulesError(f"无法读取规则文件 {path}：{exc}") from None
+        raise RulesError(f"无法读取规则文件 {where}：{exc}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise RulesError(f"规则文件 {path} 格式错误：{exc}") from None
-    _check_types(data, str(path))
-    return _build(data, str(path))
+        raise RulesError(f"规则文件 {where} 格式错误：{exc}") from None
+
+
+@lru_cache(maxsize=1)
+def _national() -> tuple[dict, Rules]:
+    data = _read(BUNDLED_RULES, str(BUNDLED_RULES))
+    return data, _build(data, str(BUNDLED_RULES))
+
+
+def load_rules(path=None) -> Rules:
+    """Load a rules TOML; keys left out keep the national values of the bundled file.
+
+    ``path=None`` gives the national rules themselves. Raises :class:`RulesError` naming the
+    file and the key for a missing or malformed file, an unknown key, a wrong type or a bad
+    value (its grade names are those of the national file; ``grades.lowest`` renames the last)."""
+    national, rules = _national()
+    if path is None:
+        return rules
+    path = Path(path)
+    data = _read(path, str(path))
+    _check_types(data, str(path), _layout([k for k in national["grades"] if k != "lowest"]))
+    merged = {table: {**keys, **data.get(table, {})} for table, keys in national.items()}
+    return _build(merged, str(path))

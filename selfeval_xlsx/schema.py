@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
+
+from .vocab import NATURES, Level1, Source  # noqa: F401 - NATURES is part of the form
 
 TEXT, AMOUNT, NUMBER, YEAR, VALUE = "text", "amount", "number", "year", "value"
 
@@ -34,7 +37,7 @@ class SheetSpec:
     aliases: tuple[str, ...]
     columns: tuple[Column, ...]
 
-    @property
+    @cached_property
     def required(self) -> tuple[Column, ...]:
         return tuple(c for c in self.columns if c.required)
 
@@ -97,23 +100,14 @@ RESULT_SHEET = "自评结果"
 
 # Indicator taxonomy (DOMAIN.md §4). Newer tables also use 成本指标 as a 一级.
 LEVEL2_BY_LEVEL1: dict[str, tuple[str, ...]] = {
-    "产出指标": ("数量指标", "质量指标", "时效指标", "成本指标"),
-    "效益指标": ("经济效益指标", "社会效益指标", "生态效益指标", "可持续影响指标"),
-    "满意度指标": ("服务对象满意度指标",),
-    "成本指标": ("经济成本指标", "社会成本指标", "生态环境成本指标"),
+    Level1.OUTPUT: ("数量指标", "质量指标", "时效指标", "成本指标"),
+    Level1.BENEFIT: ("经济效益指标", "社会效益指标", "生态效益指标", "可持续影响指标"),
+    Level1.SATISFACTION: ("服务对象满意度指标",),
+    Level1.COST: ("经济成本指标", "社会成本指标", "生态环境成本指标"),
 }
-LEVEL1 = tuple(LEVEL2_BY_LEVEL1)
-LEVEL2 = tuple(n for names in LEVEL2_BY_LEVEL1.values() for n in names)
-
-
-def indicator_level(name: str, known: tuple[str, ...] = LEVEL1) -> str:
-    """An 一级/二级指标 name as the taxonomy writes it: spaces removed and the 指标 suffix
-    departments often drop put back (``产出`` -> ``产出指标``) when that names a ``known`` level;
-    anything else comes back as written, for the checks to report."""
-    level = "".join(str(name or "").split())
-    return level + "指标" if level and level + "指标" in known else level
-SOURCES = ("本年财政拨款", "上年结转资金", "其他资金")
-NATURES = ("正向", "反向", "等于", "定性", "不适用")
+LEVEL1 = tuple(l1.value for l1 in Level1)
+LEVEL2 = tuple(dict.fromkeys(n for names in LEVEL2_BY_LEVEL1.values() for n in names))
+SOURCES = tuple(s.value for s in Source)
 
 _BRACKETS = re.compile(r"[（(【\[]([^）)】\]]*)[）)】\]]")
 _SPACE = re.compile(r"[\s\u3000]+")

@@ -13,37 +13,15 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 
 from . import parsing as P
-from .issues import ERROR, WARNING, error, warning
+from .issues import Code, issue
 from .models import Indicator, IndicatorScore, Project, ProjectResult
+from .present import fmt_number
 from .rules import Rules
-from .schema import FUNDING, INDICATORS, NATURES, indicator_level
+from .schema import FUNDING, INDICATORS, LEVEL1
+from .vocab import Kind, normalize_level, normalize_nature
 
-# Stable issue codes raised here: code -> (severity, what it means).
-ISSUE_CODES: dict[str, tuple[str, str]] = {
-    "bad-target": (ERROR, "年度指标值无法识别"),
-    "bad-actual": (ERROR, "实际完成值无法识别"),
-    "unit-mismatch": (ERROR, "实际完成值与年度指标值单位不一致"),
-    "missing-weight": (ERROR, "指标分值为空"),
-    "bad-weight": (ERROR, "指标分值为负数"),
-    "self-score-required": (ERROR, "部分达成/未达成的指标须填写自评得分"),
-    "self-score-out-of-band": (ERROR, "自评得分不在所选档次的区间内"),
-    "weight-sum": (ERROR, "预算执行分值与指标分值合计不等于总分值"),
-    "no-indicators": (ERROR, "项目没有可计分的绩效指标"),
-    "self-score-differs": (WARNING, "自评得分与计算得分不一致"),
-    "missing-deviation": (WARNING, "未得满分但未填写偏差原因分析"),
-    "weight-split": (WARNING, "各一级指标分值与默认分配不同"),
-    "budget-zero": (WARNING, "全年预算数为 0，预算执行得 0 分"),
-    "over-budget": (WARNING, "全年执行数超过全年预算数"),
-    "spending-mismatch": (WARNING, "支出明细合计与全年执行数不一致"),
-    "bad-nature": (WARNING, "指标性质无法识别，已按年度指标值判断"),
-    "nature-conflict": (WARNING, "指标性质与年度指标值的写法不一致"),
-    "bad-deduction": (WARNING, "扣分为负数，已忽略"),
-}
-
-POSITIVE, REVERSE, EQUAL = "positive", "reverse", "equal"
-DEADLINE, QUALITATIVE, NOT_APPLICABLE = "deadline", "qualitative", "not_applicable"
-KIND_BY_NATURE = {"正向": POSITIVE, "反向": REVERSE, "等于": EQUAL, "定性": QUALITATIVE,
-                  "不适用": NOT_APPLICABLE}
+POSITIVE, REVERSE, EQUAL = Kind.POSITIVE, Kind.REVERSE, Kind.EQUAL
+DEADLINE, QUALITATIVE, NOT_APPLICABLE = Kind.DEADLINE, Kind.QUALITATIVE, Kind.NOT_APPLICABLE
 REVERSE_METHOD_ZH = {"linear": "线性", "ratio": "比率"}
 
 _CENT = Decimal("0.01")
@@ -56,9 +34,8 @@ def round_half_up(x: Decimal) -> Decimal:
 
 
 def _fmt(x: Decimal) -> str:
-    """Decimal as people write it: 10 not 10.00, 6.67, 0.5."""
-    s = format(x.normalize(), "f")
-    return "0" if s in ("-0", "") else s
+    """Decimal as people write it, exactly: 10 not 10.00, 6.67, 0.5."""
+    return fmt_number(x, None)
 
 
 class _Context:
@@ -70,40 +47,38 @@ class _Context:
         self.year = P.parse_year(project.year)  # converted once, not per indicator
         self.issues: list = []
 
-    def add(self, code: str, message: str, where: dict, value="") -> None:
-        make = error if ISSUE_CODES[code][0] == ERROR else warning
-        self.issues.append(make(code, message, file=self.project.source_file,
-                                project_id=self.project.project_id,
-                                value="" if value is None else str(value), **where))
+    def add(self, code: Code, message: str, where: dict, value="") -> None:
+        self.issues.append(issue(code, message, file=self.project.source_file, project_id=self.project.project_id,
+                                 value="" if value is None else str(value), **where))
 
 
 def score_project(project: Project, rules: Rules) -> ProjectResult:
-    """Score one project and return its :class:`ProjectResult` with every issue found.
+    """Score one project and return its :class:`ProjectResult` with the problems met while
+    computing (a target or actual that cannot be read, a self score outside its band …).
 
     Budget execution, each indicator (positive / reverse / equal / deadline / qualitative,
-    不适用 excluded with the total rescaled), subtotals per 一级指标, total and grade. Any
-    error leaves ``total`` None and ``grade`` empty, but every indicator score that could
-    be computed is still filled in."""
+    不适用 excluded with the total rescaled), subtotals per 一级指标, total and grade. The
+    record rules (weights, required cells …) are :mod:`~selfeval_xlsx.checks`' job; the
+    pipeline puts both together. An error met here leaves ``total`` None and ``grade`` empty,
+    but every indicator score that could be computed is still filled in."""
     ctx = _Context(project, rules)
-    result = ProjectResult(project=project)
-    _score_budget(ctx, result)
-    result.indicators = [_score_indicator(ctx, ind) for ind in project.indicators]
-    _check_weights(ctx)
-    _reconcile_spending(ctx, result)
+    budget, executed, rate, budget_score = _score_budget(ctx)
+    indicators = tuple(_score_indicator(ctx, ind) for ind in project.indicators)
 
     na_weight = _ZERO
     indicator_sum = _ZERO
+    subtotals: dict[str, Decimal] = {}
     # The department's own total on the same basis as 总分: its self score where it gave one,
     # the computed score elsewhere (the form has no self score for budget execution).
     own_sum, self_given = _ZERO, False
-    for s in result.indicators:
-        key = indicator_level(s.indicator.level1)
-        result.subtotals.setdefault(key, _ZERO)
+    for s in indicators:
+        key = normalize_level(s.indicator.level1, LEVEL1)
+        subtotals.setdefault(key, _ZERO)
         if s.kind == NOT_APPLICABLE:
             na_weight += s.indicator.weight or _ZERO
             continue
         if s.score is not None:
-            result.subtotals[key] += s.score
+            subtotals[key] += s.score
             indicator_sum += s.score
         if s.indicator.self_score is not None:
             own_sum += s.indicator.self_score
@@ -112,19 +87,23 @@ def score_project(project: Project, rules: Rules) -> ProjectResult:
             own_sum += s.score or _ZERO
 
     denominator = rules.total_weight - na_weight
-    if project.indicators and (denominator <= 0 or all(s.kind == NOT_APPLICABLE for s in result.indicators)):
-        ctx.add("no-indicators", "全部指标均为「不适用」，无法计算总分", _sheet_where(project.indicators))
-    if not any(i.is_error for i in ctx.issues):
+    if indicators and (denominator <= 0 or all(s.kind == NOT_APPLICABLE for s in indicators)):
+        ctx.add(Code.NO_INDICATORS, "全部指标均为「不适用」，无法计算总分", _sheet_where(project.indicators))
+    total = grade = self_total = None
+    if not any(i.is_error for i in ctx.issues) and all(s.score is not None or s.kind == NOT_APPLICABLE
+                                                       for s in indicators):
         def rescaled(raw: Decimal) -> Decimal:
             # DOMAIN §3 rule 7: total = Σ scores × 100 / (100 − Σ weights of 不适用).
             return round_half_up(raw * rules.total_weight / denominator if na_weight else raw)
 
-        result.total = rescaled(result.budget_score + indicator_sum)
-        result.grade = rules.grade(result.total)
+        total = rescaled(budget_score + indicator_sum)
+        grade = rules.grade(total)
         if self_given:
-            result.self_total = rescaled(result.budget_score + own_sum)
-    result.issues = ctx.issues
-    return result
+            self_total = rescaled(budget_score + own_sum)
+    return ProjectResult(project=project, budget_weight=rules.budget_weight, total_weight=rules.total_weight,
+                         budget=budget, executed=executed, rate=rate, budget_score=budget_score,
+                         indicators=indicators, subtotals=subtotals, total=total, grade=grade or "",
+                         self_total=self_total, issues=tuple(ctx.issues))
 
 
 def _sheet_where(rows, default_sheet: str = INDICATORS.name) -> dict:
@@ -132,91 +111,37 @@ def _sheet_where(rows, default_sheet: str = INDICATORS.name) -> dict:
     return {"sheet": rows[0].sheet if rows else default_sheet, "row": None, "col": None}
 
 
-def _score_budget(ctx: _Context, result: ProjectResult) -> None:
+def _score_budget(ctx: _Context) -> tuple[Decimal, Decimal, Decimal | None, Decimal]:
+    """(Σ budget, Σ executed, rate, budget score) over the project's funding rows."""
     project, rules = ctx.project, ctx.rules
     funding = project.funding
     # Amounts the reader could not read are None; it reported them, here they count 0.
-    result.budget = sum((f.budget or _ZERO for f in funding), _ZERO)
-    result.executed = sum((f.executed or _ZERO for f in funding), _ZERO)
-    if result.budget <= 0:
-        result.rate = None
-        result.budget_score = round_half_up(_ZERO)
+    budget = sum((f.budget or _ZERO for f in funding), _ZERO)
+    executed = sum((f.executed or _ZERO for f in funding), _ZERO)
+    if budget <= 0:
         # The first row as the sheet has it, whatever order the rows arrived in.
         first = min(funding, key=lambda f: (f.row is None, f.row or 0), default=None)
         where = first.where("budget") if first else _sheet_where([], FUNDING.name)
-        ctx.add("budget-zero", f"项目「{project.project_id}」全年预算数合计为 {_fmt(result.budget)} 万元，"
-                               "无法计算预算执行率，预算执行得 0 分", where, _fmt(result.budget))
-        return
-    result.rate = result.executed / result.budget
-    result.budget_score = round_half_up(min(result.rate, _ONE) * rules.budget_weight)
+        ctx.add(Code.BUDGET_ZERO, f"项目「{project.project_id}」全年预算数合计为 {_fmt(budget)} 万元，"
+                                  "无法计算预算执行率，预算执行得 0 分", where, _fmt(budget))
+        return budget, executed, None, round_half_up(_ZERO)
+    rate = executed / budget
     flagged = False
     for f in funding:
         if f.budget is not None and f.executed is not None and f.executed > f.budget:
             flagged = True
-            ctx.add("over-budget", f"「{f.source}」全年执行数 {_fmt(f.executed)} 万元超过全年预算数 "
-                                   f"{_fmt(f.budget)} 万元，请核实", f.where("executed"), _fmt(f.executed))
-    if not flagged and result.executed > result.budget:
-        ctx.add("over-budget", f"全年执行数合计 {_fmt(result.executed)} 万元超过全年预算数合计 "
-                               f"{_fmt(result.budget)} 万元，请核实", funding[0].where("executed"),
-                _fmt(result.executed))
+            ctx.add(Code.OVER_BUDGET, f"「{f.source}」全年执行数 {_fmt(f.executed)} 万元超过全年预算数 "
+                                      f"{_fmt(f.budget)} 万元，请核实", f.where("executed"), _fmt(f.executed))
+    if not flagged and executed > budget:
+        ctx.add(Code.OVER_BUDGET, f"全年执行数合计 {_fmt(executed)} 万元超过全年预算数合计 "
+                                  f"{_fmt(budget)} 万元，请核实", funding[0].where("executed"), _fmt(executed))
+    return budget, executed, rate, round_half_up(min(rate, _ONE) * rules.budget_weight)
 
 
-def _reconcile_spending(ctx: _Context, result: ProjectResult) -> None:
-    spending = ctx.project.spending
-    if not spending or any(f.executed is None for f in ctx.project.funding):
-        return  # an unreadable 全年执行数 is reported already; comparing against 0 would only add noise
-    spent = sum((s.amount or _ZERO for s in spending), _ZERO)
-    if abs(spent - result.executed) > ctx.rules.reconciliation_tolerance:
-        ctx.add("spending-mismatch", f"支出明细合计 {_fmt(spent)} 万元与全年执行数合计 "
-                                     f"{_fmt(result.executed)} 万元不一致，请核对", _sheet_where(spending),
-                _fmt(spent))
-
-
-def _check_weights(ctx: _Context) -> None:
-    project, rules = ctx.project, ctx.rules
-    indicators = project.indicators
-    if not indicators:
-        ctx.add("no-indicators", f"项目「{project.project_id}」没有绩效指标，无法评分",
-                project.where("project_id"), project.project_id)
-        return
-    per_level1: dict[str, Decimal] = {}
-    for ind in indicators:  # 不适用 rows keep their weight in the plan (DOMAIN §3 rule 7)
-        key = indicator_level(ind.level1)
-        per_level1[key] = per_level1.get(key, _ZERO) + (ind.weight if ind.weight and ind.weight > 0 else _ZERO)
-    indicator_total = sum(per_level1.values(), _ZERO)
-    total = rules.budget_weight + indicator_total
-    where = _sheet_where(indicators)
-    if total != rules.total_weight:
-        ctx.add("weight-sum", f"预算执行分值 {_fmt(rules.budget_weight)} 与各指标分值合计 "
-                              f"{_fmt(indicator_total)} 之和为 {_fmt(total)}，应为 {_fmt(rules.total_weight)}",
-                where, _fmt(total))
-        return
-    names = [n for n, _ in rules.level1_weights] + [k for k in per_level1 if k not in dict(rules.level1_weights)]
-    differs = [n for n in names if per_level1.get(n, _ZERO) != rules.default_weight(n)]
-    if differs:
-        shown = "，".join(f"{n} {_fmt(per_level1.get(n, _ZERO))} 分（默认 {_fmt(rules.default_weight(n))} 分）"
-                         for n in differs)
-        ctx.add("weight-split", f"各一级指标分值与默认分配不同：{shown}，请确认", where,
-                "；".join(f"{n}={_fmt(per_level1.get(n, _ZERO))}" for n in differs))
-
-
-def _nature(ctx: _Context, ind: Indicator) -> str:
-    """指标性质 normalised to one of NATURES, or "" when blank or not recognised."""
-    s = "".join(str(ind.nature or "").split())
-    if not s:
-        return ""
-    s = s.removesuffix("指标")
-    if s in NATURES:
-        return s
-    ctx.add("bad-nature", f"「{ind.level3}」的指标性质「{ind.nature}」无法识别，应为"
-                          f"{'/'.join(NATURES)}之一，已按年度指标值判断", ind.where("nature"), ind.nature)
-    return ""
-
-
-def _kind(ctx: _Context, ind: Indicator, nature: str, target: P.Target) -> str:
+def _kind(ctx: _Context, ind: Indicator, nature: Kind | None, target: P.Target) -> str:
     """Which rule applies. The target's form decides the family (number / date / words);
     指标性质 decides the direction of a number, and 定性 forces the qualitative rule."""
-    by_nature = KIND_BY_NATURE.get(nature, "")
+    by_nature = nature or ""
     inferred = target.direction
     if by_nature == QUALITATIVE:
         return QUALITATIVE
@@ -228,27 +153,23 @@ def _kind(ctx: _Context, ind: Indicator, nature: str, target: P.Target) -> str:
             inferred == DEADLINE and by_nature == REVERSE)
         kind = inferred
     if conflict:
-        ctx.add("nature-conflict", f"「{ind.level3}」指标性质为「{nature}」，但年度指标值「{ind.target}」"
-                                   f"的写法不同，已按「{nature if kind == by_nature else '年度指标值'}」计分",
+        ctx.add(Code.NATURE_CONFLICT, f"「{ind.level3}」指标性质为「{nature.label}」，但年度指标值「{ind.target}」"
+                                      f"的写法不同，已按「{nature.label if kind == by_nature else '年度指标值'}」计分",
                 ind.where("nature"), ind.nature)
     return kind
 
 
 def _score_indicator(ctx: _Context, ind: Indicator) -> IndicatorScore:
-    weight = ind.weight
-    if weight is None:
-        ctx.add("missing-weight", f"「{ind.level3}」未填写分值", ind.where("weight"))
-    elif weight < 0:
-        ctx.add("bad-weight", f"「{ind.level3}」分值 {_fmt(weight)} 为负数", ind.where("weight"), _fmt(weight))
-        weight = None
-    nature = _nature(ctx, ind)
-    if nature == "不适用":
-        return IndicatorScore(ind, NOT_APPLICABLE, "不适用", why="不适用：不计分，总分按比例折算")
+    # A missing or negative weight is the checks' to report; such a row cannot be scored.
+    weight = ind.weight if ind.weight is not None and ind.weight >= 0 else None
+    nature = Kind.by_label(normalize_nature(ind.nature))  # unknown (the checks report it): as blank
+    if nature == NOT_APPLICABLE:
+        return IndicatorScore(ind, NOT_APPLICABLE, NOT_APPLICABLE.label, why="不适用：不计分，总分按比例折算")
 
     target = P.parse_target(ind.target, ctx.year)
     if target.kind == P.INVALID:
-        ctx.add("bad-target", f"「{ind.level3}」{target.reason}", ind.where("target"), ind.target)
-        return IndicatorScore(ind, KIND_BY_NATURE.get(nature, ""), "", why=target.reason)
+        ctx.add(Code.BAD_TARGET, f"「{ind.level3}」{target.reason}", ind.where("target"), ind.target)
+        return IndicatorScore(ind, nature or "", "", why=target.reason)
     kind = _kind(ctx, ind, nature, target)
     actual = P.parse_actual(ind.actual, target)
 
@@ -256,7 +177,7 @@ def _score_indicator(ctx: _Context, ind: Indicator) -> IndicatorScore:
         return _finish(ctx, ind, weight, _banded(ctx, ind, weight, kind, actual, target))
     if actual.kind != (P.DATE if kind == DEADLINE else P.QUANTITY):
         reason = actual.reason or f"无法识别实际完成值「{ind.actual}」，请填写数值（如 18次、95%）"
-        code = actual.problem or "bad-actual"
+        code = Code(actual.problem or Code.BAD_ACTUAL)
         ctx.add(code, f"「{ind.level3}」{reason}", ind.where("actual"), ind.actual)
         return IndicatorScore(ind, kind, "", target_value=target.value, unit=target.unit, why=reason)
     if kind == DEADLINE:
@@ -290,7 +211,7 @@ def _quantitative(kind: str, target: P.Target, actual: P.Actual, method: str) ->
         return _Scored(kind, label, reached, head, fraction, formula, target_value=a, actual_value=b, unit=u)
 
     if kind == REVERSE:
-        label = f"反向({REVERSE_METHOD_ZH[method]})"
+        label = f"{REVERSE.label}({REVERSE_METHOD_ZH[method]})"
         if b <= a:
             return made(label, True, f"{shown_b} ≤ {shown_a}", _ONE)
         if a <= 0:
@@ -301,7 +222,7 @@ def _quantitative(kind: str, target: P.Target, actual: P.Actual, method: str) ->
             return made(label, False, f"{shown_b} ≥ 2A={_fmt(_TWO * a)}{u}", _ZERO)
         return made(label, False, f"{shown_b} > {shown_a}", _ONE - (b - a) / a,
                     f"(1-({_fmt(b)}-{_fmt(a)})/{_fmt(a)})")
-    label = "等于" if kind == EQUAL else "正向"
+    label = kind.label  # 正向 or 等于
     if kind == EQUAL and a == 0:
         if b <= 0:
             return made(label, True, f"{shown_b}，A=0 且 B≤0", _ONE)
@@ -319,17 +240,17 @@ def _deadline(target: P.Target, actual: P.Actual) -> _Scored:
         head = f"{actual.text.strip()}（截止日期 {deadline}）"
     else:
         head = f"{actual.date.isoformat()} {'不晚于' if actual.on_time else '晚于'}截止日期 {deadline}"
-    return _Scored(DEADLINE, "时限", bool(actual.on_time), head, _ONE if actual.on_time else _ZERO)
+    return _Scored(DEADLINE, DEADLINE.label, bool(actual.on_time), head, _ONE if actual.on_time else _ZERO)
 
 
 def _banded(ctx: _Context, ind: Indicator, weight, kind: str, actual: P.Actual, target: P.Target) -> _Scored:
     """Qualitative rule: the actual names the band, the department's self score must lie in it."""
     rules = ctx.rules
-    label = "定性" if kind == QUALITATIVE else "时限(定性)"
+    label = QUALITATIVE.label if kind == QUALITATIVE else f"{DEADLINE.label}({QUALITATIVE.label})"
     if actual.kind != P.BAND:
         reason = (f"无法识别实际完成值「{ind.actual}」，定性指标请填写「{P.REACHED}」「{P.PARTLY}」"
                   f"或「{P.MISSED}」")
-        ctx.add("bad-actual", f"「{ind.level3}」{reason}", ind.where("actual"), ind.actual)
+        ctx.add(Code.BAD_ACTUAL, f"「{ind.level3}」{reason}", ind.where("actual"), ind.actual)
         return _Scored(kind, label, False, reason, ok=False)
     band = actual.band
     low, high = rules.band(band)
@@ -344,11 +265,11 @@ def _banded(ctx: _Context, ind: Indicator, weight, kind: str, actual: P.Actual, 
             score = round_half_up(weight * rules.qualitative_default)
             return _Scored(kind, label, True, f"{head}，未填自评得分", score=score, band=band,
                            formula=f"按{_fmt(rules.qualitative_default * 100)}%计")
-        ctx.add("self-score-required", f"「{ind.level3}」实际完成值为「{band}」，须在区间 {interval} 内填写自评得分",
+        ctx.add(Code.SELF_SCORE_REQUIRED, f"「{ind.level3}」实际完成值为「{band}」，须在区间 {interval} 内填写自评得分",
                 ind.where("self_score"))
         return _Scored(kind, label, False, head, band=band, ok=False)
     if not rules.in_band(band, own, weight):
-        ctx.add("self-score-out-of-band", f"「{ind.level3}」实际完成值为「{band}」，自评得分 {_fmt(own)} "
+        ctx.add(Code.SELF_SCORE_OUT_OF_BAND, f"「{ind.level3}」实际完成值为「{band}」，自评得分 {_fmt(own)} "
                                           f"不在区间 {interval} 内", ind.where("self_score"), _fmt(own))
         return _Scored(kind, label, band == P.REACHED, f"{head}，自评{_fmt(own)}不在区间内", band=band, ok=False)
     return _Scored(kind, label, band == P.REACHED, f"{head}", score=round_half_up(own), band=band,
@@ -356,14 +277,11 @@ def _banded(ctx: _Context, ind: Indicator, weight, kind: str, actual: P.Actual, 
 
 
 def _finish(ctx: _Context, ind: Indicator, weight, s: _Scored) -> IndicatorScore:
-    """Turn a rule's result into the score: weight, rounding, deduction, then the
-    completeness checks (self score, deviation reason)."""
-    result = IndicatorScore(ind, s.kind, s.method, target_value=s.target_value, actual_value=s.actual_value,
-                            unit=s.unit, band=s.band, reached=s.reached)
+    """Turn a rule's result into the score: weight, rounding, then the deduction."""
+    score = None
     if not s.ok or weight is None:
-        result.why = f"{s.method}：{s.head}"
-        return result
-    if s.score is not None:
+        why = f"{s.method}：{s.head}"
+    elif s.score is not None:
         score = s.score
         why = f"{s.method}：{s.head}，{s.formula}{_fmt(score)}"
     else:
@@ -375,19 +293,13 @@ def _finish(ctx: _Context, ind: Indicator, weight, s: _Scored) -> IndicatorScore
         else:
             why = f"{s.method}：{s.head}，得0分"
     deduction = ind.deduction
-    if deduction is not None and deduction < 0:
-        ctx.add("bad-deduction", f"「{ind.level3}」扣分 {_fmt(deduction)} 为负数，已忽略",
+    if score is None:
+        pass
+    elif deduction is not None and deduction < 0:
+        ctx.add(Code.BAD_DEDUCTION, f"「{ind.level3}」扣分 {_fmt(deduction)} 为负数，已忽略",
                 ind.where("deduction"), _fmt(deduction))
     elif deduction:
         score = round_half_up(max(_ZERO, score - deduction))
         why += f"，扣{_fmt(deduction)}分后得{_fmt(score)}"
-    result.score, result.why = score, why
-
-    own = ind.self_score
-    if own is not None and not s.from_self and abs(own - score) > ctx.rules.self_score_tolerance:
-        ctx.add("self-score-differs", f"「{ind.level3}」自评得分 {_fmt(own)} 与按规则计算的得分 {_fmt(score)} "
-                                      f"不一致（{why}）", ind.where("self_score"), _fmt(own))
-    if score < weight and not str(ind.deviation or "").strip():
-        ctx.add("missing-deviation", f"「{ind.level3}」得分 {_fmt(score)} 低于分值 {_fmt(weight)}，"
-                                     "请填写偏差原因分析及改进措施", ind.where("deviation"))
-    return result
+    return IndicatorScore(ind, s.kind, s.method, target_value=s.target_value, actual_value=s.actual_value,
+                          unit=s.unit, band=s.band, score=score, reached=s.reached, why=why, from_self=s.from_self)

@@ -16,67 +16,22 @@ from typing import Iterable, Sequence
 import xlsxwriter
 
 from ._io import atomic_path
-from .issues import SEVERITY_ZH, Issue
+from .issues import Issue
 from .models import ProjectResult
-from .schema import LEVEL1
+from .present import (AUTHOR, MAX_TEXT, MAX_WIDTH, MONEY_FORMAT, RATE_FORMAT, SCORE_FORMAT, STATUS_COLOURS,
+                      SEVERITY_COLOURS, Colour, grade_colours, issue_sort_key, level1_columns, text_width)
+from .vocab import Kind
 
-AUTHOR = "selfeval-xlsx"
-MONEY_FORMAT = "#,##0.00"
-RATE_FORMAT = "0.00%"
-SCORE_FORMAT = "0.00"
-MAX_WIDTH = 50
-MAX_TEXT = 32767  # Excel's limit for one cell
-
-# IndicatorScore.kind -> 指标性质 as departments write it.
-KIND_ZH = {
-    "positive": "正向",
-    "reverse": "反向",
-    "equal": "等于",
-    "deadline": "时限",
-    "qualitative": "定性",
-    "not_applicable": "不适用",
-}
-GRADES = ("优", "良", "中", "差")
 UNGRADED = "未评分"
 
 # Cell kinds of a table column: how a value is written and formatted.
 TEXT, MONEY, RATE, SCORE, COUNT, YEAR = "text", "money", "rate", "score", "count", "year"
 _NUMBER_FORMATS = {MONEY: MONEY_FORMAT, RATE: RATE_FORMAT, SCORE: SCORE_FORMAT, COUNT: "0", YEAR: "0"}
 
-# Conditional-format colours (Excel's built-in "good / neutral / bad" styles, plus blue for 良).
-GREEN = {"bg_color": "#C6EFCE", "font_color": "#006100"}
-BLUE = {"bg_color": "#DDEBF7", "font_color": "#1F4E78"}
-YELLOW = {"bg_color": "#FFEB9C", "font_color": "#9C5700"}
-RED = {"bg_color": "#FFC7CE", "font_color": "#9C0006"}
-
-
-def text_width(text: str) -> int:
-    """Display width of ``text`` in Excel column units: CJK characters count double.
-
-    GBK encodes CJK (and full-width) characters in two bytes and ASCII in one, which is the
-    width we want, computed in C rather than character by character."""
-    return len(text.encode("gbk", errors="replace"))
-
-
 def year_value(year: str) -> int | str:
     """年度 as a number when it is one (``"2022"`` -> 2022), else the text as written."""
     text = str(year or "").strip()
     return int(text) if text.isdigit() else text
-
-
-def level1_columns(results: Sequence[ProjectResult]) -> list[str]:
-    """The 一级指标 subtotal columns to show: 产出/效益/满意度 always, 成本指标 (and any other
-    一级 a rules file introduced) only when some project has it."""
-    present = {k for r in results for k in r.subtotals}
-    cols = [k for k in LEVEL1 if k != "成本指标" or k in present]
-    cols += sorted(present - set(cols))
-    return cols
-
-
-def issue_sort_key(issue: Issue):
-    """Order issues by file, then sheet, row and column; sheet-level issues first."""
-    return (issue.file, issue.sheet, -1 if issue.row is None else issue.row,
-            -1 if issue.col is None else issue.col)
 
 
 def _project_row(r: ProjectResult, level1: Sequence[str]) -> tuple:
@@ -103,7 +58,7 @@ _INDICATOR_COLUMNS = [
 ]
 
 _ISSUE_COLUMNS = [
-    ("来源文件", TEXT), ("工作表", TEXT), ("单元格", TEXT), ("级别", TEXT), ("代码", TEXT),
+    ("来源文件", TEXT), ("工作表", TEXT), ("单元格", TEXT), ("级别", TEXT), ("代码", TEXT), ("问题", TEXT),
     ("项目编号", TEXT), ("说明", TEXT), ("读取值", TEXT),
 ]
 
@@ -114,29 +69,30 @@ def _indicator_rows(r: ProjectResult):
     for s in r.indicators:
         ind = s.indicator
         yield (p.source_file, p.project_id, p.name, ind.level1, ind.level2, ind.level3,
-               KIND_ZH.get(s.kind, s.kind), ind.target, ind.actual, ind.weight, s.score,
+               Kind(s.kind).label if s.kind else "", ind.target, ind.actual, ind.weight, s.score,
                ind.self_score, s.method, s.why, ind.deviation)
 
 
 def _issue_rows(issues: Iterable[Issue]):
     """Yield the 问题清单 values of every issue, sorted by file, sheet and cell."""
     for i in sorted(issues, key=issue_sort_key):
-        yield (i.file, i.sheet, i.cell, SEVERITY_ZH.get(i.severity, i.severity), i.code,
-               i.project_id, i.message, i.value)
+        yield (i.file, i.sheet, i.cell, i.severity.label, str(i.code), i.title, i.project_id, i.message, i.value)
 
 
 class _Styles:
     """The few xlsxwriter formats the workbook shares."""
 
-    def __init__(self, wb: xlsxwriter.Workbook):
+    def __init__(self, wb: xlsxwriter.Workbook, grades: Sequence[str]):
         self.header = wb.add_format({"bold": True, "bg_color": "#D9E1F2", "border": 1, "text_wrap": True,
                                      "align": "center", "valign": "vcenter"})
         self.title = wb.add_format({"bold": True, "font_size": 12})
         self.text = wb.add_format()
         self.kinds = {k: wb.add_format({"num_format": f}) for k, f in _NUMBER_FORMATS.items()}
         self.kinds[TEXT] = self.text
-        self.green, self.blue, self.yellow, self.red = (wb.add_format(c) for c in (GREEN, BLUE, YELLOW, RED))
-        self.grade = {"优": self.green, "良": self.blue, "中": self.yellow, "差": self.red}
+        colour = lambda c: wb.add_format({"bg_color": f"#{c.fill}", "font_color": f"#{c.font}"})  # noqa: E731
+        self.grade = {g: colour(c) for g, c in grade_colours(grades).items()}
+        self.severity = {s.label: colour(c) for s, c in SEVERITY_COLOURS.items()}
+        self.status = {s: colour(c) for s, c in STATUS_COLOURS.items()}
 
 
 class _Table:
@@ -221,12 +177,12 @@ class _Stats:
     """Grade counts and, per 主管部门, project count and the sums behind mean 执行率 and mean
     总分 (over the projects that have one), gathered one project at a time."""
 
-    def __init__(self):
-        self.grades = {g: 0 for g in (*GRADES, UNGRADED)}
+    def __init__(self, grades: Sequence[str]):
+        self.grades = {g: 0 for g in (*grades, UNGRADED)}
         self.departments: dict[str, list] = {}
 
     def add(self, r: ProjectResult) -> None:
-        self.grades[r.grade if r.grade in GRADES and r.total is not None else UNGRADED] += 1
+        self.grades[r.grade if r.grade in self.grades and r.total is not None else UNGRADED] += 1
         d = self.departments.setdefault(r.project.department or "（未填写）", [0, 0.0, 0, 0.0, 0])
         d[0] += 1
         if r.rate is not None:
@@ -298,17 +254,19 @@ def _write_stats(wb, ws, styles: _Styles, stats: _Stats) -> None:
 
 
 def write_summary(path: str | os.PathLike, results: Iterable[ProjectResult], issues: Sequence[Issue], *,
-                  level1: Sequence[str] | None = None, title: str = "项目支出绩效自评汇总") -> Path:
+                  grades: Sequence[str], level1: Sequence[str] | None = None,
+                  title: str = "项目支出绩效自评汇总") -> Path:
     """Write the batch summary workbook to ``path`` atomically and return the path.
 
     ``results`` are the scored projects of the run, read once in one pass (a generator is
     fine, with ``level1`` the 一级指标 columns to show, see :func:`level1_columns`: the batch
     streams results from its cache so memory stays flat). ``issues`` is the complete list of
-    the run's problems (file-level ones included) and fills 问题清单 as given. Sheets: 汇总,
+    the run's problems (file-level ones included) and fills 问题清单 as given. ``grades``:
+    the rules' grade names, best first (they colour 等级 and count in 统计). Sheets: 汇总,
     指标明细, 问题清单, 统计 (DOMAIN.md §6)."""
     if level1 is None:
         results = list(results)
-        level1 = level1_columns(results)
+        level1 = level1_columns(k for r in results for k in r.subtotals)
     with atomic_path(path) as tmp:
         wb = xlsxwriter.Workbook(str(tmp), {
             "constant_memory": True,
@@ -319,12 +277,12 @@ def write_summary(path: str | os.PathLike, results: Iterable[ProjectResult], iss
         })
         wb.set_properties({"title": title, "author": AUTHOR, "subject": "项目支出绩效自评",
                            "keywords": "绩效自评, 汇总", "comments": "由 selfeval-xlsx 生成"})
-        styles = _Styles(wb)
+        styles = _Styles(wb, grades)
         # constant_memory writes each sheet's rows in order, so both tables fill side by side.
         columns = _project_columns(level1)
         overview = _Table(wb.add_worksheet("汇总"), styles, columns)
         details = _Table(wb.add_worksheet("指标明细"), styles, _INDICATOR_COLUMNS)
-        stats = _Stats()
+        stats = _Stats(grades)
         for r in results:
             overview.add(_project_row(r, level1))
             for row in _indicator_rows(r):
@@ -333,14 +291,14 @@ def write_summary(path: str | os.PathLike, results: Iterable[ProjectResult], iss
         n = overview.close()
         headers = [h for h, _ in columns]
         _highlight(overview.ws, headers.index("等级"), 1, n, styles.grade)
-        _highlight(overview.ws, headers.index("状态"), 1, n, {"错误": styles.red, "警告": styles.yellow})
+        _highlight(overview.ws, headers.index("状态"), 1, n, styles.status)
         _page_setup(overview.ws)
         details.close()
         _page_setup(details.ws)
 
         ws = wb.add_worksheet("问题清单")
         n = _write_table(ws, styles, _ISSUE_COLUMNS, _issue_rows(issues))
-        _highlight(ws, 3, 1, n, {"错误": styles.red, "警告": styles.yellow})
+        _highlight(ws, 3, 1, n, styles.severity)
         _page_setup(ws)
 
         _write_stats(wb, wb.add_worksheet("统计"), styles, stats)

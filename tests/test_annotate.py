@@ -14,7 +14,11 @@ from openpyxl.comments import Comment
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from selfeval_xlsx.annotate import annotate_workbook
-from selfeval_xlsx.issues import error, warning
+from selfeval_xlsx.issues import Code, issue
+from selfeval_xlsx.rules import load_rules
+from selfeval_xlsx.vocab import Kind
+
+GRADES = load_rules().grade_names
 from selfeval_xlsx.models import FundingRow, Indicator, IndicatorScore, Project, ProjectResult
 
 FORMULA_NAME = '=HYPERLINK("http://x")'
@@ -62,21 +66,21 @@ def make_result():
         ind = Indicator(sheet="绩效指标", row=k + 1, project_id="P1", level1=l1, level2=l2, level3=l3,
                         target=target, actual=actual, weight=w, self_score=w)
         project.indicators.append(ind)
-        scores.append(IndicatorScore(ind, "positive" if k == 0 else "equal", "反向(线性)", score=score))
+        scores.append(IndicatorScore(ind, Kind.POSITIVE if k == 0 else Kind.EQUAL, "反向(线性)", score=score))
     issues = [
-        error("bad-number", "全年执行数“九十五”不是数字，请填写数字", file="组织部.xlsx", sheet="资金", row=2, col=4,
+        issue(Code.BAD_NUMBER, "全年执行数“九十五”不是数字，请填写数字", file="组织部.xlsx", sheet="资金", row=2, col=4,
               value="九十五", project_id="P1"),
-        warning("self-score-mismatch", "自评得分50与计算得分47.22不一致", file="组织部.xlsx", sheet="绩效指标",
+        issue(Code.SELF_SCORE_DIFFERS, "自评得分50与计算得分47.22不一致", file="组织部.xlsx", sheet="绩效指标",
                 row=1, col=8, value="50", project_id="P1"),
-        warning("missing-deviation", "未达到目标，请填写偏差原因", file="组织部.xlsx", sheet="绩效指标",
+        issue(Code.MISSING_DEVIATION, "未达到目标，请填写偏差原因", file="组织部.xlsx", sheet="绩效指标",
                 row=1, col=8, project_id="P1"),
-        warning("merged-note", "合并单元格提示", file="组织部.xlsx", sheet="绩效指标", row=2, col=1, project_id="P1"),
-        warning("missing-column", "缺少“偏差原因分析及改进措施”列", file="组织部.xlsx", sheet="绩效指标"),
-        error("header-row", "表头行缺少必填列", file="组织部.xlsx", sheet="资金", row=1),
+        issue(Code.BAD_LEVEL2, "合并单元格提示", file="组织部.xlsx", sheet="绩效指标", row=2, col=1, project_id="P1"),
+        issue(Code.MISSING_SPENDING_SHEET, "缺少“偏差原因分析及改进措施”列", file="组织部.xlsx", sheet="绩效指标"),
+        issue(Code.MISSING_COLUMN, "表头行缺少必填列", file="组织部.xlsx", sheet="资金", row=1),
     ]
     result = ProjectResult(project, budget=D("100"), executed=D("0"), rate=None, budget_score=None,
-                           indicators=scores, subtotals={"产出指标": D("87.22")}, total=None, grade="",
-                           self_total=D("100"), issues=issues)
+                           indicators=tuple(scores), subtotals={"产出指标": D("87.22")}, total=None, grade="",
+                           self_total=D("100"), issues=tuple(issues))
     return result, issues
 
 
@@ -97,7 +101,7 @@ def src(tmp_path):
 def annotated(tmp_path, src):
     result, issues = make_result()
     before = sha256(src)
-    out = annotate_workbook(src, tmp_path / "workbooks" / "组织部.xlsx", [result], issues)
+    out = annotate_workbook(src, tmp_path / "workbooks" / "组织部.xlsx", [result], issues, grades=GRADES)
     assert sha256(src) == before  # the department's file is only read
     return out
 
@@ -148,10 +152,12 @@ def test_result_sheet_content(annotated):
     ind_header = next(r for r in rows if r[:2] == ["项目编号", "一级指标"])
     first = rows[rows.index(ind_header) + 1]
     assert first[ind_header.index("得分")] == 47.22 and first[ind_header.index("指标性质")] == "正向"
-    issue_header_row = next(i for i, r in enumerate(rows) if r[:4] == ["工作表", "单元格", "级别", "说明"])
+    issue_header_row = next(i for i, r in enumerate(rows) if r[:5] == ["工作表", "单元格", "级别", "问题", "说明"])
     listed = [tuple(r[:3]) for r in rows[issue_header_row + 1:] if r[0] is not None]
     assert ("资金", "E3", "错误") in listed and ("绩效指标", "", "警告") not in listed
     assert ("绩效指标", None, "警告") in listed  # the missing column: in the list, no cell
+    titles = {r[3] for r in rows[issue_header_row + 1:] if r[0] is not None}
+    assert {"应填数字", "自评得分与计算得分不一致"} <= titles  # the registry's Chinese name beside each problem
     sheets = [r[0] for r in listed]
     assert sheets == sorted(sheets, key=["资金", "绩效指标"].index)  # the workbook's sheet order
     link = ws.cell(issue_header_row + 1 + listed.index(("资金", "E3", "错误")) + 1, 2)
@@ -163,7 +169,7 @@ def test_existing_result_sheet_replaced(tmp_path, src):
     wb.create_sheet("自评结果")["A1"] = "旧的结果"
     wb.save(src)
     result, issues = make_result()
-    out = annotate_workbook(src, tmp_path / "out.xlsx", [result], issues)
+    out = annotate_workbook(src, tmp_path / "out.xlsx", [result], issues, grades=GRADES)
     copy = openpyxl.load_workbook(out)
     assert copy.sheetnames.count("自评结果") == 1 and copy.sheetnames[0] == "自评结果"
     assert copy["自评结果"]["A1"].value != "旧的结果"
@@ -193,7 +199,7 @@ def test_xlsm_becomes_plain_xlsx(tmp_path, src):
     assert "xl/vbaProject.bin" in zipfile.ZipFile(xlsm).namelist()
     before = sha256(xlsm)
     result, issues = make_result()
-    out = annotate_workbook(xlsm, tmp_path / "out.xlsx", [result], issues)
+    out = annotate_workbook(xlsm, tmp_path / "out.xlsx", [result], issues, grades=GRADES)
     assert sha256(xlsm) == before
     z = zipfile.ZipFile(out)
     assert "xl/vbaProject.bin" not in z.namelist()
@@ -204,14 +210,14 @@ def test_xlsm_becomes_plain_xlsx(tmp_path, src):
 
 def test_bytes_source(tmp_path, src):
     result, issues = make_result()
-    out = annotate_workbook(src.read_bytes(), tmp_path / "from-bytes.xlsx", [result], issues)
+    out = annotate_workbook(src.read_bytes(), tmp_path / "from-bytes.xlsx", [result], issues, grades=GRADES)
     assert openpyxl.load_workbook(out)["资金"]["E3"].fill.fgColor.rgb.endswith(RED)
 
 
 def test_refuses_to_overwrite_source(src):
     result, issues = make_result()
     with pytest.raises(ValueError):
-        annotate_workbook(src, src, [result], issues)
+        annotate_workbook(src, src, [result], issues, grades=GRADES)
 
 
 def test_atomic_write_leaves_no_temp_file(tmp_path, annotated):
@@ -233,7 +239,7 @@ def xls_source(tmp_path_factory):
 def test_xls_values_copied_and_marked(tmp_path, xls_source):
     before = sha256(xls_source)
     result, issues = make_result()
-    out = annotate_workbook(xls_source, tmp_path / "out.xlsx", [result], issues)
+    out = annotate_workbook(xls_source, tmp_path / "out.xlsx", [result], issues, grades=GRADES)
     assert sha256(xls_source) == before
     wb = openpyxl.load_workbook(out)
     assert wb.sheetnames == ["自评结果", "项目信息", "资金", "绩效指标"]
@@ -250,7 +256,7 @@ def test_marks_join_a_sheet_that_already_has_comments(tmp_path, src):
     wb["资金"]["A1"].comment = Comment("部门在资金表的批注", "李四")
     wb.save(src)
     result, issues = make_result()
-    out = annotate_workbook(src, tmp_path / "copy.xlsx", [result], issues)
+    out = annotate_workbook(src, tmp_path / "copy.xlsx", [result], issues, grades=GRADES)
     funding = openpyxl.load_workbook(out)["资金"]
     assert funding["A1"].comment.text == "部门在资金表的批注"
     assert "九十五" in funding["E3"].comment.text

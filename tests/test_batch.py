@@ -188,7 +188,7 @@ def test_an_input_stuck_where_the_alarm_cannot_reach_is_stopped_from_outside(tmp
                                                                             tables):
     import copy
 
-    import selfeval_xlsx.batch as batch
+    import selfeval_xlsx.pipeline as pipeline
     from selfeval_xlsx.guard import Limits
 
     inbox = tmp_path / "inbox"
@@ -199,7 +199,7 @@ def test_an_input_stuck_where_the_alarm_cannot_reach_is_stopped_from_outside(tmp
         for row in sheet[1:]:
             row[0] = "P02"
     make_book(other, name="inbox/stuck.xlsx")
-    real = batch._read_and_score
+    real = pipeline._read_check_score
 
     def stuck_in_native_code(ref, rules, limits):
         if ref.name == "stuck.xlsx":
@@ -207,7 +207,7 @@ def test_an_input_stuck_where_the_alarm_cannot_reach_is_stopped_from_outside(tmp
             time.sleep(60)
         return real(ref, rules, limits)
 
-    monkeypatch.setattr(batch, "_read_and_score", stuck_in_native_code)  # the forked workers inherit it
+    monkeypatch.setattr(pipeline, "_read_check_score", stuck_in_native_code)  # the forked workers inherit it
     result = run_folder([inbox], tmp_path / "out", limits=Limits(seconds=1))
     # Without the stop from outside the job would sleep its 60 s and then score normally.
     assert ("stuck.xlsx", "worker-crash") in {(i.file, i.code) for i in result.issues}

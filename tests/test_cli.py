@@ -101,3 +101,15 @@ def test_unwritable_output_is_a_clear_error(tmp_path, capsys):
     assert main(["run", str(SEED), "-o", str(blocker / "out"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "not-a-folder" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("what, name", [("rules", "national.toml"), ("report-template", "report_template.docx")])
+def test_export_bundled_files_for_local_editing(tmp_path, monkeypatch, capsys, what, name):
+    from importlib import resources
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", what]) == 0
+    assert (tmp_path / name).read_bytes() == (resources.files("selfeval_xlsx") / "data" / name).read_bytes()
+    assert main(["export", what]) == 2 and "已存在" in capsys.readouterr().err  # never overwritten silently
+    if what == "rules":
+        assert main(["score", "--rules", name, str(EXAMPLES / "seed_党建工作经费_2022.xlsx")]) == 0

@@ -21,8 +21,9 @@ import pytest
 
 import corpus
 from corpus import REFUSED, SCORED, SKIPPED
-from selfeval_xlsx import batch
+from selfeval_xlsx import pipeline
 from selfeval_xlsx.batch import RunOptions, run
+from selfeval_xlsx.batch.store import STATE_DIR
 from selfeval_xlsx.cli import main
 from selfeval_xlsx.guard import Limits
 from selfeval_xlsx.intake import collect
@@ -113,7 +114,7 @@ def test_inputs_unchanged_and_nothing_written_outside_the_output(corpus_run):
     base, out = corpus_run["base"], corpus_run["out"]
     assert tree(base, skip=out) == corpus_run["before"]  # inputs byte-identical; cwd still empty
     assert not any((base / "cwd").iterdir())
-    assert {p.name for p in out.iterdir()} <= {"summary.xlsx", "workbooks", "reports", batch.STATE_DIR}
+    assert {p.name for p in out.iterdir()} <= {"summary.xlsx", "workbooks", "reports", STATE_DIR}
     for path in out.rglob("*"):
         assert out.resolve() in path.resolve().parents
 
@@ -273,18 +274,18 @@ def test_limits_are_configurable(valid_bytes):
 
 def _analyse(path: Path, seconds: float):
     [ref], _ = collect([path])
-    return batch.analyse(ref, load_rules(None), Limits(seconds=seconds))
+    return pipeline.analyse(ref, load_rules(None), Limits(seconds=seconds))
 
 
 def test_time_limit_stops_a_slow_input(built, monkeypatch):
     base, _ = built
-    real = batch.score_project
+    real = pipeline.score_project
 
     def slow(project, rules):
         time.sleep(2)
         return real(project, rules)
 
-    monkeypatch.setattr(batch, "score_project", slow)
+    monkeypatch.setattr(pipeline, "score_project", slow)
     analysis = _analyse(base / "inbox" / "合并单元格.xlsx", 0.3)
     assert [i.code for i in analysis.issues] == ["timeout"]  # only the alarm (0.3 s < 2 s) gives this
 
@@ -307,13 +308,13 @@ def test_time_limit_during_parsing_is_reported_as_timeout(built, monkeypatch, st
 
 def _run_cli(monkeypatch, tmp_path, path: Path, work, *options) -> tuple[int, set]:
     """``selfeval run`` in-process with scoring replaced by ``work`` (forked workers inherit it)."""
-    real = batch.score_project
+    real = pipeline.score_project
 
     def patched(project, rules):
         work()
         return real(project, rules)
 
-    monkeypatch.setattr(batch, "score_project", patched)
+    monkeypatch.setattr(pipeline, "score_project", patched)
     code = main(["run", str(path), "-o", str(tmp_path / "o"), "--quiet", "--no-reports", "--workers", "1", *options])
     issues = pd.read_excel(tmp_path / "o" / "summary.xlsx", sheet_name="问题清单", engine="calamine")
     return code, set(zip(issues["来源文件"], issues["代码"]))

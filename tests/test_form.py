@@ -322,15 +322,14 @@ def test_bureau_example_exercises_every_rule():
 
 
 def test_examples_score_as_expected_with_warnings_only():
-    from selfeval_xlsx import load_rules, read_workbook, score_project
+    from selfeval_xlsx import analyse
 
-    rules = load_rules()
     seen = set()
     for path in (ex.SEED_FILE, ex.BUREAU_FILE):
-        submission = read_workbook(path)
-        assert not [i for i in submission.issues if i.is_error]
-        for project in submission.projects:
-            result = score_project(project, rules)
+        analysis = analyse(path)
+        assert not [i for i in analysis.issues if i.is_error]
+        for result in analysis.results:
+            project = result.project
             budget, total, grade, warnings = ex.EXPECTED[project.project_id]
             assert (result.budget_score, result.total, result.grade) == (Decimal(budget), Decimal(total), grade)
             assert not result.has_errors

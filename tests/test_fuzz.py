@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 import corpus
-from selfeval_xlsx.batch import analyse
+from selfeval_xlsx.pipeline import analyse
 from selfeval_xlsx.guard import Limits
 from selfeval_xlsx.intake import InputRef
 from selfeval_xlsx.rules import load_rules
@@ -80,7 +80,7 @@ def analysed(data: bytes):
 
 
 def check_outcome(analysis) -> None:
-    issues = analysis.issues + [i for r in analysis.results for i in r.issues]
+    issues = analysis.all_issues
     assert "internal-error" not in {i.code for i in issues}, issues  # analyse turns exceptions into this
     for issue in issues:
         assert CODE.match(issue.code), issue
@@ -126,7 +126,7 @@ def test_fuzzed_text_never_becomes_a_formula_in_the_summary(tmp_path_factory, ch
         return
     analysis = analysed(data)
     out = Path(tmp_path_factory.mktemp("fuzz")) / "summary.xlsx"
-    write_summary(out, analysis.results, analysis.issues + [i for r in analysis.results for i in r.issues])
+    write_summary(out, analysis.results, analysis.all_issues, grades=RULES.grade_names)
     with zipfile.ZipFile(out) as z:
         for name in z.namelist():
             if name.startswith("xl/worksheets/"):

@@ -5,12 +5,19 @@ from decimal import Decimal
 
 import pytest
 
+from selfeval_xlsx.checks import check_submission
 from selfeval_xlsx.reader import read_workbook
+from selfeval_xlsx.rules import load_rules
+
+
+def problems(submission):
+    """What reading and then checking the records find (the reader converts, the checks judge)."""
+    return [*submission.issues, *check_submission(submission, load_rules())]
 
 
 def found(submission):
     """Issues as (sheet, cell, code) tuples: what the tests assert on."""
-    return {(i.sheet, i.cell, i.code) for i in submission.issues}
+    return {(i.sheet, i.cell, i.code) for i in problems(submission)}
 
 
 def test_valid_form_reads_cleanly(make_book, tables):
@@ -61,7 +68,7 @@ def test_missing_sheet(make_book, tables):
 def test_missing_spending_sheet_is_only_a_warning(make_book, tables):
     del tables["支出"]
     sub = read_workbook(make_book(tables))
-    assert [(i.code, i.severity) for i in sub.issues] == [("missing-sheet", "warning")]
+    assert [(i.code, i.severity) for i in problems(sub)] == [("missing-spending-sheet", "warning")]
 
 
 def test_missing_column_names_the_header_row(make_book, tables):
@@ -114,7 +121,7 @@ def test_unknown_level1_and_nature(make_book, tables):
 def test_level2_outside_its_level1_is_a_warning(make_book, tables):
     tables["绩效指标"][1][2] = "社会效益指标"
     sub = read_workbook(make_book(tables))
-    assert [(i.cell, i.code, i.severity) for i in sub.issues] == [("C2", "bad-level2", "warning")]
+    assert [(i.cell, i.code, i.severity) for i in problems(sub)] == [("C2", "bad-level2", "warning")]
 
 
 def test_project_without_funding(make_book, tables):
@@ -193,7 +200,7 @@ def test_truncated_workbook(make_book, tables, tmp_path):
 
 
 def test_fast_metadata_scan_agrees_with_the_exact_one(make_book, tables):
-    from selfeval_xlsx.xlsx_meta import read_meta
+    from selfeval_xlsx.xlsx.meta import read_meta
 
     tables["绩效指标"][3][6] = 0.96
     tables["资金"][1][4] = "=C2*0.95"

@@ -5,6 +5,7 @@ import io
 import re
 import shutil
 import zipfile
+from dataclasses import replace
 from decimal import Decimal as D
 
 import docx
@@ -13,8 +14,10 @@ from docx.shared import Mm
 
 from selfeval_xlsx.errors import SelfevalError, TemplateError
 from selfeval_xlsx.models import FundingRow, Indicator, IndicatorScore, Project, ProjectResult, SpendingRow
-from selfeval_xlsx.report import ReportRenderer, build_context, fmt_number, report_filename, to_pdf
-from selfeval_xlsx.report_template import DEFAULT_TEMPLATE, build_template
+from selfeval_xlsx.present import fmt_number
+from selfeval_xlsx.report import ReportRenderer, build_context, report_filename, to_pdf
+from selfeval_xlsx.report.template import DEFAULT_TEMPLATE, build_template
+from selfeval_xlsx.vocab import Kind
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 
@@ -52,8 +55,8 @@ def make_result(scores=None, reasons=None, kinds=None, **project_fields) -> Proj
         ind = Indicator(project_id="P001", level1=l1, level2=l2, level3=l3, target=target, actual=actual,
                         weight=D(10), deviation=reasons.get(i, ""))
         project.indicators.append(ind)
-        kind = kinds.get(i, "positive")
-        score = None if kind == "not_applicable" else scores.get(i, D(10))
+        kind = kinds.get(i, Kind.POSITIVE)
+        score = None if kind == Kind.NOT_APPLICABLE else scores.get(i, D(10))
         reached = score is not None and score >= D(10)
         result_scores.append(IndicatorScore(indicator=ind, kind=kind, method="", score=score, reached=reached))
     subtotals: dict[str, D] = {}
@@ -61,8 +64,8 @@ def make_result(scores=None, reasons=None, kinds=None, **project_fields) -> Proj
         if s.score is not None:
             subtotals[s.indicator.level1] = subtotals.get(s.indicator.level1, D(0)) + s.score
     total = D(10) + sum(subtotals.values())
-    return ProjectResult(project=project, budget=D(100), executed=D(100), rate=D(1), budget_score=D(10),
-                         indicators=result_scores, subtotals=subtotals, total=total,
+    return ProjectResult(project=project, budget_weight=D(10), total_weight=D(100), budget=D(100), executed=D(100),
+                         rate=D(1), budget_score=D(10), indicators=tuple(result_scores), subtotals=subtotals, total=total,
                          grade="优" if total >= 90 else "良")
 
 
@@ -233,8 +236,7 @@ def test_data_prints_literally_and_line_breaks_make_paragraphs(renderer):
 
 
 def test_unscored_result_is_not_rendered(renderer):
-    result = make_result()
-    result.total = None
+    result = replace(make_result(), total=None)
     with pytest.raises(SelfevalError):
         renderer.render(result)
 
@@ -316,3 +318,23 @@ def test_to_pdf_without_soffice(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(SelfevalError, match="LibreOffice"):
         to_pdf([tmp_path / "a.docx"], tmp_path)
+
+
+def test_budget_weight_is_the_rules_own(tmp_path):
+    """A legal rules file worth 120 in all (budget 20): the report states the budget score with
+    its real weight (it used to guess 100 − Σ indicator weights, or 10: "得19分（分值10分）")."""
+    from selfeval_xlsx.pipeline import score
+    from selfeval_xlsx.rules import load_rules
+
+    rules_path = tmp_path / "local.toml"
+    rules_path.write_text('[weights]\nbudget = 20\n"产出指标" = 60\ntotal = 120\n', encoding="utf-8")
+    rules = load_rules(rules_path)
+    project = make_result().project
+    project.funding[0].executed = D(95)
+    for ind in project.indicators[:5]:
+        ind.weight = D(12)  # 产出 5 × 12 = 60, 效益 3 × 10, 满意度 10
+    result = score(project, rules)
+    assert result.total is not None and result.budget_score == D(19)
+    context = build_context(result)
+    assert "预算执行得19分（分值20分）" in context["sentences"]["subtotals"]
+    assert context["table"]["budget"]["weight"] == "20" and context["table"]["total"]["weight"] == "120"

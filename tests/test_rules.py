@@ -3,31 +3,27 @@ from decimal import Decimal as D
 
 import pytest
 
-from selfeval_xlsx import rules as rules_module
 from selfeval_xlsx.errors import RulesError
 from selfeval_xlsx.rules import BUNDLED_RULES, Rules, load_rules
 
 
-def test_bundled_toml_matches_dataclass_defaults():
+def test_national_rules_come_from_the_bundled_file_only():
     assert BUNDLED_RULES.is_file()
     loaded = load_rules()
-    assert loaded == Rules()
     assert loaded.source == str(BUNDLED_RULES)
+    with pytest.raises(TypeError):
+        Rules()  # no second copy of the defaults in code
 
 
 def test_defaults_are_the_national_table():
-    r = Rules()
+    r = load_rules()
     assert r.budget_weight == 10 and r.total_weight == 100
     assert dict(r.level1_weights) == {"产出指标": 50, "效益指标": 30, "满意度指标": 10, "成本指标": 0}
     assert r.reverse_method == "linear"
     assert r.band("部分达成") == (D("0.6"), D("0.8"))
     assert r.qualitative_default == 1
     assert r.self_score_tolerance == D("0.01") and r.reconciliation_tolerance == D("0.01")
-
-
-def test_missing_bundled_file_falls_back_to_defaults(monkeypatch, tmp_path):
-    monkeypatch.setattr(rules_module, "BUNDLED_RULES", tmp_path / "absent.toml")
-    assert load_rules() == Rules()
+    assert r.grade_names == ("优", "良", "中", "差")
 
 
 @pytest.mark.parametrize("total, grade", [
@@ -35,7 +31,7 @@ def test_missing_bundled_file_falls_back_to_defaults(monkeypatch, tmp_path):
     (D(60), "中"), (D("59.99"), "差"), (D(0), "差"),
 ])
 def test_grade_edges(total, grade):
-    assert Rules().grade(total) == grade
+    assert load_rules().grade(total) == grade
 
 
 @pytest.mark.parametrize("band, score, inside", [
@@ -44,7 +40,7 @@ def test_grade_edges(total, grade):
     ("未达成", D(0), True), ("未达成", D("5.99"), True), ("未达成", D(6), False), ("未达成", D(-1), False),
 ])
 def test_bands_include_low_end_and_top_band_high_end(band, score, inside):
-    assert Rules().in_band(band, score, D(10)) is inside
+    assert load_rules().in_band(band, score, D(10)) is inside
 
 
 def write(tmp_path, text):
@@ -58,6 +54,11 @@ def test_partial_file_overrides_only_what_it_says(tmp_path):
     assert r.reverse_method == "ratio"
     assert r.grade(D(86)) == "优" and r.grade(D(84)) == "良"
     assert r.budget_weight == 10 and r.band("达成") == (D("0.8"), D(1))
+
+
+def test_lowest_grade_renamed(tmp_path):
+    r = load_rules(write(tmp_path, '[grades]\nlowest = "不合格"\n'))
+    assert r.grade(D(10)) == "不合格" and r.grade_names == ("优", "良", "中", "不合格")
 
 
 def test_other_split_and_float_values(tmp_path):

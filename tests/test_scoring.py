@@ -7,14 +7,19 @@ from decimal import Decimal as D
 
 import pytest
 
+from dataclasses import replace
+
+from selfeval_xlsx.issues import Code
 from selfeval_xlsx.models import FundingRow, Indicator, Project, SpendingRow
-from selfeval_xlsx.rules import Rules
-from selfeval_xlsx.scoring import ISSUE_CODES, round_half_up, score_project
+from selfeval_xlsx.pipeline import score as score_project  # record checks + scoring + completeness
+from selfeval_xlsx.rules import load_rules
+from selfeval_xlsx.scoring import round_half_up
 
 IND_COLS = {"project_id": 0, "level1": 1, "level2": 2, "level3": 3, "nature": 4, "target": 5, "actual": 6,
             "weight": 7, "self_score": 8, "deduction": 9, "deviation": 10}
 FUND_COLS = {"project_id": 0, "source": 1, "initial_budget": 2, "budget": 3, "executed": 4}
-LINEAR, RATIO = Rules(), Rules(reverse_method="ratio")
+LINEAR = load_rules()
+RATIO = replace(LINEAR, reverse_method="ratio")
 
 
 def ind(target, actual, weight=10, *, level1="产出指标", level3="指标", nature="", self_score=None,
@@ -60,7 +65,7 @@ def seed_indicators():
 
 def test_seed_project_scores_100():
     r = score_project(project(seed_indicators(), year="2022"), LINEAR)
-    assert r.issues == []
+    assert not r.issues
     assert (r.budget, r.executed, r.rate, r.budget_score) == (D(100), D(100), D(1), D(10))
     assert r.subtotals == {"产出指标": D(50), "效益指标": D(30), "满意度指标": D(10)}
     assert (r.total, r.grade, r.status) == (D(100), "优", "通过")
@@ -183,7 +188,7 @@ def test_qualitative_nature_forces_band_rule():
 
 
 def test_qualitative_weight_from_rules_default():
-    rules = Rules(qualitative_default=D("0.9"))
+    rules = replace(LINEAR, qualitative_default=D("0.9"))
     s = score_project(project([ind("有效提升", "达成", deviation="x")]), rules).indicators[0]
     assert s.score == D("9.00")
 
@@ -303,7 +308,7 @@ def test_level1_written_without_suffix_is_the_same_group():
     inds = seed_indicators()
     inds[0].level1 = "产出"
     r = score_project(project(inds), LINEAR)
-    assert r.issues == [] and r.subtotals["产出指标"] == 50
+    assert not r.issues and r.subtotals["产出指标"] == 50
 
 
 def test_self_score_checks():
@@ -329,7 +334,7 @@ def test_self_score_checks():
     ("≥18次", "18人次", 10, "G2", "unit-mismatch"),
     ("≥100万元", "1000000元", 10, "G2", "unit-mismatch"),
     ("2023年12月", "明年", 10, "G2", "bad-actual"),
-    ("≥18次", "18次", None, "H2", "missing-weight"),
+    ("≥18次", "18次", None, "H2", "empty-required"),
     ("≥18次", "18次", -5, "H2", "bad-weight"),
 ])
 def test_row_errors_block_the_total(target, actual, weight, cell, code):
@@ -340,7 +345,7 @@ def test_row_errors_block_the_total(target, actual, weight, cell, code):
     assert r.indicators[-1].score is None
     assert r.total is None and r.grade == "" and r.status == "错误"
     assert r.indicators[0].score == 10                     # the others are still scored
-    assert ISSUE_CODES[code][0] == "error"
+    assert Code(code).severity == "error"
 
 
 def test_nature_warnings():
@@ -372,10 +377,10 @@ def test_issue_fields_for_the_analyst():
 
 
 def test_every_code_raised_is_declared():
-    assert all(sev in ("error", "warning") for sev, _ in ISSUE_CODES.values())
+    assert all(code.severity in ("error", "warning") and code.title for code in Code)
     assert {"bad-target", "bad-actual", "unit-mismatch", "self-score-required", "self-score-out-of-band",
             "self-score-differs", "missing-deviation", "weight-sum", "weight-split", "budget-zero",
-            "over-budget", "spending-mismatch", "missing-weight", "no-indicators"} <= set(ISSUE_CODES)
+            "over-budget", "spending-mismatch", "missing-weight", "no-indicators"} <= set(Code)
 
 
 def test_no_reconciliation_against_an_unreadable_executed_amount():

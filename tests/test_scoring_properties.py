@@ -6,10 +6,12 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from selfeval_xlsx.models import FundingRow, Indicator, Project
-from selfeval_xlsx.rules import Rules
+from dataclasses import replace
+
+from selfeval_xlsx.rules import load_rules
 from selfeval_xlsx.scoring import score_project
 
-RULES = {"linear": Rules(), "ratio": Rules(reverse_method="ratio")}
+RULES = {"linear": load_rules(), "ratio": replace(load_rules(), reverse_method="ratio")}
 
 amounts = st.decimals(min_value=0, max_value=10_000, places=2, allow_nan=False, allow_infinity=False)
 actuals = st.decimals(min_value=-100, max_value=10_000, places=2, allow_nan=False, allow_infinity=False)

@@ -10,9 +10,18 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from selfeval_xlsx.issues import error, warning
+from selfeval_xlsx.issues import Code, issue
 from selfeval_xlsx.models import Indicator, IndicatorScore, Project, ProjectResult
-from selfeval_xlsx.summary import text_width, write_summary
+from selfeval_xlsx.present import text_width
+from selfeval_xlsx.rules import load_rules
+from selfeval_xlsx.summary import write_summary as _write_summary
+from selfeval_xlsx.vocab import Kind
+
+GRADES = load_rules().grade_names
+
+
+def write_summary(path, results, issues, **kw):
+    return _write_summary(path, results, issues, **{"grades": GRADES, **kw})
 
 FORMULA_NAMES = ('=HYPERLINK("http://x")', "+cmd|' /C calc'!A0")
 
@@ -22,23 +31,24 @@ def make_result(pid, name, department="区委组织部", grade="优", total=D("9
     project = Project(sheet="项目信息", row=1, project_id=pid, name=name, year="2022",
                       department=department, source_file=file)
     scores = []
-    for k, (l1, kind, score) in enumerate([("产出指标", "positive", D("20")), ("效益指标", "reverse", D("12.5")),
-                                           ("满意度指标", "qualitative", D("9")), ("产出指标", "not_applicable", None)]):
+    for k, (l1, kind, score) in enumerate([("产出指标", Kind.POSITIVE, D("20")), ("效益指标", Kind.REVERSE, D("12.5")),
+                                           ("满意度指标", Kind.QUALITATIVE, D("9")),
+                                           ("产出指标", Kind.NOT_APPLICABLE, None)]):
         ind = Indicator(sheet="绩效指标", row=k + 1, project_id=pid, level1=l1, level2="数量指标",
                         level3=f"指标{k}", target="≥18次", actual="18次", weight=D("20"), self_score=D("19"))
         project.indicators.append(ind)
         scores.append(IndicatorScore(ind, kind, "反向(线性)", score=score, why="B≥A，得满分"))
     return ProjectResult(project, budget=D("100"), executed=D("95.5"), rate=rate, budget_score=D("9.55"),
-                         indicators=scores, subtotals=subtotals or {"产出指标": D("40"), "效益指标": D("30"),
+                         indicators=tuple(scores), subtotals=subtotals or {"产出指标": D("40"), "效益指标": D("30"),
                                                                     "满意度指标": D("9")},
-                         total=total, grade=grade, self_total=D("96"), issues=list(issues))
+                         total=total, grade=grade, self_total=D("96"), issues=tuple(issues))
 
 
 @pytest.fixture
 def run():
-    bad = error("bad-number", "全年执行数不是数字", file="财政局.xlsx", sheet="资金", row=4, col=4, value="abc",
+    bad = issue(Code.BAD_NUMBER, "全年执行数不是数字", file="财政局.xlsx", sheet="资金", row=4, col=4, value="abc",
                 project_id="P2")
-    warn = warning("self-score-mismatch", "自评得分19与计算得分20不一致", file="组织部.xlsx", sheet="绩效指标",
+    warn = issue(Code.SELF_SCORE_DIFFERS, "自评得分19与计算得分20不一致", file="组织部.xlsx", sheet="绩效指标",
                    row=1, col=8, value="19", project_id="P1")
     results = [
         make_result("P1", FORMULA_NAMES[0], issues=[warn]),
@@ -46,7 +56,7 @@ def run():
                     issues=[bad]),
         make_result("P3", "党建工作经费", grade="良", total=D("85")),
     ]
-    issues = [bad, warn, error("unreadable-file", "无法打开文件", file="坏文件.xlsx")]
+    issues = [bad, warn, issue(Code.UNREADABLE_FILE, "无法打开文件", file="坏文件.xlsx")]
     return results, issues
 
 
@@ -168,3 +178,17 @@ def test_libreoffice_renders_pdf(summary, tmp_path):
                    check=True, timeout=120, capture_output=True)
     pdf = out / "summary.pdf"
     assert pdf.exists() and pdf.read_bytes().startswith(b"%PDF")
+
+
+def test_grade_names_come_from_the_rules(tmp_path):
+    """A rules file may call the lowest band 不合格: 统计 counts it and 等级 is coloured (it was
+    counted as 未评分 and left uncoloured while the grade names were hard-coded)."""
+    grades = ("优", "良", "中", "不合格")
+    results = [make_result("P1", "x", grade="不合格", total=D("40")), make_result("P2", "y", grade="优")]
+    path = _write_summary(tmp_path / "s.xlsx", results, [], grades=grades)
+    stats = pd.read_excel(path, sheet_name="统计", header=None, engine="calamine")
+    counts = {row[0]: row[1] for row in stats.itertuples(index=False) if row[0] in (*grades, "未评分")}
+    assert counts == {"优": 1, "良": 0, "中": 0, "不合格": 1, "未评分": 0}
+    overview = openpyxl.load_workbook(path)["汇总"]
+    coloured = {rule.formula[0].strip('"') for cf in overview.conditional_formatting for rule in cf.rules}
+    assert {"不合格", "优"} <= coloured

@@ -2,7 +2,7 @@
 
     python workbook_templates/examples/make_examples.py
 
-Writes ``workbook_templates/selfeval_template.xlsx`` and, next to this script,
+Writes the blank form ``selfeval_xlsx/data/selfeval_template.xlsx`` (package data) and, next to this script,
 ``seed_党建工作经费_2022.xlsx`` (the seed report's project) and ``某区教育局_2023.xlsx``
 (six projects that together exercise every scoring rule of DOMAIN.md §3). Both examples are
 meant to pass ``check`` with warnings only; the expected totals are listed in EXPECTED.
@@ -17,7 +17,7 @@ ROOT = HERE.parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from selfeval_xlsx.form import write_template, write_workbook  # noqa: E402
+from selfeval_xlsx.form import TEMPLATE_PATH, write_template, write_workbook  # noqa: E402
 
 SEED_FILE = HERE / "seed_党建工作经费_2022.xlsx"
 BUREAU_FILE = HERE / "某区教育局_2023.xlsx"
@@ -372,7 +372,7 @@ BUREAU_INDICATORS = [
 
 def main() -> None:
     """Write the blank template and both examples."""
-    write_template(ROOT / "workbook_templates" / "selfeval_template.xlsx")
+    write_template(Path(str(TEMPLATE_PATH)))
     write_workbook(SEED_FILE, [SEED_PROJECT], SEED_FUNDING, SEED_SPENDING, SEED_INDICATORS)
     write_workbook(BUREAU_FILE, BUREAU_PROJECTS, BUREAU_FUNDING, BUREAU_SPENDING, BUREAU_INDICATORS)
 

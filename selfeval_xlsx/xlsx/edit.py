@@ -14,17 +14,12 @@ import re
 import zipfile
 from copy import deepcopy
 from dataclasses import dataclass, field
-from functools import lru_cache
 from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from .issues import column_letter
-
-MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
-CT = "http://schemas.openxmlformats.org/package/2006/content-types"
+from ..present import clean_text
+from .parts import CT, MAIN, PKG_REL, REL, column_letter, parse_ref as _parse_ref, resolve
 T_SHEET = f"{REL}/worksheet"
 T_COMMENTS = f"{REL}/comments"
 T_VML = f"{REL}/vmlDrawing"
@@ -35,8 +30,6 @@ CT_VML = "application/vnd.openxmlformats-officedocument.vmlDrawing"
 CT_WORKBOOK = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
 _DECLARATION = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True, remove_blank_text=False)
-_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-_CELL_REF = re.compile(r"([A-Z]+)(\d+)")
 # Elements that must come after <legacyDrawing> in a worksheet (ECMA-376 order).
 _AFTER_LEGACY = {f"{{{MAIN}}}{t}" for t in ("legacyDrawingHF", "drawingHF", "picture", "oleObjects", "controls",
                                             "webPublishItems", "tableParts", "extLst")}
@@ -81,25 +74,8 @@ class Mark:
     priority: int = 0  # a mark with a higher priority wins the fill (an error over a warning)
 
 
-def clean_text(value: object) -> str:
-    """Text that XML can hold (no control characters or lone surrogates)."""
-    return _ILLEGAL.sub("", str(value))
-
-
-_col_letters = lru_cache(maxsize=4096)(column_letter)
-
-
 def _ref(row: int, col: int) -> str:
-    return f"{_col_letters(col)}{row + 1}"
-
-
-def _parse_ref(ref: str) -> tuple[int, int]:
-    m = _CELL_REF.fullmatch(ref.replace("$", ""))
-    letters, digits = m.groups()
-    col = 0
-    for ch in letters:
-        col = col * 26 + ord(ch) - 64
-    return int(digits) - 1, col - 1
+    return f"{column_letter(col)}{row + 1}"
 
 
 class _Package:
@@ -136,8 +112,7 @@ class _Package:
         return f"rId{n}"
 
     def target(self, part: str, rel: etree._Element) -> str:
-        t = rel.get("Target", "")
-        return t.lstrip("/") if t.startswith("/") else posixpath.normpath(posixpath.join(posixpath.dirname(part), t))
+        return resolve(part, rel.get("Target", ""))
 
     def free_name(self, pattern: str) -> str:
         n = 1
@@ -303,7 +278,7 @@ def _sheet_xml(sheet: NewSheet, styles: _Styles) -> bytes:
         if r != current:
             out.append(f'</row><row r="{r + 1}">' if current is not None else f'<row r="{r + 1}">')
             current = r
-        ref, style = f"{_col_letters(c)}{r + 1}", attr.get(key, "")
+        ref, style = f"{column_letter(c)}{r + 1}", attr.get(key, "")
         if value is None or value == "":
             out.append(f'<c r="{ref}"{style}/>')
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -388,20 +363,27 @@ class _Sheet:
     def add_comments(self, notes: dict[tuple[int, int], str], author: str, shape_block: int) -> None:
         """Add ``notes`` to the sheet's comments part (created when missing) with a VML shape
         each, so Excel and LibreOffice show them on hover."""
-        rels = self.pkg.rels(self.part)
         comments_part = vml_part = None
-        for rel in rels:
+        for rel in self.pkg.rels(self.part):
             if rel.get("Type") == T_COMMENTS:
                 comments_part = self.pkg.target(self.part, rel)
             elif rel.get("Type") == T_VML:
                 vml_part = self.pkg.target(self.part, rel)
-        if comments_part is None:
-            comments_part = self.pkg.free_name("xl/comments_selfeval{}.xml")
-            self.pkg.xml[comments_part] = etree.fromstring(
-                f'<comments xmlns="{MAIN}"><authors/><commentList/></comments>'.encode())
-            self.pkg.override(comments_part, CT_COMMENTS)
-            self.pkg.add_rel(self.part, T_COMMENTS, "/" + comments_part)
-        comments = self.pkg.tree(comments_part)
+        shapes = self._append_comments(comments_part or self._new_comments(), notes, author)
+        if shapes:
+            self._append_shapes(vml_part or self._new_drawing(shape_block), shapes)
+
+    def _new_comments(self) -> str:
+        part = self.pkg.free_name("xl/comments_selfeval{}.xml")
+        self.pkg.xml[part] = etree.fromstring(f'<comments xmlns="{MAIN}"><authors/><commentList/></comments>'.encode())
+        self.pkg.override(part, CT_COMMENTS)
+        self.pkg.add_rel(self.part, T_COMMENTS, "/" + part)
+        return part
+
+    def _append_comments(self, part: str, notes: dict[tuple[int, int], str], author: str) -> list[tuple]:
+        """Notes appended to the department's own comment of a cell, or new comments; returns
+        (row, col, note) of the new ones, which need a shape."""
+        comments = self.pkg.tree(part)
         authors = comments.find(f"{{{MAIN}}}authors")
         names = [a.text for a in authors]
         if author not in names:
@@ -412,45 +394,45 @@ class _Sheet:
         shapes = []
         for (row, col), note in sorted(notes.items()):
             ref = _ref(row, col)
-            if ref in existing:  # append to the department's own comment
-                texts = existing[ref].find(f"{{{MAIN}}}text")
-                run = etree.SubElement(texts, f"{{{MAIN}}}r")
-                t = etree.SubElement(run, f"{{{MAIN}}}t")
-                t.text = "\n" + clean_text(note)
-                t.set("{http://www.w3.org/XML/1998/namespace}space", "preserve")
-                continue
-            comment = etree.SubElement(listing, f"{{{MAIN}}}comment", ref=ref, authorId=str(names.index(author)))
-            t = etree.SubElement(etree.SubElement(etree.SubElement(comment, f"{{{MAIN}}}text"), f"{{{MAIN}}}r"),
-                                 f"{{{MAIN}}}t")
-            t.text = clean_text(note)
-            t.set("{http://www.w3.org/XML/1998/namespace}space", "preserve")
-            shapes.append((row, col, note))
-        if not shapes:
-            return
-        if vml_part is None:
-            vml_part = self.pkg.free_name("xl/drawings/vmlDrawing_selfeval{}.vml")
-            self.pkg.parts[vml_part] = _VML_HEAD.format(block=shape_block).encode() + b"</xml>"
-            self.pkg.infos[vml_part] = zipfile.ZipInfo(vml_part)
-            types = self.pkg.tree("[Content_Types].xml")
-            if not any(d.get("Extension", "").lower() == "vml" for d in types):
-                etree.SubElement(types, f"{{{CT}}}Default", Extension="vml", ContentType=CT_VML)
-            rid = self.pkg.add_rel(self.part, T_VML, "/" + vml_part)
-            legacy = etree.Element(f"{{{MAIN}}}legacyDrawing", nsmap={"r": REL})
-            legacy.set(f"{{{REL}}}id", rid)
-            after = next((c for c in self.root if c.tag in _AFTER_LEGACY), None)
-            if after is not None:
-                after.addprevious(legacy)
+            if ref in existing:
+                text, prefix = existing[ref].find(f"{{{MAIN}}}text"), "\n"
             else:
-                self.root.append(legacy)
-        vml = self.pkg.parts[vml_part]
+                comment = etree.SubElement(listing, f"{{{MAIN}}}comment", ref=ref, authorId=str(names.index(author)))
+                text, prefix = etree.SubElement(comment, f"{{{MAIN}}}text"), ""
+                shapes.append((row, col, note))
+            t = etree.SubElement(etree.SubElement(text, f"{{{MAIN}}}r"), f"{{{MAIN}}}t")
+            t.text = prefix + clean_text(note)
+            t.set("{http://www.w3.org/XML/1998/namespace}space", "preserve")
+        return shapes
+
+    def _new_drawing(self, shape_block: int) -> str:
+        part = self.pkg.free_name("xl/drawings/vmlDrawing_selfeval{}.vml")
+        self.pkg.parts[part] = _VML_HEAD.format(block=shape_block).encode() + b"</xml>"
+        self.pkg.infos[part] = zipfile.ZipInfo(part)
+        types = self.pkg.tree("[Content_Types].xml")
+        if not any(d.get("Extension", "").lower() == "vml" for d in types):
+            etree.SubElement(types, f"{{{CT}}}Default", Extension="vml", ContentType=CT_VML)
+        rid = self.pkg.add_rel(self.part, T_VML, "/" + part)
+        legacy = etree.Element(f"{{{MAIN}}}legacyDrawing", nsmap={"r": REL})
+        legacy.set(f"{{{REL}}}id", rid)
+        after = next((c for c in self.root if c.tag in _AFTER_LEGACY), None)
+        if after is not None:
+            after.addprevious(legacy)
+        else:
+            self.root.append(legacy)
+        return part
+
+    def _append_shapes(self, part: str, shapes: list[tuple]) -> None:
+        vml = self.pkg.parts[part]
         # Shape ids continue after the drawing's own, inside the id block it declares.
         taken = [int(n) for n in re.findall(rb"_x0000_s(\d+)", vml)]
-        first = max(taken) + 1 if taken else shape_block * 1024 + 1
+        block = re.search(rb'data="(\d+)', vml)
+        first = max(taken) + 1 if taken else int(block.group(1) if block else 1) * 1024 + 1
         added = "".join(_vml_shape(row, col, first + k, note) for k, (row, col, note) in enumerate(shapes))
         if b'id="_x0000_t202"' not in vml:  # a drawing of other shapes (buttons) lacks the note type
             added = _VML_NOTE_TYPE + added
         end = vml.rfind(b"</xml>")
-        self.pkg.parts[vml_part] = vml[:end] + added.encode() + vml[end:]
+        self.pkg.parts[part] = vml[:end] + added.encode() + vml[end:]
 
 
 # Namespaces declared on each element: appended to a drawing another program wrote (openpyxl
@@ -482,25 +464,38 @@ def annotate(data: bytes, sheet: NewSheet, marks: list[Mark], author: str) -> by
     pkg = _Package(data)
     drop: set[str] = set()
     _remove_macros(pkg, drop)
-    book = pkg.tree("xl/workbook.xml")
-    sheets_el = book.find(f"{{{MAIN}}}sheets")
-    rels = pkg.rels("xl/workbook.xml")
-    by_id = {r.get("Id"): r for r in rels}
-    sheet_parts = {}
-    for s in sheets_el:
-        rel = by_id.get(s.get(f"{{{REL}}}id"))
-        if rel is None:
-            continue
-        sheet_parts[s.get("name")] = pkg.target("xl/workbook.xml", rel)
+    sheet_parts = _sheet_parts(pkg)
     styles = _Styles(pkg)
+    opened = _apply_marks(pkg, sheet_parts, styles, [m for m in marks if m.sheet != sheet.name], author)
+    _insert_first(pkg, sheet, styles, drop)
+    for name, part in sheet_parts.items():  # otherwise Excel opens with the department's sheets grouped with ours
+        if name != sheet.name and part in pkg.parts and (name in opened or b'tabSelected="1"' in pkg.parts[part]):
+            for view in pkg.tree(part).iterfind(f"{{{MAIN}}}sheetViews/{{{MAIN}}}sheetView"):
+                view.attrib.pop("tabSelected", None)
+    return pkg.to_bytes(drop)
 
-    # Marks on the department's sheets.
+
+def _sheet_parts(pkg: _Package) -> dict[str, str]:
+    """Sheet name -> part, from the workbook as it is being edited."""
+    by_id = {r.get("Id"): r for r in pkg.rels("xl/workbook.xml")}
+    parts = {}
+    for s in pkg.tree("xl/workbook.xml").find(f"{{{MAIN}}}sheets"):
+        rel = by_id.get(s.get(f"{{{REL}}}id"))
+        if rel is not None:
+            parts[s.get("name")] = pkg.target("xl/workbook.xml", rel)
+    return parts
+
+
+def _apply_marks(pkg: _Package, sheet_parts: dict[str, str], styles: _Styles, marks: list[Mark],
+                 author: str) -> dict[str, _Sheet]:
+    """Fill the marked cells (an error's fill wins over a warning's) and add every mark's note
+    to the cell's comment. Returns the sheets that were opened."""
     notes_by_sheet: dict[str, dict[tuple[int, int], str]] = {}
     fills: dict[tuple[str, int, int], Mark] = {}
     opened: dict[str, _Sheet] = {}
     for mark in marks:
         part = sheet_parts.get(mark.sheet)
-        if part is None or part not in pkg.parts or mark.sheet == sheet.name:
+        if part is None or part not in pkg.parts:
             continue
         target = opened.get(mark.sheet) or opened.setdefault(mark.sheet, _Sheet(pkg, part))
         if target.data is None:  # a chart sheet has no cells
@@ -516,12 +511,18 @@ def annotate(data: bytes, sheet: NewSheet, marks: list[Mark], author: str) -> by
         cell.set("s", str(styles.with_fill(int(cell.get("s", "0")), mark.fill)))
     for k, (name, notes) in enumerate(sorted(notes_by_sheet.items())):
         opened[name].add_comments(notes, author, 90 + k)
+    return opened
 
-    # Replace an existing sheet of the same name, then insert ours first.
+
+def _insert_first(pkg: _Package, sheet: NewSheet, styles: _Styles, drop: set[str]) -> None:
+    """Add ``sheet`` as the first, active sheet, replacing a sheet of the same name."""
+    book = pkg.tree("xl/workbook.xml")
+    sheets_el = book.find(f"{{{MAIN}}}sheets")
+    rels = pkg.rels("xl/workbook.xml")
     old_names = [s.get("name") for s in sheets_el]
     if sheet.name in old_names:
         old = sheets_el[old_names.index(sheet.name)]
-        rel = by_id.get(old.get(f"{{{REL}}}id"))
+        rel = next((r for r in rels if r.get("Id") == old.get(f"{{{REL}}}id")), None)
         if rel is not None:
             part = pkg.target("xl/workbook.xml", rel)
             drop.update({part, pkg.rels_name(part)})
@@ -545,13 +546,6 @@ def annotate(data: bytes, sheet: NewSheet, marks: list[Mark], author: str) -> by
     for view in book.iterfind(f"{{{MAIN}}}bookViews/{{{MAIN}}}workbookView"):
         view.set("activeTab", "0")
         view.attrib.pop("firstSheet", None)
-    for name in kept:  # otherwise Excel opens with the department's sheets grouped with ours
-        p = sheet_parts.get(name)
-        if p in pkg.parts and (name in opened or b'tabSelected="1"' in pkg.parts[p]):
-            for view in pkg.tree(p).iterfind(f"{{{MAIN}}}sheetViews/{{{MAIN}}}sheetView"):
-                view.attrib.pop("tabSelected", None)
-    pkg.xml.setdefault("xl/workbook.xml", book)
-    return pkg.to_bytes(drop)
 
 
 def _renumber_local_names(book: etree._Element, before: list[str], after: list[str]) -> None:

@@ -1,6 +1,6 @@
 """The department copy of an ``.xls``: openpyxl cannot open the old format, so a new
 workbook is built from its values (python-calamine), marked, and given the 自评结果 sheet.
-Only this path imports openpyxl; ``.xlsx`` copies are made at the zip level (``_ooxml``)."""
+Only this path imports openpyxl; ``.xlsx`` copies are made at the zip level (:mod:`.edit`)."""
 from __future__ import annotations
 
 import io
@@ -13,9 +13,9 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from python_calamine import CalamineWorkbook
 
-from ._ooxml import NewSheet, clean_text
-from .issues import SEVERITY_ZH, Issue
-from .summary import AUTHOR, MAX_TEXT, text_width
+from ..issues import Issue
+from ..present import AUTHOR, MAX_TEXT, clean_text, text_width
+from .edit import NewSheet
 
 _THIN = Side(style="thin", color="808080")
 _BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
@@ -70,7 +70,7 @@ def mark_cells(wb: openpyxl.Workbook, issues: Sequence[Issue], error_rgb: str, w
                     break
         if issue.is_error or cell.fill != error_fill:  # a warning never hides an error
             cell.fill = error_fill if issue.is_error else warning_fill
-        note = f"{SEVERITY_ZH.get(issue.severity, issue.severity)}：{_text(issue.message)}"
+        note = f"{issue.severity.label}：{_text(issue.message)}"
         text = f"{cell.comment.text}\n{note}" if cell.comment else note
         lines = sum(1 + text_width(line) // 40 for line in text.split("\n"))
         cell.comment = Comment(text, AUTHOR, width=260, height=min(400, 20 + 16 * lines))

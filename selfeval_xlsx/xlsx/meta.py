@@ -5,7 +5,6 @@ parts (defusedxml for the small XML parts, one regular-expression pass over each
 from __future__ import annotations
 
 import io
-import posixpath
 import re
 import zipfile
 from collections import Counter
@@ -14,9 +13,7 @@ from typing import Callable
 
 from defusedxml import ElementTree
 
-_NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
-       "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
-       "p": "http://schemas.openxmlformats.org/package/2006/relationships"}
+from .parts import NS as _NS, column_index as _col_index, resolve, sheet_parts
 _PERCENT_BUILTIN = {9, 10}
 _CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?c>)", re.S)
 _ATTR_R = re.compile(rb'\br="([A-Z]+)(\d+)"')  # how every writer puts it; the rest goes to _extent_by_rows
@@ -55,20 +52,12 @@ def _read_part(archive: zipfile.ZipFile, name: str) -> bytes:
     return b"".join(pieces)
 
 
-def _col_index(letters: bytes) -> int:
-    n = 0
-    for ch in letters:
-        n = n * 26 + ch - 64
-    return n - 1
-
-
 def _shared_sizes(archive: zipfile.ZipFile) -> list[int]:
     """Byte size of each shared-string item (its XML), in index order."""
     rels = ElementTree.fromstring(_read_part(archive, "xl/_rels/workbook.xml.rels"))
     for rel in rels.iterfind("p:Relationship", _NS):
         if rel.get("Type", "").endswith("/sharedStrings"):
-            target = rel.get("Target", "")
-            path = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
+            path = resolve("xl/workbook.xml", rel.get("Target", ""))
             try:
                 xml = _read_part(archive, path)
             except KeyError:
@@ -118,15 +107,7 @@ def _percent_styles(archive: zipfile.ZipFile) -> set[int]:
 
 
 def _sheet_paths(archive: zipfile.ZipFile) -> dict[str, str]:
-    book = ElementTree.fromstring(_read_part(archive, "xl/workbook.xml"))
-    rels = ElementTree.fromstring(_read_part(archive, "xl/_rels/workbook.xml.rels"))
-    targets = {r.get("Id"): r.get("Target", "") for r in rels.iterfind("p:Relationship", _NS)}
-    paths = {}
-    for sheet in book.iterfind("m:sheets/m:sheet", _NS):
-        target = targets.get(sheet.get(f"{{{_NS['r']}}}id"), "")
-        path = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
-        paths[sheet.get("name")] = path
-    return paths
+    return sheet_parts(_read_part(archive, "xl/workbook.xml"), _read_part(archive, "xl/_rels/workbook.xml.rels"))
 
 
 _CELL_OPEN = re.compile(rb"<(?:\w+:)?c\b")

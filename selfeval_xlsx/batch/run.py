@@ -1,0 +1,225 @@
+"""The batch's two phases over an executor (:mod:`.workers`): (A) read, check and score each
+input (:func:`selfeval_xlsx.pipeline.analyse`), keeping the full analysis in the output
+folder's cache; between the phases the main process decides which submissions count
+(:mod:`.decisions`); (B) write each input's annotated copy and its reports, and
+``summary.xlsx`` as one more job. A manifest makes reruns incremental, and every file is
+written under a temporary name and renamed, so a killed run leaves no partial file behind.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from .._io import safe_filename
+from ..errors import SelfevalError
+from ..guard import Limits
+from ..intake import InputRef, Skipped
+from ..issues import Code, Issue, issue
+from ..models import ProjectResult
+from ..pipeline import Analysis, analyse
+from ..present import level1_columns
+from ..rules import Rules, load_rules
+from .decisions import Notes, apply, decide, gather
+from .options import RunOptions, RunResult
+from .store import (STATE_DIR, Manifest, fingerprint, load_analysis, output_lock, remove_temporaries,
+                    save_analysis, slim)
+from .workers import Workers
+
+
+# ---------------------------------------------------------------- phase A: read and score
+
+def _analyse_and_cache(ref: InputRef, rules: Rules, limits: Limits, cache: Path) -> Analysis:
+    """Phase A's job: analyse and keep the answer for the writers and the next run (written
+    by the worker, so the main process does not pickle everything twice)."""
+    analysis = analyse(ref, rules, limits)
+    save_analysis(cache, analysis)
+    return slim(analysis)
+
+
+# ---------------------------------------------------------------- phase B: write outputs
+
+_RENDERERS: dict = {}
+
+
+def _renderer(template: Path | None):
+    """One prepared report renderer per worker process and template."""
+    from ..report import ReportRenderer
+
+    key = str(template)
+    if key not in _RENDERERS:
+        _RENDERERS[key] = ReportRenderer(template, sandboxed=template is not None)
+    return _RENDERERS[key]
+
+
+def publish(ref: InputRef, cache: Path, notes: tuple[Issue, ...], copy_name: str, report_names: dict[str, str],
+            output: Path, template: Path | None, reports: bool, grades: tuple[str, ...]) -> tuple[list[str], list[Issue]]:
+    """Write one input's annotated copy and the reports of its kept, scored projects (file
+    names from ``report_names``, 项目编号 -> name), from its cached analysis and the batch's
+    decisions about it (``notes``, see :func:`decide`). Returns the written paths (relative
+    to ``output``) and problems met while writing."""
+    from ..annotate import annotate_workbook
+
+    analysis = load_analysis(cache, ref)
+    if analysis is None:
+        return [], [issue(Code.CACHE_MISSING, "中间结果文件缺失，本文件的副本和报告未生成；请重新运行。", file=ref.name)]
+    analysis = apply(analysis, notes)
+    written, problems = [], []
+    if not analysis.unreadable:  # a refused file is never opened again
+        try:
+            annotate_workbook(ref.read(), output / "workbooks" / copy_name, analysis.results, analysis.all_issues,
+                              grades=grades)
+            written.append(f"workbooks/{copy_name}")
+        except Exception as exc:  # noqa: BLE001 - the department copy is best effort per file
+            problems.append(issue(Code.COPY_FAILED, f"无法生成带自评结果的工作簿副本（{type(exc).__name__}），"
+                                  "其余结果不受影响。", file=ref.name, value=str(exc)[:200]))
+    if reports:
+        for result in analysis.results:
+            if result.total is None:
+                continue
+            try:
+                path = _renderer(template).write(result, output / "reports", report_names.get(result.project.project_id))
+                written.append(f"reports/{path.name}")
+            except Exception as exc:  # noqa: BLE001 - a template error stops one report only
+                problems.append(issue(Code.REPORT_FAILED, f"项目「{result.project.project_id}」的报告生成失败：{exc}",
+                                      file=ref.name, project_id=result.project.project_id))
+    return written, problems
+
+
+def _summary_job(sources: list[tuple[InputRef, Path]], notes: Notes, issues: list[Issue],
+                 level1: list[str], grades: tuple[str, ...], path: Path) -> Path | None:
+    """Phase B's summary job: ``summary.xlsx`` with the projects streamed one input at a
+    time from the cache files (memory stays flat however large the batch). None when a
+    cache file is gone."""
+    from ..summary import write_summary
+
+    def results():
+        for ref, cache in sources:
+            analysis = load_analysis(cache, ref)
+            if analysis is None:
+                raise FileNotFoundError(cache)
+            yield from apply(analysis, notes.get(ref.sha256, ())).results
+
+    try:
+        return write_summary(path, results(), issues, level1=level1, grades=grades)
+    except FileNotFoundError:
+        return None
+
+
+def _report_names(results: list[ProjectResult]) -> dict[str, str]:
+    """项目编号 -> report file name for every scored project, unique in ``reports/``: two ids
+    that differ only in characters a file name cannot hold (``P:1``, ``P*1``) would
+    otherwise overwrite each other's report."""
+    from ..report import report_filename
+
+    names: dict[str, str] = {}
+    used: set[str] = set()
+    for result in sorted((r for r in results if r.total is not None), key=lambda r: r.project.project_id):
+        name = report_filename(result)
+        stem, n = name[:-len(".docx")], 1
+        while name.lower() in used:  # Windows file names ignore case
+            n += 1
+            name = f"{stem}_{n}.docx"
+        used.add(name.lower())
+        names[result.project.project_id] = name
+    return names
+
+
+def _copy_names(refs: list[InputRef]) -> dict[str, str]:
+    """Input sha -> file name of its copy in workbooks/, unique and stable across runs."""
+    names: dict[str, str] = {}
+    used: set[str] = set()
+    for ref in sorted(refs, key=lambda r: (r.name, r.sha256)):
+        stem = safe_filename(Path(ref.name.replace(" » ", "__")).with_suffix("").as_posix().replace("/", "__"), 100)
+        name = f"{stem}.xlsx"
+        if name in used:
+            name = f"{stem}_{ref.sha256[:8]}.xlsx"
+        used.add(name)
+        names[ref.sha256] = name
+    return names
+
+
+
+# ---------------------------------------------------------------- the run
+
+def run(refs: list[InputRef], options: RunOptions, *, skipped: list[Skipped] = (),
+        progress: Callable[[int], None] | None = None) -> RunResult:
+    """Process ``refs`` into ``options.output``: copies in ``workbooks/``, reports in
+    ``reports/``, and ``summary.xlsx``. ``progress(n)`` is called as units of work finish
+    (two per input). Returns what happened; never raises for bad input. Raises
+    ``SelfevalError`` when another run is writing to the same output folder."""
+    with output_lock(options.output):
+        return _run(refs, options, skipped, progress)
+
+
+def _run(refs: list[InputRef], options: RunOptions, skipped: list[Skipped],
+         progress: Callable[[int], None] | None) -> RunResult:
+    output = options.output
+    tick = (lambda *_: progress(1)) if progress else (lambda *_: None)
+    rules = load_rules(options.rules_path)
+    remove_temporaries(output)
+    manifest = Manifest(output, fingerprint(rules, options), options.force)
+    copy_names = _copy_names(refs)
+    result = RunResult(output, inputs=len(refs), skipped=list(skipped))
+
+    cached = {ref.sha256: manifest.cached(ref, output) for ref in refs}
+    todo = [ref for ref in refs if cached[ref.sha256] is None]
+    redone = {ref.sha256 for ref in todo}
+    result.reused = len(refs) - len(todo)
+    workers = Workers(options)
+    try:
+        for _ in range(result.reused):
+            tick()
+        fresh = workers.map([(_analyse_and_cache, ref, rules, options.limits, manifest.cache_path(ref.sha256))
+                             for ref in todo], tick)
+        crashed = {ref.sha256 for ref, analysis in zip(todo, fresh) if analysis is None}
+        for ref, analysis in zip(todo, fresh):
+            if analysis is None:  # not cached: the next run tries this input again
+                analysis = Analysis(ref, (), (issue(
+                    Code.WORKER_CRASH, f"处理该文件时工作进程异常退出或超时（上限 {options.limits.seconds:g} 秒、"
+                    f"{options.limits.memory_mb} MB），已跳过。", file=ref.name),))
+            cached[ref.sha256] = analysis
+        analyses = [cached[ref.sha256] for ref in refs]
+        notes = decide(analyses)
+        _, result.results, result.issues = gather(analyses, skipped, notes)
+        result.rejected = sum(a.rejected for a in analyses)
+
+        # Phase B for inputs that are new, or whose set of published projects changed. The
+        # summary is one more job, first because it is the longest; like the others it reads
+        # the full analyses from the cache files.
+        sources = [(ref, manifest.cache_path(ref.sha256)) for ref in refs if ref.sha256 not in crashed]
+        level1 = level1_columns(k for r in result.results for k in r.subtotals)
+        report_names = _report_names(result.results)
+        grades = rules.grade_names
+        jobs = [(_summary_job, sources, notes, result.issues, level1, grades, output / "summary.xlsx")]
+        owners = []
+        for analysis in analyses:
+            sha = analysis.ref.sha256
+            published = sorted(r.project.project_id for r in analysis.results if r.total is not None)
+            entry = manifest.entries.get(sha)
+            if sha in crashed or (entry and entry.get("published") == published and sha not in redone):
+                tick()
+                continue
+            jobs.append((publish, analysis.ref, manifest.cache_path(sha), notes.get(sha, ()), copy_names[sha],
+                         report_names, output, options.report_template, options.reports, grades))
+            owners.append((analysis, published))
+        written = workers.map(jobs, lambda i: i and tick(), timed=bool)  # job 0, the summary, is not one input's
+    finally:
+        workers.close()
+
+    extra: list[Issue] = []
+    for (analysis, published), outcome in zip(owners, written[1:]):
+        paths, problems = outcome if outcome is not None else ([], [issue(
+            Code.WORKER_CRASH, "写出该文件的结果时工作进程异常退出。", file=analysis.ref.name)])
+        extra.extend(problems)
+        manifest.record(analysis.ref, "rejected" if analysis.rejected else "ok", paths, published)
+    for path in manifest.stale_outputs():
+        (output / path).unlink(missing_ok=True)
+    if extra or written[0] is None:  # rare: problems met while writing belong in 问题清单 too
+        result.issues.extend(extra)
+        if _summary_job(sources, notes, result.issues, level1, grades, output / "summary.xlsx") is None:
+            raise SelfevalError(f"输出文件夹中的中间结果（{STATE_DIR}）在运行中被删除，无法写出 summary.xlsx；请重新运行。")
+    manifest.save()
+    result.reports = sorted((output / "reports").glob("*.docx")) if (output / "reports").exists() else []
+    return result
+
+

@@ -1,0 +1,131 @@
+"""One input, start to finish: guard → read → check → score, returning one immutable
+:class:`Analysis`. ``selfeval check``, ``selfeval score`` and the batch's first phase all call
+:func:`analyse`; the batch never changes an analysis afterwards (its decisions, such as a
+superseded submission, are records of their own, applied when the outputs are written).
+"""
+from __future__ import annotations
+
+import signal
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from . import checks
+from .guard import Limits
+from .intake import InputRef, file_ref
+from .issues import Code, Issue, issue
+from .models import Project, ProjectResult, Submission
+from .rules import Rules, load_rules
+from .scoring import score_project
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What one input gave: its scored projects and the problems that belong to no project
+    (each project's own problems are in its result)."""
+
+    ref: InputRef
+    results: tuple[ProjectResult, ...]
+    issues: tuple[Issue, ...]
+
+    @property
+    def unreadable(self) -> bool:
+        """The file itself was refused (broken, hostile, too large or too slow)."""
+        return any(i.code.unreadable for i in self.issues)
+
+    @property
+    def rejected(self) -> bool:
+        """No project could be read (unreadable file, missing sheet or header)."""
+        return any(i.blocks_file for i in self.issues)
+
+    @property
+    def all_issues(self) -> list[Issue]:
+        """Every problem of the input: its own, then each project's."""
+        return [*self.issues, *(i for r in self.results for i in r.issues)]
+
+
+def evaluate(submission: Submission, rules: Rules) -> tuple[tuple[ProjectResult, ...], tuple[Issue, ...]]:
+    """Check and score a read submission: (project results, problems of no project). A
+    project that an error blocks (:func:`checks.blocks`) keeps its indicator scores but no
+    total or grade."""
+    found = [*submission.issues, *checks.check_submission(submission, rules)]
+    ids = {p.project_id for p in submission.projects}
+    file_level = [i for i in found if i.project_id not in ids]
+    results = []
+    for project in submission.projects:
+        own = [i for i in found if i.project_id == project.project_id]
+        results.append(_score(project, rules, own, file_level))
+    return tuple(results), tuple(file_level)
+
+
+def score(project: Project, rules: Rules | None = None) -> ProjectResult:
+    """One project on its own: its record checks, its score and the completeness checks."""
+    rules = rules or load_rules()
+    return _score(project, rules, checks.check_project(project, rules), [])
+
+
+def _score(project: Project, rules: Rules, own: list[Issue], file_level: list[Issue]) -> ProjectResult:
+    result = score_project(project, rules)
+    issues = (*own, *result.issues, *checks.check_scores(result, rules))
+    if checks.blocks((*issues, *file_level), project.project_id):
+        return replace(result, issues=issues, total=None, grade="", self_total=None)
+    return replace(result, issues=issues)
+
+
+class Timeout(BaseException):
+    """The per-input time limit. A BaseException, so that no ``except Exception`` in the
+    reader or a library can swallow it."""
+
+
+class time_limit:
+    """Raise :class:`Timeout` inside the worker after ``seconds``: SIGALRM works in a
+    process's main thread, which is where a process pool runs its tasks. Elsewhere (threads)
+    it does nothing."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.active = seconds > 0 and threading.current_thread() is threading.main_thread() \
+            and hasattr(signal, "setitimer")
+
+    def __enter__(self):
+        if self.active:
+            self.previous = signal.signal(signal.SIGALRM, self._fire)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+
+    def _fire(self, signum, frame):
+        raise Timeout()
+
+    def __exit__(self, *exc):
+        if self.active:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
+
+
+def _read_check_score(ref: InputRef, rules: Rules, limits: Limits) -> Analysis:
+    from .reader import read_workbook  # pandas: imported by the work that reads, not by every user
+
+    with time_limit(limits.seconds):
+        submission = read_workbook(ref.name, ref.read(), name=ref.name, limits=limits)
+        results, issues = evaluate(submission, rules)
+    return Analysis(ref, results, issues)
+
+
+def analyse(ref: InputRef | str | Path, rules: Rules | None = None, limits: Limits = Limits()) -> Analysis:
+    """Read, check and score one input (an :class:`InputRef` or a workbook's path), within
+    its time limit. Never raises for a bad input: an unreadable, too slow or too large file,
+    or an internal error, becomes a file-level issue."""
+    if not isinstance(ref, InputRef):
+        ref = file_ref(Path(ref))
+    rules = rules or load_rules()
+    try:
+        return _read_check_score(ref, rules, limits)
+    except Timeout:
+        problem = issue(Code.TIMEOUT, f"处理时间超过 {limits.seconds:g} 秒上限，已中止。请检查文件是否异常巨大。", file=ref.name)
+    except MemoryError:
+        problem = issue(Code.MEMORY_LIMIT, f"处理所需内存超过 {limits.memory_mb} MB 上限，已中止。", file=ref.name)
+    except OSError as exc:
+        problem = issue(Code.UNREADABLE_FILE, f"无法读取文件：{exc.strerror or exc}", file=ref.name)
+    except Exception as exc:  # noqa: BLE001 - one bad workbook never stops the batch
+        problem = issue(Code.INTERNAL_ERROR, f"处理时发生内部错误（{type(exc).__name__}），请将该文件转交技术支持。",
+                        file=ref.name, value=str(exc)[:200])
+    return Analysis(ref, (), (problem,))

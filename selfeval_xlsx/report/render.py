@@ -1,0 +1,256 @@
+"""Fill a docxtpl template with one project's context and write the .docx.
+
+:class:`ReportRenderer` prepares the template once (docxtpl's ``patch_xml``, one compiled Jinja
+template per templated part, every other zip entry deflated once) and then per report renders
+the XML and writes the zip directly, which is far faster than ``DocxTemplate.render`` + ``save``.
+Values are always XML-escaped and never parsed as a template, so ``{{ 7*7 }}`` in a cell prints
+literally.
+"""
+from __future__ import annotations
+
+import io
+import re
+import struct
+import traceback
+import zipfile
+import zlib
+from decimal import Decimal
+from pathlib import Path
+
+from markupsafe import Markup, escape
+
+from .._io import atomic_write_bytes
+from ..errors import SelfevalError, TemplateError
+from ..models import ProjectResult
+from ..present import clean_text, fmt_number
+from .context import build_context, report_filename
+
+
+# -- rendering -----------------------------------------------------------------------------
+
+# Characters XML 1.0 forbids (and lone surrogates, which UTF-8 cannot encode) are dropped.
+_SPECIAL = re.compile("[\x00-\x1f\ud800-\udfff\ufffe\uffff]")
+_BREAK = "\a"  # marker for "new paragraph here"; never survives into the output
+_TEMPLATED = re.compile(r"word/(document\d*|header\d*|footer\d*|footnotes)\.xml|docProps/core\.xml")
+_XML_DECL = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+_LOCAL = struct.Struct("<4s5H3L2H")  # zip local file header (APPNOTE 4.3.7)
+_CENTRAL = struct.Struct("<4s6H3L5H2L")  # central directory header (4.3.12)
+_END = struct.Struct("<4s4H2LH")  # end of central directory (4.3.16)
+_DOS_DATE = (1 << 5) | 1  # 1980-01-01, time 00:00: reports are byte-identical across runs
+
+
+class _Deflated:
+    """One zip entry, compressed once: the template's fixed parts are reused by every report."""
+
+    def __init__(self, name: str, raw: bytes):
+        packer = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, -15)  # raw deflate, as zip wants
+        self.name, self.size, self.crc = name.encode(), len(raw), zlib.crc32(raw)
+        self.data = packer.compress(raw) + packer.flush()
+
+
+def _zip(entries: list[_Deflated]) -> bytes:
+    """A zip archive of already deflated entries. Report parts are far below 4 GB, so no
+    zip64; this skips zipfile's per-entry work and recompressing the fixed parts."""
+    out, central, offset = [], [], 0
+    for e in entries:
+        local = _LOCAL.pack(b"PK\x03\x04", 20, 0, 8, 0, _DOS_DATE, e.crc, len(e.data), e.size, len(e.name), 0)
+        central.append(_CENTRAL.pack(b"PK\x01\x02", (3 << 8) | 20, 20, 0, 8, 0, _DOS_DATE, e.crc, len(e.data),
+                                     e.size, len(e.name), 0, 0, 0, 0, 0o644 << 16, offset) + e.name)
+        out += (local, e.name, e.data)
+        offset += len(local) + len(e.name) + len(e.data)
+    directory = b"".join(central)
+    return b"".join(out) + directory + _END.pack(b"PK\x05\x06", 0, 0, len(entries), len(entries),
+                                                 len(directory), offset, 0)
+COMPRESS_LEVEL = 1  # measured: level 6 makes files ~10 % smaller and rendering ~25 % slower
+
+
+def _finalize(value):
+    """Every ``{{ }}`` output: Decimals formatted, control characters dropped, text escaped,
+    tabs as ``w:tab``, line breaks marked for a paragraph split (done after rendering)."""
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return fmt_number(value)
+    text = value if isinstance(value, str) else str(value)
+    if isinstance(text, Markup) or not _SPECIAL.search(text):
+        return escape(text)  # the common case: plain text, escaped once
+    text = clean_text(text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = str(escape(text))
+    if "\t" in text:
+        text = text.replace("\t", '</w:t><w:tab/><w:t xml:space="preserve">')
+    return Markup(text.replace("\n", _BREAK))
+
+
+_PPR = re.compile(r"<w:p(?: [^>]*)?>(<w:pPr>.*?</w:pPr>)?", re.DOTALL)
+_RUN = re.compile(r"<w:r[ >].*?</w:r>", re.DOTALL)
+_RPR = re.compile(r"<w:rPr>.*?</w:rPr>", re.DOTALL)
+
+
+def _split_paragraph(para: str) -> str:
+    ppr = _PPR.match(para).group(1) or ""
+
+    def run(m):
+        r = m.group(0)
+        if _BREAK not in r:
+            return r
+        rpr = _RPR.search(r)
+        rpr = rpr.group(0) if rpr else ""
+        return r.replace(_BREAK, f'</w:t></w:r></w:p><w:p>{ppr}<w:r>{rpr}<w:t xml:space="preserve">')
+
+    return _RUN.sub(run, para)
+
+
+def _split_paragraphs(xml: str) -> str:
+    """Turn each break marker into a new paragraph with the same paragraph and run properties
+    (only the paragraphs holding a marker are touched)."""
+    out, pos = [], 0
+    while (i := xml.find(_BREAK, pos)) >= 0:
+        start = max(xml.rfind("<w:p>", pos, i), xml.rfind("<w:p ", pos, i))
+        end = xml.find("</w:p>", i)
+        if start < 0 or end < 0:  # marker outside a paragraph (an attribute): drop it
+            out.append(xml[pos:i + 1].replace(_BREAK, " "))
+            pos = i + 1
+            continue
+        end += len("</w:p>")
+        out.append(xml[pos:start])
+        out.append(_split_paragraph(xml[start:end]))
+        pos = end
+    out.append(xml[pos:])
+    return "".join(out)
+
+
+def _strip_tags(text: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", text)).strip()
+
+
+class _Part:
+    """One templated zip entry: the compiled Jinja template and what its output needs."""
+
+    def __init__(self, name, template, source, fix_tables, unescape_braces):
+        self.name, self.template, self.source = name, template, source
+        self.fix_tables, self.unescape_braces = fix_tables, unescape_braces
+
+
+class ReportRenderer:
+    """Fills a report template for one project at a time.
+
+    ``template_path``: a .docx with docxtpl tags; None -> the bundled template (built in
+    memory when the bundled file is missing). ``sandboxed``: render with Jinja's
+    ``SandboxedEnvironment`` — use it for a template an office supplies (the bundled template
+    always is). Any problem with the template (not a .docx, a broken tag, a failing
+    expression) raises ``TemplateError`` with a Chinese message naming the part, the
+    paragraph and the text around the tag.
+    Preparing costs ~15 ms (plus ~80 ms of imports once); build one per process and reuse it."""
+
+    def __init__(self, template_path=None, *, sandboxed: bool = False):
+        from docxtpl import DocxTemplate
+        from jinja2 import Environment
+        from jinja2.sandbox import SandboxedEnvironment
+
+        from .template import DEFAULT_TEMPLATE, build_template
+
+        if template_path is None:
+            self.template_name = "内置报告模板"
+            data = DEFAULT_TEMPLATE.read_bytes() if DEFAULT_TEMPLATE.is_file() else build_template()
+        else:
+            self.template_name = Path(template_path).name
+            try:
+                data = Path(template_path).read_bytes()
+            except OSError as exc:
+                raise TemplateError(f"无法读取报告模板 {template_path}：{exc.strerror or exc}") from exc
+        # The bundled template is sandboxed too: it costs nothing measurable (~1 %).
+        env_class = SandboxedEnvironment if sandboxed or template_path is None else Environment
+        # keep_trailing_newline: the XML is data, not a text file Jinja may trim.
+        self.env = env_class(autoescape=True, finalize=_finalize, keep_trailing_newline=True)
+        self._docxtpl = DocxTemplate(io.BytesIO(data))
+        self._entries: list[_Deflated | _Part] = []
+        try:
+            zf = zipfile.ZipFile(io.BytesIO(data))
+            names = zf.namelist()
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise TemplateError(f"报告模板 {self.template_name} 不是有效的 .docx 文件（{exc}）。") from exc
+        if "word/document.xml" not in names:
+            raise TemplateError(f"报告模板 {self.template_name} 不是 Word 文档（缺少 word/document.xml）。")
+        with zf:
+            for name in names:
+                raw = zf.read(name)
+                part = self._prepare(name, raw) if _TEMPLATED.fullmatch(name) and b"{" in raw else None
+                self._entries.append(part or _Deflated(name, raw))
+
+    def _prepare(self, name: str, raw: bytes) -> _Part | None:
+        """docxtpl's XML clean-up, then one Jinja compile; None when the part has no tags."""
+        from docx.oxml import parse_xml
+        from jinja2 import TemplateSyntaxError
+        from lxml import etree
+
+        try:
+            root = parse_xml(raw)
+        except etree.XMLSyntaxError as exc:
+            raise TemplateError(f"报告模板 {self.template_name} 的 {name} 不是有效的 XML：{exc}") from exc
+        xml = etree.tostring(root, encoding="unicode")
+        # fix_tables is only needed when {%tc %} loops change the cell count of a row, and the
+        # docPr renumbering only when pictures may be repeated: check once, skip otherwise.
+        needs_fix = "{%tc" in re.sub(r"<[^>]+>", "", xml).replace(" ", "") or "docPr" in xml
+        if name != "docProps/core.xml":
+            xml = self._docxtpl.patch_xml(xml)
+        if not any(tag in xml for tag in ("{{", "{%", "{#")):
+            return None
+        # One line per paragraph, as docxtpl does, so Jinja's line numbers count paragraphs.
+        source = re.sub(r"<w:p([ >])", r"\n<w:p\1", xml)
+        try:
+            template = self.env.from_string(source)
+        except TemplateSyntaxError as exc:
+            raise self._error(name, source, exc.lineno, exc.message or str(exc)) from exc
+        return _Part(name, template, source, fix_tables=needs_fix, unescape_braces=any(t in xml for t in ("{_{", "}_}", "{_%", "%_}")))
+
+    def _error(self, part: str, source: str, lineno: int | None, message: str) -> TemplateError:
+        where = ""
+        if lineno:
+            lines = source.splitlines()
+            # Line 1 holds the part's opening tags; line n + 1 is paragraph n.
+            snippet = _strip_tags(lines[lineno - 1]) if lineno <= len(lines) else ""
+            where = f"第 {max(lineno - 1, 1)} 段" + (f"（「{snippet[:120]}」）" if snippet else "")
+        return TemplateError(f"报告模板 {self.template_name} 的 {part} {where}有错误的标签，"
+                             f"请检查 {{{{ }}}} 与 {{% %}} 是否成对、变量名是否正确。Jinja 报告：{message}")
+
+    def _render_part(self, part: _Part, context: dict) -> bytes:
+        try:
+            xml = part.template.render(context)
+        except Exception as exc:  # a template expression failing at run time
+            lineno = next((f.lineno for f in reversed(traceback.extract_tb(exc.__traceback__))
+                           if f.filename == "<template>"), None)
+            raise self._error(part.name, part.source, lineno, f"{type(exc).__name__}: {exc}") from exc
+        xml = xml.replace("\n<w:p>", "<w:p>").replace("\n<w:p ", "<w:p ")
+        if _BREAK in xml:
+            xml = _split_paragraphs(xml)
+        if part.unescape_braces:
+            xml = xml.replace("{_{", "{{").replace("}_}", "}}").replace("{_%", "{%").replace("%_}", "%}")
+        if part.fix_tables:
+            from lxml import etree
+
+            tree = self._docxtpl.fix_tables(xml)
+            self._docxtpl.docx_ids_index = 1000
+            self._docxtpl.fix_docpr_ids(tree)
+            xml = etree.tostring(tree, encoding="unicode")
+        return (_XML_DECL + xml).encode("utf-8")
+
+    def render(self, result: ProjectResult) -> bytes:
+        """The .docx bytes of one project's report."""
+        return self.render_context(build_context(result))
+
+    def render_context(self, context: dict) -> bytes:
+        """The .docx bytes for an already built context (see :func:`build_context`)."""
+        return _zip([_Deflated(e.name, self._render_part(e, context)) if isinstance(e, _Part) else e
+                     for e in self._entries])
+
+    def write(self, result: ProjectResult, out_dir, name: str | None = None) -> Path:
+        """Render and write ``out_dir/<name>`` (default :func:`report_filename`) atomically;
+        the file always lands inside ``out_dir``. Returns its path."""
+        out_dir = Path(out_dir).resolve()
+        name = name or report_filename(result)
+        path = (out_dir / name).resolve()
+        if path.parent != out_dir:
+            raise SelfevalError(f"报告文件名不安全：{name}")
+        return atomic_write_bytes(path, self.render(result))
+
+

@@ -1,0 +1,113 @@
+"""The fixed vocabularies of the domain, each in one place with its Chinese label
+(DOMAIN.md §2–§4): how serious a problem is, how an indicator is scored, the 一级指标 names,
+the funding sources and the qualitative bands. Values are what the code passes around;
+``label`` is what users read."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+try:
+    from enum import StrEnum
+except ImportError:  # pragma: no cover - Python 3.10
+    from enum import Enum
+
+    class StrEnum(str, Enum):
+        def __str__(self) -> str:
+            return str(self.value)
+
+
+class _Labelled(StrEnum):
+    """A StrEnum whose members also carry a Chinese ``label``: ``NAME = "value", "标签"``."""
+
+    def __new__(cls, value: str, label: str = ""):
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.label = label or value
+        return member
+
+    @classmethod
+    def by_label(cls, label: str):
+        """The member whose label is ``label``, else None."""
+        labels = cls.__dict__.get("_labels")
+        if labels is None:
+            labels = {m.label: m for m in cls}
+            setattr(cls, "_labels", labels)
+        return labels.get(label)
+
+
+class Severity(_Labelled):
+    """How serious a problem is: an error blocks what it concerns, a warning does not."""
+
+    ERROR = "error", "错误"
+    WARNING = "warning", "警告"
+
+
+class Kind(_Labelled):
+    """Which scoring rule an indicator follows (DOMAIN.md §3). The labels are the 指标性质 a
+    department may write; 时限 is never written, it is inferred from a date target."""
+
+    POSITIVE = "positive", "正向"
+    REVERSE = "reverse", "反向"
+    EQUAL = "equal", "等于"
+    DEADLINE = "deadline", "时限"
+    QUALITATIVE = "qualitative", "定性"
+    NOT_APPLICABLE = "not_applicable", "不适用"
+
+
+NATURES = tuple(k.label for k in Kind if k is not Kind.DEADLINE)  # what 指标性质 accepts
+
+
+class Level1(StrEnum):
+    """一级指标, in the order tables list them (newer tables add 成本指标)."""
+
+    OUTPUT = "产出指标"
+    BENEFIT = "效益指标"
+    SATISFACTION = "满意度指标"
+    COST = "成本指标"
+
+
+class Source(StrEnum):
+    """资金来源, as the national table lists them."""
+
+    CURRENT = "本年财政拨款"
+    CARRIED_OVER = "上年结转资金"
+    OTHER = "其他资金"
+
+
+class Band(StrEnum):
+    """Qualitative bands (DOMAIN.md §3 rule 5), from the best."""
+
+    REACHED = "达成"
+    PARTLY = "部分达成"
+    MISSED = "未达成"
+
+
+def compact(text: object) -> str:
+    """Text with every kind of white space removed (``产 出`` -> ``产出``)."""
+    return "".join(str(text or "").split())
+
+
+@lru_cache(maxsize=4096)
+def normalize_level(name: object, known: tuple[str, ...]) -> str:
+    """An 一级/二级指标 name as the taxonomy writes it: spaces removed and the 指标 suffix
+    departments often drop put back (``产出`` -> ``产出指标``) when that names a ``known``
+    level; anything else comes back as written, for the checks to report."""
+    level = compact(name)
+    return level + "指标" if level and level + "指标" in known else level
+
+
+@lru_cache(maxsize=1024)
+def normalize_nature(text: object) -> str:
+    """指标性质 as one of :data:`NATURES` (``反向指标`` -> ``反向``), ``""`` when blank, or the
+    text as written when it is none of them (the checks report it)."""
+    s = compact(text)
+    return s.removesuffix("指标") if s.removesuffix("指标") in NATURES else s
+
+
+@lru_cache(maxsize=1024)
+def normalize_source(text: object) -> str:
+    """资金来源 as the national table writes it (``其中：当年财政拨款`` -> ``本年财政拨款``);
+    other text comes back stripped, for the checks to report."""
+    s = compact(text).removeprefix("其中:").removeprefix("其中：")
+    return {"当年财政拨款": Source.CURRENT.value, "财政拨款": Source.CURRENT.value,
+            "上年结转": Source.CARRIED_OVER.value, "其他": Source.OTHER.value}.get(s, s)

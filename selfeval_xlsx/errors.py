@@ -24,3 +24,13 @@ class RulesError(SelfevalError):
 
 class TemplateError(SelfevalError):
     """A report template is missing, is not a .docx, or fails to render."""
+
+
+class OutputError(SelfevalError):
+    """The output folder cannot be written (disk full, no permission, read-only file
+    system): the run stops, everything already written stays whole, and a rerun continues."""
+
+
+class ClusterError(SelfevalError):
+    """The dask cluster cannot be used: not installed, unreachable, no workers, a worker that
+    does not see the files or runs another version, or the connection lost mid-run."""

@@ -255,7 +255,7 @@ def _write_stats(wb, ws, styles: _Styles, stats: _Stats) -> None:
 
 def write_summary(path: str | os.PathLike, results: Iterable[ProjectResult], issues: Sequence[Issue], *,
                   grades: Sequence[str], level1: Sequence[str] | None = None,
-                  title: str = "项目支出绩效自评汇总") -> Path:
+                  title: str = "项目支出绩效自评汇总", tmpdir: str | os.PathLike | None = None) -> Path:
     """Write the batch summary workbook to ``path`` atomically and return the path.
 
     ``results`` are the scored projects of the run, read once in one pass (a generator is
@@ -263,13 +263,15 @@ def write_summary(path: str | os.PathLike, results: Iterable[ProjectResult], iss
     streams results from its cache so memory stays flat). ``issues`` is the complete list of
     the run's problems (file-level ones included) and fills 问题清单 as given. ``grades``:
     the rules' grade names, best first (they colour 等级 and count in 统计). Sheets: 汇总,
-    指标明细, 问题清单, 统计 (DOMAIN.md §6)."""
+    指标明细, 问题清单, 统计 (DOMAIN.md §6). ``tmpdir``: where xlsxwriter keeps its row files
+    (default: beside ``path``, never the system's TMPDIR, where a killed run would leave them)."""
     if level1 is None:
         results = list(results)
         level1 = level1_columns(k for r in results for k in r.subtotals)
     with atomic_path(path) as tmp:
         wb = xlsxwriter.Workbook(str(tmp), {
             "constant_memory": True,
+            "tmpdir": str(tmpdir or Path(path).parent),
             "strings_to_formulas": False,
             "strings_to_numbers": False,
             "strings_to_urls": False,

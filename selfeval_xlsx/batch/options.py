@@ -13,12 +13,16 @@ from ..vocab import Severity
 
 @dataclass
 class RunOptions:
-    """How a run behaves. ``workers`` 0 means one per CPU core."""
+    """How a run behaves. ``workers`` 0 means one per CPU core (on this machine; a cluster
+    runs one job per worker thread). ``connect_timeout``: seconds to reach the scheduler and
+    to wait for a first worker. ``break_lock``: take over a lock another machine holds."""
 
     output: Path = Path("output")
     rules_path: Path | None = None
     workers: int = 0
     scheduler: str | None = None
+    connect_timeout: float = 10.0
+    break_lock: bool = False
     force: bool = False
     report_template: Path | None = None
     reports: bool = True

@@ -230,9 +230,13 @@ class _Run:
             _, result.results, result.issues = gather(analyses, result.skipped, notes)
             result.rejected = sum(a.rejected for a in analyses)
             self._phase_b(analyses, notes, crashed)
-        finally:
+        except BaseException:
             if self.workers is not None:
                 self.workers.close()
+                clean_state(self.output)  # what the ended helpers were writing (the lock is still ours)
+            raise
+        if self.workers is not None:
+            self.workers.close()
         if self.changed:
             self.manifest.save(self.summary_key, {a.ref.sha256: a for a in analyses if a.ref.sha256 not in crashed})
         reports = self.output / "reports"

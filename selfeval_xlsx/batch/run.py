@@ -130,6 +130,10 @@ def _publish(ref, cache, notes, copy_name, report_names, output, template, repor
     return written, problems
 
 
+class _CacheGone(Exception):
+    """A cache file the summary needs was deleted during the run."""
+
+
 def _summary_job(sources: list[tuple[InputRef, Path]], notes: Notes, issues: list[Issue],
                  level1: list[str], grades: tuple[str, ...], path: Path) -> Path | None:
     """Phase B's summary job: ``summary.xlsx`` with the projects streamed one input at a
@@ -141,13 +145,14 @@ def _summary_job(sources: list[tuple[InputRef, Path]], notes: Notes, issues: lis
         for ref, cache in sources:
             analysis = load_analysis(cache, ref)
             if analysis is None:
-                raise FileNotFoundError(cache)
+                raise _CacheGone(cache)
             yield from apply(analysis, notes.get(ref.sha256, ())).results
 
+    tmpdir = path.parent / STATE_DIR / "tmp"
     try:
-        return write_summary(path, results(), issues, level1=level1, grades=grades,
-                             tmpdir=path.parent / STATE_DIR / "tmp")
-    except FileNotFoundError:
+        tmpdir.mkdir(parents=True, exist_ok=True)
+        return write_summary(path, results(), issues, level1=level1, grades=grades, tmpdir=tmpdir)
+    except _CacheGone:
         return None
     except Exception as exc:
         if write_failure(exc):

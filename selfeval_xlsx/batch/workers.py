@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
+import math
 import os
 import queue
 import secrets
@@ -37,10 +38,10 @@ class Failure:
     detail: str = ""
 
 
-def hard_limit(limits: Limits) -> float:
+def hard_limit(limits: Limits) -> float | None:
     """Seconds after which one input's job is ended from outside: a margin past the alarm
-    inside the helper, which fires first whenever Python code is running."""
-    return limits.seconds * 1.25 + 2
+    inside the helper, which fires first whenever Python code is running. None: no limit."""
+    return limits.seconds * 1.25 + 2 if 0 < limits.seconds < math.inf else None
 
 
 def _outcome(reply: tuple[str, object]):

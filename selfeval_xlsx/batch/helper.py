@@ -20,6 +20,7 @@ pickles over two pipes.
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import importlib
 import os
 import pickle
@@ -227,6 +228,7 @@ def serve(parent: int, memory_mb: int, requests: int | None = None, replies: int
     try:
         die_with_parent(parent)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        faulthandler.disable()  # a helper's crash is reported against its input, not dumped on the terminal
         if requests is None:
             requests, replies = sys.stdin.fileno(), os.dup(1)
             os.dup2(2, 1)  # a library's stray print goes to stderr, never into the replies

@@ -225,8 +225,11 @@ def main() -> None:
     if not args.no_baseline:
         print(f"baseline (pandas+openpyxl, DocxTemplate per report, 1 process): {base_s:.2f}s")
     out = work / "out"
-    command = [sys.executable, "-m", "selfeval_xlsx.cli", "run", str(inbox), "-o", str(out), "--quiet"]
-    code, selfeval_s, peak_mb, stderr = timed_run(command + ["--workers", str(args.workers)])
+
+    def command(output: Path, *options: str) -> list[str]:
+        return [sys.executable, "-m", "selfeval_xlsx.cli", "run", str(inbox), "-o", str(output), "--quiet", *options]
+
+    code, selfeval_s, peak_mb, stderr = timed_run(command(out, "--workers", str(args.workers)))
     if code not in (0, 1):
         raise SystemExit(f"selfeval run failed with exit code {code}:\n{stderr}")
     reports = sorted((out / "reports").glob("*.docx"))
@@ -237,7 +240,7 @@ def main() -> None:
           f"first run = {selfeval_s / floor_s:.1f}x the floor")
 
     before = _mtimes(out)
-    code, rerun_s, _, stderr = timed_run(command + ["--workers", str(args.workers)])
+    code, rerun_s, _, stderr = timed_run(command(out, "--workers", str(args.workers)))
     rewritten = sum(before.get(k) != v for k, v in _mtimes(out).items())
     print(f"no-change rerun: {rerun_s:.2f}s, exit {code}, files rewritten: {rewritten}")
 
@@ -246,8 +249,7 @@ def main() -> None:
         cluster = LocalhostCluster(cores) if args.cluster else None
         try:
             address = cluster.address if cluster else args.scheduler
-            code, cluster_s, _, stderr = timed_run(command[:-3] + [str(work / "out-cluster"), "--quiet", "--scheduler",
-                                                                    address])
+            code, cluster_s, _, stderr = timed_run(command(work / "out-cluster", "--scheduler", address))
         finally:
             if cluster:
                 cluster.close()

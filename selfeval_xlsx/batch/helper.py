@@ -15,7 +15,8 @@ tasks in threads, and its processes may not have :mod:`multiprocessing` children
 the work modules before taking jobs. Either way the helper dies with its parent
 (``PR_SET_PDEATHSIG`` on Linux, else at the end of its current job), ignores Ctrl-C (its
 parent ends it, so a terminal never sees a helper's traceback) and speaks length-prefixed
-pickles over two pipes.
+pickles over two pipes, its answers read by a thread of the parent (which is how a wait gets
+a timeout on every platform).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import faulthandler
 import importlib
 import os
 import pickle
-import select
+import queue
 import signal
 import struct
 import subprocess
@@ -34,6 +35,7 @@ from pathlib import Path
 
 _HEADER = struct.Struct("<Q")
 _READY = b"R"
+_TIMEOUT = object()
 # Imported before the memory cap is set, so the cap is all the input's.
 _PRELOAD = ("selfeval_xlsx.batch.run", "selfeval_xlsx.reader", "selfeval_xlsx.annotate", "selfeval_xlsx.report",
             "selfeval_xlsx.summary")
@@ -50,16 +52,9 @@ class Helper:
     def __init__(self, memory_mb: int, env: dict | None = None, *, fork: bool = False):
         self.memory_mb = memory_mb
         self.ready = False
-        if fork and hasattr(os, "fork"):
-            self.proc = _Forked(memory_mb, env or {})
-        else:
-            env = {**os.environ, **(env or {})}
-            # The helper imports the same selfeval_xlsx as this process, wherever it came from.
-            env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
-            entry = f"from {__name__} import serve; serve({os.getpid()}, {int(memory_mb)})"
-            self.proc = subprocess.Popen([sys.executable, "-c", entry], stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, env=env, bufsize=0)
-            self.proc.requests, self.proc.replies = self.proc.stdin.fileno(), self.proc.stdout.fileno()
+        self.replies: queue.SimpleQueue = queue.SimpleQueue()
+        self.reader: threading.Thread | None = None
+        self.proc = _Forked(memory_mb, env or {}) if fork and hasattr(os, "fork") else _Spawned(memory_mb, env or {})
 
     @property
     def alive(self) -> bool:
@@ -70,27 +65,53 @@ class Helper:
         (a :class:`~selfeval_xlsx.errors.SelfevalError` the job raised, for the caller to
         raise), ``("error", text)`` (any other exception), ``("timeout", "")`` (ended after
         ``timeout`` seconds) or ``("died", how)``. The helper is unusable after the last two."""
-        replies = self.proc.replies
+        if self.reader is None:  # started on first use: after every fork of the pool
+            self.reader = threading.Thread(target=self._read_replies, daemon=True, name="selfeval-helper-replies")
+            self.reader.start()
+        if not self.ready:  # the time limit starts once the helper has imported its modules
+            if self._next(START_SECONDS) is not _READY:
+                return self._died()
+            self.ready = True
+        data = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            if not self.ready:  # the time limit starts once the helper has imported its modules
-                if not _wait(replies, START_SECONDS) or os.read(replies, 1) != _READY:
-                    return self._died()
-                self.ready = True
-            data = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
             _write_all(self.proc.requests, _HEADER.pack(len(data)) + data)
-            if not _wait(replies, timeout):
-                self.kill()
-                return "timeout", ""
-            header = _read_exactly(replies, _HEADER.size)
-            payload = _read_exactly(replies, _HEADER.unpack(header)[0]) if header is not None else None
-        except OSError:  # a pipe closed under us: the helper is gone
+        except OSError:  # the pipe closed under us: the helper is gone
             return self._died()
-        if payload is None:
+        reply = self._next(timeout)
+        if reply is _TIMEOUT:
+            self.kill()
+            return "timeout", ""
+        if reply is None:
             return self._died()
         try:
-            return pickle.loads(payload)
+            return pickle.loads(reply)
         except Exception as exc:  # noqa: BLE001 - e.g. an exception class that does not unpickle
             return "error", f"{type(exc).__name__}: {exc}"[:500]
+
+    def _next(self, timeout: float | None):
+        try:
+            return self.replies.get(timeout=timeout)
+        except queue.Empty:
+            return _TIMEOUT
+
+    def _read_replies(self) -> None:
+        """The helper's answers, into :attr:`replies` (None once it is gone). A thread that
+        blocks on the pipe is how a wait gets a timeout on every platform."""
+        fd = self.proc.replies
+        try:
+            if os.read(fd, 1) == _READY:
+                self.replies.put(_READY)
+                while True:
+                    header = _read_exactly(fd, _HEADER.size)
+                    payload = _read_exactly(fd, _HEADER.unpack(header)[0]) if header is not None else None
+                    if payload is None:
+                        break
+                    self.replies.put(payload)
+        except OSError:
+            pass
+        finally:
+            self.proc.close_replies()  # here, not by another thread: its number could be reused under us
+        self.replies.put(None)
 
     def _died(self) -> tuple[str, str]:
         self.kill()
@@ -108,11 +129,9 @@ class Helper:
             with contextlib.suppress(OSError):
                 self.proc.kill()
         self.proc.wait()
-        if isinstance(self.proc, _Forked):
-            self.proc.close()
-        else:
-            self.proc.stdin.close()
-            self.proc.stdout.close()
+        self.proc.close_requests()
+        if self.reader is None:
+            self.proc.close_replies()
 
 
 class _Forked:
@@ -162,18 +181,37 @@ class _Forked:
                 self.returncode = os.waitstatus_to_exitcode(status)
         return self.returncode
 
-    def close(self) -> None:
+    def close_requests(self) -> None:
+        self._close(self.requests)
+
+    def close_replies(self) -> None:
+        self._close(self.replies)
+
+    @staticmethod
+    def _close(fd: int) -> None:
         with _FDS_LOCK:
-            for fd in (self.requests, self.replies):
-                if fd in _PARENT_FDS:
-                    _PARENT_FDS.discard(fd)
-                    os.close(fd)
+            if fd in _PARENT_FDS:
+                _PARENT_FDS.discard(fd)
+                os.close(fd)
 
 
-def _wait(fd: int, timeout: float | None) -> bool:
-    """Whether ``fd`` has something to read (or is at EOF) within ``timeout`` seconds."""
-    readable, _, _ = select.select([fd], [], [], timeout)
-    return bool(readable)
+class _Spawned(subprocess.Popen):
+    """A helper started as a fresh interpreter, with :class:`_Forked`'s pipe names."""
+
+    def __init__(self, memory_mb: int, env: dict):
+        env = {**os.environ, **env}
+        # The helper imports the same selfeval_xlsx as this process, wherever it came from.
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+        entry = f"from {__name__} import serve; serve({os.getpid()}, {int(memory_mb)})"
+        super().__init__([sys.executable, "-c", entry], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+                         bufsize=0)
+        self.requests, self.replies = self.stdin.fileno(), self.stdout.fileno()
+
+    def close_requests(self) -> None:
+        self.stdin.close()
+
+    def close_replies(self) -> None:
+        self.stdout.close()
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -6,8 +6,6 @@ import errno
 import itertools
 import os
 import re
-import secrets
-import socket
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -60,9 +58,23 @@ def atomic_write_bytes(dst: str | os.PathLike, data: bytes) -> Path:
     return Path(dst)
 
 
+def host_name() -> str:
+    """This machine's name (without importing :mod:`socket` where ``os.uname`` has it)."""
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket
+
+    return socket.gethostname()
+
+
+def token(n: int = 4) -> str:
+    """``2n`` random hex digits."""
+    return os.urandom(n).hex()
+
+
 def _tag() -> str:
-    host = safe_filename(socket.gethostname(), 24, 24).replace("-", "_")
-    return f"{host}-{os.getpid()}-{secrets.token_hex(4)}"
+    host = safe_filename(host_name(), 24, 24).replace("-", "_")
+    return f"{host}-{os.getpid()}-{token()}"
 
 
 _TAG = _tag()

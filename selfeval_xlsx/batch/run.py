@@ -245,7 +245,8 @@ class _Run:
         if self.changed:
             self.manifest.save(self.summary_key, {a.ref.sha256: a for a in analyses if a.ref.sha256 not in crashed})
         reports = self.output / "reports"
-        self.result.reports = sorted(reports.glob("*.docx")) if reports.exists() else []
+        names = sorted(n for n in os.listdir(reports) if n.endswith(".docx")) if reports.is_dir() else []
+        self.result.reports = [reports / n for n in names]
         return self.result
 
     def _map(self, jobs: list[tuple], on_done, timed=lambda i: True) -> list:

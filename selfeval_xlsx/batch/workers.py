@@ -13,13 +13,12 @@ import logging
 import math
 import os
 import queue
-import secrets
-import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .._io import host_name, token
 from ..errors import ClusterError
 from ..guard import Limits
 from .helper import Helper
@@ -138,7 +137,7 @@ def code_digest() -> str:
     return digest.hexdigest()[:16]
 
 
-def _preflight(version: str, digest: str, files: list[tuple[str, int]], output: str, token: str,
+def _preflight(version: str, digest: str, files: list[tuple[str, int]], output: str, marker: str,
                template: tuple[str, int] | None) -> dict:
     """Run on every worker before the batch: does it see what the client sees, at the same
     paths, and run the same code? Returns its host name and the problems found (Chinese)."""
@@ -152,13 +151,13 @@ def _preflight(version: str, digest: str, files: list[tuple[str, int]], output: 
     if unseen:
         problems.append(f"看不到 {len(unseen)} 个输入文件（如 {unseen[0]}），输入须放在各机器同一路径的共享盘上")
     try:
-        same = (Path(output) / ".selfeval" / f"preflight-{token}").read_text() == token
+        same = (Path(output) / ".selfeval" / f"preflight-{marker}").read_text() == marker
     except OSError:
         same = False
     if not same:
         problems.append(f"看不到输出文件夹 {output}（或看到的不是同一个文件夹），输出须放在各机器同一路径的共享盘上")
     else:
-        probe = Path(output) / ".selfeval" / "tmp" / f"preflight-{token}-{socket.gethostname()}-{os.getpid()}"
+        probe = Path(output) / ".selfeval" / "tmp" / f"preflight-{marker}-{host_name()}-{os.getpid()}"
         try:
             probe.write_bytes(b"")
             probe.unlink()
@@ -166,7 +165,7 @@ def _preflight(version: str, digest: str, files: list[tuple[str, int]], output: 
             problems.append(f"无法写入输出文件夹 {output}（{exc.strerror or exc}）")
     if template is not None and not (os.path.isfile(template[0]) and os.path.getsize(template[0]) == template[1]):
         problems.append(f"看不到报告模板 {template[0]}")
-    return {"host": socket.gethostname(), "problems": problems}
+    return {"host": host_name(), "problems": problems}
 
 
 class ClusterWorkers:
@@ -180,7 +179,7 @@ class ClusterWorkers:
         except ImportError:
             raise ClusterError('未安装 dask.distributed，无法使用 --scheduler：请运行 pip install "selfeval-xlsx[dask]"，'
                                "或去掉 --scheduler 在本机运行。") from None
-        self.limits, self.timeout, self.token = limits, connect_timeout, secrets.token_hex(4)
+        self.limits, self.timeout, self.token = limits, connect_timeout, token()
         self.quiet = _Quiet()  # dask's own log lines and tracebacks are not for an analyst's terminal
         try:
             self.client = distributed.Client(address, timeout=connect_timeout, set_as_default=False)

@@ -65,6 +65,11 @@ class Helper:
         (a :class:`~selfeval_xlsx.errors.SelfevalError` the job raised, for the caller to
         raise), ``("error", text)`` (any other exception), ``("timeout", "")`` (ended after
         ``timeout`` seconds) or ``("died", how)``. The helper is unusable after the last two."""
+        return unpickle_reply(self.call_pickled(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL), timeout))
+
+    def call_pickled(self, job: bytes, timeout: float | None) -> bytes:
+        """:meth:`call` with the job and the answer pickled (:func:`unpickle_reply` reads
+        it): a dask worker passes both through without unpickling what is not its own."""
         if self.reader is None:  # started on first use: after every fork of the pool
             self.reader = threading.Thread(target=self._read_replies, daemon=True, name="selfeval-helper-replies")
             self.reader.start()
@@ -72,21 +77,17 @@ class Helper:
             if self._next(START_SECONDS) is not _READY:
                 return self._died()
             self.ready = True
-        data = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            _write_all(self.proc.requests, _HEADER.pack(len(data)) + data)
+            _write_all(self.proc.requests, _HEADER.pack(len(job)) + job)
         except OSError:  # the pipe closed under us: the helper is gone
             return self._died()
         reply = self._next(timeout)
         if reply is _TIMEOUT:
             self.kill()
-            return "timeout", ""
+            return pickle.dumps(("timeout", ""))
         if reply is None:
             return self._died()
-        try:
-            return pickle.loads(reply)
-        except Exception as exc:  # noqa: BLE001 - e.g. an exception class that does not unpickle
-            return "error", f"{type(exc).__name__}: {exc}"[:500]
+        return reply
 
     def _next(self, timeout: float | None):
         try:
@@ -113,15 +114,16 @@ class Helper:
             self.proc.close_replies()  # here, not by another thread: its number could be reused under us
         self.replies.put(None)
 
-    def _died(self) -> tuple[str, str]:
+    def _died(self) -> bytes:
         self.kill()
         code = self.proc.returncode
+        how = f"退出码 {code}"
         if code is not None and code < 0:
             try:
-                return "died", f"信号 {signal.Signals(-code).name}"
+                how = f"信号 {signal.Signals(-code).name}"
             except ValueError:
-                return "died", f"信号 {-code}"
-        return "died", f"退出码 {code}"
+                how = f"信号 {-code}"
+        return pickle.dumps(("died", how))
 
     def kill(self) -> None:
         """End the helper now (it holds nothing that needs a clean shutdown)."""
@@ -132,6 +134,14 @@ class Helper:
         self.proc.close_requests()
         if self.reader is None:
             self.proc.close_replies()
+
+
+def unpickle_reply(reply: bytes) -> tuple[str, object]:
+    """A helper's pickled answer (see :meth:`Helper.call`)."""
+    try:
+        return pickle.loads(reply)
+    except Exception as exc:  # noqa: BLE001 - e.g. an exception class that does not unpickle
+        return "error", f"{type(exc).__name__}: {exc}"[:500]
 
 
 class _Forked:

@@ -12,8 +12,10 @@ import concurrent.futures as cf
 import logging
 import math
 import os
+import pickle
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -21,9 +23,10 @@ from typing import Callable
 from .._io import host_name, token
 from ..errors import ClusterError
 from ..guard import Limits
-from .helper import Helper
+from .helper import Helper, unpickle_reply
 
 RETRIED = ("died", "lost")
+POLL = 0.2  # seconds between fetches of a cluster's finished jobs
 
 
 @dataclass(frozen=True)
@@ -115,14 +118,15 @@ class LocalWorkers:
 _THREAD = threading.local()
 
 
-def _on_worker(job: tuple, memory_mb: int, timeout: float | None) -> tuple[str, object]:
-    """A dask task: run ``job`` in this worker thread's own helper (started on first use)."""
+def _on_worker(job: bytes, memory_mb: int, timeout: float | None) -> bytes:
+    """A dask task: run ``job`` (pickled) in this worker thread's own helper (started on
+    first use) and return its answer, pickled: the worker only passes bytes along."""
     helper = getattr(_THREAD, "helper", None)
     if helper is None or not helper.alive or helper.memory_mb != memory_mb:
         if helper is not None:
             helper.kill()
         helper = _THREAD.helper = Helper(memory_mb)
-    return helper.call(job, timeout)
+    return helper.call_pickled(job, timeout)
 
 
 def code_digest() -> str:
@@ -247,25 +251,28 @@ class ClusterWorkers:
 
     def _submit(self, job: tuple, timeout: float | None, i: int, tag: str = ""):
         key = f"selfeval-{getattr(job[0], '__name__', 'job').strip('_')}-{self.token}-{i}{tag}"
-        return self.client.submit(_on_worker, job, self.limits.memory_mb, timeout, key=key, pure=False)
+        data = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+        return self.client.submit(_on_worker, data, self.limits.memory_mb, timeout, key=key, pure=False)
 
     def _collect(self, futures: dict):
-        """Yield (job index, outcome) as futures finish; raise :class:`ClusterError` when the
-        connection to the scheduler is lost, and cancel what is queued on Ctrl-C."""
-        from distributed import as_completed
-
+        """Yield (job index, outcome) as futures finish, fetching what finished every
+        :data:`POLL` seconds in one go (a round trip per future costs the cores the jobs
+        need); raise :class:`ClusterError` when the connection to the scheduler is lost, and
+        cancel what is queued on Ctrl-C."""
         pending = set(futures)
         try:
-            for batch in as_completed(futures, loop=self.client.loop).batches():
-                pending.difference_update(batch)
-                for future, outcome in self._outcomes(batch):
+            while pending:
+                time.sleep(POLL)
+                done = [f for f in pending if f.done()]
+                pending.difference_update(done)
+                for future, outcome in self._outcomes(done):
                     yield futures[future], outcome
         except BaseException:
             self._cancel(pending)
             raise
 
     def _outcomes(self, batch: list):
-        """(future, outcome) of finished futures, their results fetched in one go."""
+        """(future, outcome) of done futures, the results of the finished ones fetched in one go."""
         from distributed import KilledWorker
 
         finished = [f for f in batch if f.status == "finished"]
@@ -286,7 +293,7 @@ class ClusterWorkers:
                 except Exception as exc:  # noqa: BLE001 - not our job's (helpers answer with values)
                     yield future, Failure("error", f"{type(exc).__name__}: {exc}"[:300])
                     continue
-            yield future, _outcome(values[future])
+            yield future, _outcome(unpickle_reply(values[future]))
 
     def _cancel(self, futures) -> None:
         if futures and self.client.status == "running":

@@ -263,3 +263,27 @@ def test_only_what_changed_is_redone(tmp_path, make_book, tables):
     assert changed == {"summary.xlsx", "workbooks/d1.xlsx", "reports/P1_社区党建经费.docx"}
     overview = pd.read_excel(out / "summary.xlsx", sheet_name="汇总", engine="calamine").set_index("项目编号")
     assert overview.loc["P1", "全年执行数"] == 90
+
+
+def test_an_input_whose_outputs_failed_is_redone_and_keeps_what_it_wrote(tmp_path, monkeypatch):
+    from selfeval_xlsx.report.render import ReportRenderer
+
+    real = ReportRenderer.write
+
+    def fail_one(self, result, out_dir, name=None):
+        if result.project.project_id == "JY2023-03":
+            raise ValueError("模板出错")
+        return real(self, result, out_dir, name)
+
+    monkeypatch.setattr(ReportRenderer, "write", fail_one)  # the forked helpers inherit it
+    refs, skipped = collect([EXAMPLES])
+    first = run(refs, RunOptions(output=tmp_path / "out", workers=2), skipped=skipped)
+    assert [(i.file, i.code) for i in first.issues if i.code == "report-failed"] == [("某区教育局_2023.xlsx",
+                                                                                        "report-failed")]
+    assert len(list((tmp_path / "out" / "reports").iterdir())) == 6  # what was written stays
+    assert len(list((tmp_path / "out" / "workbooks").iterdir())) == 2
+    monkeypatch.undo()
+    again = run(refs, RunOptions(output=tmp_path / "out", workers=2), skipped=skipped)
+    assert again.reused == 1 and again.clean  # the failed input is redone, the other reused
+    assert len(list((tmp_path / "out" / "reports").iterdir())) == 7
+    assert len(list((tmp_path / "out" / "workbooks").iterdir())) == 2

@@ -226,6 +226,7 @@ class _Run:
         self.result = RunResult(self.output, inputs=len(refs), skipped=skipped)
         self.workers = None
         self.changed = False
+        self.extra: list[Issue] = []  # problems met while writing, for 问题清单
 
     def run(self) -> RunResult:
         try:
@@ -340,8 +341,13 @@ class _Run:
 
         noted = {a.ref.sha256: _digest(notes.get(a.ref.sha256, ())) for a in analyses}
         before = {a.ref.sha256: self.manifest.published(a.ref.sha256) for a in analyses}
-        if not any(a.ref.sha256 in self.redone or before[a.ref.sha256][1] != noted[a.ref.sha256]
-                   or [pid for pid, _ in before[a.ref.sha256][0] or [[None, None]]] != scored(a) for a in analyses):
+
+        def same_projects(analysis) -> bool:
+            published, decided = before[analysis.ref.sha256]
+            return (analysis.ref.sha256 not in self.redone and published is not None
+                    and decided == noted[analysis.ref.sha256] and [pid for pid, _ in published] == scored(analysis))
+
+        if all(map(same_projects, analyses)):
             return []  # nothing changed: the report names (unique across the batch) stand as they are
         names = _report_names(self.result.results)
         owners = []
@@ -353,21 +359,20 @@ class _Run:
         return owners
 
     def _record(self, owners: list, outcomes: list) -> None:
-        """Note each written input in the manifest; one whose outputs failed is forgotten,
-        so the next run tries it again."""
-        self.extra: list[Issue] = []
+        """Note each written input in the manifest; one whose outputs failed is marked for
+        the next run to try again."""
         for (analysis, published, noted), outcome in zip(owners, outcomes):
             ref = analysis.ref
             if _is_failure(outcome):
                 what = "超时" if outcome.kind == "timeout" else "异常退出"
                 self.extra.append(issue(Code.WORKER_CRASH, f"写出该文件的副本和报告时工作进程{what}，下次运行会重试。",
                                         file=ref.name, value=outcome.detail))
-                self.manifest.forget(ref.sha256)
+                self.manifest.retry(ref)
                 continue
             paths, problems = outcome
             self.extra.extend(problems)
             if problems:
-                self.manifest.forget(ref.sha256)
+                self.manifest.retry(ref, paths)
                 continue
             limited = any(i.code in LIMITED for i in analysis.issues)
             self.manifest.record(ref, "rejected" if analysis.rejected else "ok", paths, published, noted, limited)

@@ -28,6 +28,7 @@ from ..rules import Rules
 from .options import RunOptions
 
 STATE_DIR = ".selfeval"
+MANIFEST_VERSION = 2  # 2: published reports as [项目编号, file name], decisions, summary key
 
 
 def save_analysis(cache: Path, analysis: Analysis) -> None:
@@ -77,6 +78,9 @@ def _pickle_issues_by_value(value) -> bytes:
 _ISSUE = tuple(f.name for f in fields(Issue))
 
 
+RETRY = "retry"  # an entry's status when the next run must redo the input
+
+
 class Manifest:
     """``DIR/.selfeval/manifest.json`` (input sha -> name, status, outputs, the projects it
     published and the decisions about it; the key of what ``summary.xlsx`` shows), one
@@ -98,7 +102,7 @@ class Manifest:
             try:
                 data = json.loads(self.path.read_text("utf-8"))
                 self.previous = data.get("inputs", {})
-                if not force and data.get("fingerprint") == fingerprint:
+                if not force and data.get("fingerprint") == fingerprint and data.get("version") == MANIFEST_VERSION:
                     self.entries = dict(self.previous)
                     self.summary_key = data.get("summary", "")
             except (ValueError, OSError, AttributeError):
@@ -120,7 +124,8 @@ class Manifest:
         same content and name, every output still there, and (for an input refused for
         time or memory) the same limits. None means: analyse it again."""
         entry = self.entries.get(ref.sha256)
-        if not entry or entry.get("name") != ref.name or entry.get("limits", self.limits) != self.limits:
+        if (not entry or entry.get("status") == RETRY or entry.get("name") != ref.name
+                or entry.get("limits", self.limits) != self.limits):
             return None
         out = str(self.output)
         if not self.cache_path(ref.sha256).exists() or not all(os.path.exists(os.path.join(out, p))
@@ -145,14 +150,18 @@ class Manifest:
             entry["limits"] = self.limits
         self.entries[ref.sha256] = entry
 
-    def forget(self, sha256: str) -> None:
-        """Let the next run redo an input whose outputs could not all be written."""
-        self.entries.pop(sha256, None)
+    def retry(self, ref: InputRef, outputs: list[str] | None = None) -> None:
+        """Let the next run redo an input whose outputs could not all be written. What it
+        wrote (``outputs``, or by default what it had) stays claimed: not stale, not deleted."""
+        entry = self.entries.get(ref.sha256) or {"name": ref.name, "outputs": []}
+        self.entries[ref.sha256] = {**entry, "status": RETRY,
+                                    "outputs": sorted({*entry["outputs"], *(outputs or [])})}
 
     def save(self, summary_key: str, slims: dict[str, Analysis]) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.dir / "slim.pickle", _pickle_issues_by_value(slims))
-        data = {"version": 2, "fingerprint": self.fingerprint, "summary": summary_key, "inputs": self.entries}
+        data = {"version": MANIFEST_VERSION, "fingerprint": self.fingerprint, "summary": summary_key,
+                "inputs": self.entries}
         with atomic_path(self.path) as tmp:
             tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), "utf-8")
 

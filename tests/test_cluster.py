@@ -232,6 +232,27 @@ def test_no_scheduler_is_exit_2_with_a_message(tmp_path, capsys, address, words)
     assert code == 2 and words in err and "Traceback" not in err
 
 
+def test_a_port_that_is_no_scheduler_is_exit_2_with_a_message(tmp_path, capsys):
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def answer_junk():
+        conn, _ = server.accept()
+        conn.sendall(b"\xff" * 64 + b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        time.sleep(2)
+        conn.close()
+
+    threading.Thread(target=answer_junk, daemon=True).start()
+    code = main(["run", str(EXAMPLES), "-o", str(tmp_path / "o"), "--quiet", "--connect-timeout", "1",
+                 "--scheduler", f"127.0.0.1:{server.getsockname()[1]}"])  # no scheme: tcp, as dask reads it
+    server.close()
+    err = capsys.readouterr().err
+    assert code == 2 and "似乎不是 dask 调度器" in err and "Traceback" not in err
+
+
 def test_distributed_not_installed_is_exit_2_with_a_message(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
     code = main(["run", str(EXAMPLES), "-o", str(tmp_path / "o"), "--quiet", "--scheduler", "tcp://127.0.0.1:1"])

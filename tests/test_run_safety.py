@@ -287,3 +287,24 @@ def test_an_input_whose_outputs_failed_is_redone_and_keeps_what_it_wrote(tmp_pat
     assert again.reused == 1 and again.clean  # the failed input is redone, the other reused
     assert len(list((tmp_path / "out" / "reports").iterdir())) == 7
     assert len(list((tmp_path / "out" / "workbooks").iterdir())) == 2
+
+
+def test_each_job_carries_only_its_own_report_names(tmp_path, monkeypatch, make_book, tables):
+    """Submit cost linear in the job's own size: no job carries the batch's name map."""
+    from selfeval_xlsx.batch import workers
+
+    for i in range(3):
+        t = {k: [row[:] for row in v] for k, v in tables.items()}
+        for rows in t.values():
+            for row in rows[1:]:
+                row[0] = f"P{i}"
+        make_book(t, name=f"d{i}.xlsx")
+    jobs = []
+    real = workers.LocalWorkers.map
+    monkeypatch.setattr(workers.LocalWorkers, "map", lambda self, batch, *a, **kw: jobs.extend(batch) or real(
+        self, batch, *a, **kw))
+    refs, _ = collect([tmp_path / f"d{i}.xlsx" for i in range(3)])
+    run(refs, RunOptions(output=tmp_path / "out", workers=2))
+    published = [job for job in jobs if job[0].__name__ == "publish"]
+    assert [(job[1].name, job[5]) for job in published] == [
+        (f"d{i}.xlsx", {f"P{i}": f"P{i}_社区党建经费.docx"}) for i in range(3)]

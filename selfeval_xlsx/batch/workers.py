@@ -8,6 +8,7 @@ up. Only what makes the whole run impossible is raised: no usable cluster
 """
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures as cf
 import logging
 import math
@@ -184,10 +185,19 @@ class ClusterWorkers:
             raise ClusterError('未安装 dask.distributed，无法使用 --scheduler：请运行 pip install "selfeval-xlsx[dask]"，'
                                "或去掉 --scheduler 在本机运行。") from None
         self.limits, self.timeout, self.token = limits, connect_timeout, token()
+        address = address if "://" in address else f"tcp://{address}"  # dask's default scheme, said
         self.quiet = _Quiet()  # dask's own log lines and tracebacks are not for an analyst's terminal
         try:
+            _check_address(address)
+        except ValueError as exc:
+            self.quiet.restore()
+            raise ClusterError(f"调度器地址 {address} 无法识别（{exc}）。地址应形如 tcp://10.0.0.5:8786。") from None
+        try:
+            # A bare connection first: a Client that fails half-built prints a traceback when it
+            # is collected, and a scheduler that cannot even be reached needs no Client.
+            asyncio.run(_probe(address, connect_timeout))
             self.client = distributed.Client(address, timeout=connect_timeout, set_as_default=False)
-        except Exception as exc:  # noqa: BLE001 - unreachable, bad scheme, malformed: all "no cluster"
+        except Exception as exc:  # noqa: BLE001 - unreachable, not a scheduler: both "no cluster"
             self.quiet.restore()
             raise ClusterError(_connect_failed(address, connect_timeout, exc)) from None
         try:
@@ -220,12 +230,15 @@ class ClusterWorkers:
             raise ClusterError(f"无法在集群的工作进程上完成检查：{type(exc).__name__}: {exc}") from None
         finally:
             marker.unlink(missing_ok=True)
+        names = {addr: str(info.get("name", addr)) for addr, info in self.client.scheduler_info(-1)["workers"].items()}
         failed = []
         for worker, answer in sorted(answers.items()):
-            if isinstance(answer, BaseException):
-                failed.append(f"{worker}：检查时出错（{type(answer).__name__}: {answer}）")
+            who = worker if names.get(worker, worker) == worker else f"{worker}（{names[worker]}）"
+            if isinstance(answer, BaseException):  # e.g. an older selfeval without this check
+                failed.append(f"{who}：无法运行检查，很可能装的是另一版本的 selfeval，请在所有机器上安装同一版本"
+                              f"（{type(answer).__name__}: {str(answer)[:150]}）")
             elif answer["problems"]:
-                failed.append(f"{worker}（主机 {answer['host']}）：" + "；".join(answer["problems"]))
+                failed.append(f"{who}，主机 {answer['host']}：" + "；".join(answer["problems"]))
         if failed:
             raise ClusterError("集群中有工作进程不能参与本次运行：\n  " + "\n  ".join(failed))
 
@@ -329,12 +342,31 @@ class _Quiet:
             log.disabled = disabled
 
 
+async def _probe(address: str, timeout: float) -> None:
+    """Connect to the scheduler and hang up (raises whatever stops a connection)."""
+    from distributed.comm import connect
+
+    comm = await connect(address, timeout=timeout)
+    await comm.close()
+
+
+def _check_address(address: str) -> None:
+    """Raise ValueError for an address dask cannot read (unknown scheme, bad host:port)."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import get_backend
+
+    scheme, location = parse_address(address)
+    get_backend(scheme)
+    if scheme in ("tcp", "tls"):
+        parse_host_port(location)
+
+
 def _connect_failed(address: str, timeout: float, exc: Exception) -> str:
     detail = f"{type(exc).__name__}: {exc}".strip()[:200]
-    if isinstance(exc, (ValueError, TypeError)) or "://" not in address:
-        return f"调度器地址 {address} 无法识别（{detail}）。地址应形如 tcp://10.0.0.5:8786。"
-    return (f"无法连接 dask 调度器 {address}（{timeout:g} 秒内无响应：{detail}）。请确认调度器已启动、地址和端口正确，"
-            "或去掉 --scheduler 在本机运行。")
+    if isinstance(exc, (OSError, asyncio.TimeoutError)):
+        return (f"无法连接 dask 调度器 {address}（{timeout:g} 秒内无响应：{detail}）。请确认调度器已启动、地址和端口正确，"
+                "或去掉 --scheduler 在本机运行。")
+    return (f"{address} 上似乎不是 dask 调度器（{detail}）。请确认地址和端口，或去掉 --scheduler 在本机运行。")
 
 
 def open_workers(options, notice: Callable[[str], None], env: dict | None = None):

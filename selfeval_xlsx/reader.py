@@ -158,9 +158,10 @@ def _percent_text(value: float | int) -> str:
 
 
 class _SheetReader:
-    """Reads one sheet of the form: header detection, column mapping, value conversion."""
+    """Reads one sheet of the form: header detection, column mapping, value conversion.
+    Without a ``spec`` it only converts cells (:meth:`convert`), for a layout found by content."""
 
-    def __init__(self, file: str, spec: schema.SheetSpec, sheet: str, grid: pd.DataFrame,
+    def __init__(self, file: str, spec: schema.SheetSpec | None, sheet: str, grid: pd.DataFrame,
                  merges: list, meta: SheetMeta | None):
         self.file, self.spec, self.sheet = file, spec, sheet
         self.meta = meta or SheetMeta()
@@ -231,6 +232,11 @@ class _SheetReader:
                 continue
             records.append((r, {f: self._convert(r, c, column, unit, row[c]) for f, c, column, unit in fields}))
         return records, cols
+
+    def convert(self, row: int, col: int, column: schema.Column, unit: str = ""):
+        """The cell at (row, col) read as ``column`` says (its kind; its header names it in
+        problems), a conversion problem added to :attr:`issues`."""
+        return self._convert(row, col, column, unit, self.values[row, col])
 
     def _convert(self, row: int, col: int, column: schema.Column, unit: str, value):
         if (row, col) in self.meta.formula_without_value:

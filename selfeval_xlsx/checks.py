@@ -54,6 +54,17 @@ class _Found:
         self.issues.append(issue(code, message, file=self.file, value="" if value is None else str(value),
                                  project_id=pid, **where))
 
+    def seen(self, record: Row, field: str) -> bool:
+        """Whether the cell of ``record``'s ``field`` has a problem already."""
+        where = record.where(field)
+        return (where["sheet"], where["row"], where["col"]) in self.reported
+
+
+def _cell(record: Row, field: str) -> str:
+    """``绩效指标!B7``: where ``record``'s ``field`` is, for a message."""
+    where = record.where(field)
+    return f"{where['sheet']}!{a1(where['row'], where['col'])}"
+
 
 def check_submission(submission: Submission, rules: Rules) -> list[Issue]:
     """Every record rule over a read submission; its conversion problems (``submission.issues``)
@@ -63,9 +74,14 @@ def check_submission(submission: Submission, rules: Rules) -> list[Issue]:
         _required(found, project)
     for project in submission.duplicates:
         first = next(p for p in submission.projects if p.project_id == project.project_id)
-        found.add(Code.DUPLICATE_PROJECT_ID,
-                  f"项目编号「{project.project_id}」在「{project.sheet}」中重复出现（第 {first.row + 1} 行和第 "
-                  f"{project.row + 1} 行），请为每个项目使用唯一编号。", project, "project_id", project.project_id)
+        if project.sheet != first.sheet:  # two national forms, one sheet each
+            message = (f"「{project.sheet}」与「{first.sheet}」的项目编号同为「{project.project_id}」"
+                       f"{'' if 'project_id' in project.rows else '（未填项目编号时按主管部门、项目名称和年度生成）'}，"
+                       "是同一个项目。请删除重复的工作表，或核对项目编号和项目名称。")
+        else:
+            message = (f"项目编号「{project.project_id}」在「{project.sheet}」中重复出现（第 {first.row + 1} 行和第 "
+                       f"{project.row + 1} 行），请为每个项目使用唯一编号。")
+        found.add(Code.DUPLICATE_PROJECT_ID, message, project, "project_id", project.project_id)
     for row in submission.orphans:
         _required(found, row)
         if row.project_id and not isinstance(row, Project):
@@ -93,9 +109,8 @@ def _required(found: _Found, record: Row) -> None:
     spec = _SPEC[type(record)]
     for column in spec.required:
         col = record.cols.get(column.field)
-        if col is not None and getattr(record, column.field) in ("", None) \
-                and (record.sheet, record.row, col) not in found.reported:
-            found.add(Code.EMPTY_REQUIRED, f"{record.sheet}!{a1(record.row, col)}「{column.header}」为必填项，不能为空。",
+        if col is not None and getattr(record, column.field) in ("", None) and not found.seen(record, column.field):
+            found.add(Code.EMPTY_REQUIRED, f"{_cell(record, column.field)}「{column.header}」为必填项，不能为空。",
                       record, column.field)
 
 
@@ -103,12 +118,14 @@ def _vocabulary(found: _Found, record: Row) -> None:
     if isinstance(record, Indicator):
         level1 = normalize_level(record.level1, schema.LEVEL1)
         level2 = normalize_level(record.level2, schema.LEVEL2)
+        # A merged 一级/二级 run is one cell (its first row): reported once, not per row.
         if level1 and level1 not in schema.LEVEL2_BY_LEVEL1:
-            found.add(Code.BAD_LEVEL1, f"{record.sheet}!{a1(record.row, record.cols.get('level1'))}「一级指标」应为{'、'.join(schema.LEVEL1)}之一，读到「{level1}」。",
-                      record, "level1", level1)
-        elif level1 and level2 and level2 not in schema.LEVEL2_BY_LEVEL1[level1]:
+            if not found.seen(record, "level1"):
+                found.add(Code.BAD_LEVEL1, f"{_cell(record, 'level1')}「一级指标」应为{'、'.join(schema.LEVEL1)}之一，读到「{level1}」。",
+                          record, "level1", level1)
+        elif level1 and level2 and level2 not in schema.LEVEL2_BY_LEVEL1[level1] and not found.seen(record, "level2"):
             found.add(Code.BAD_LEVEL2,
-                      f"{record.sheet}!{a1(record.row, record.cols.get('level2'))}「二级指标」「{level2}」不属于"
+                      f"{_cell(record, 'level2')}「二级指标」「{level2}」不属于"
                       f"「{level1}」（应为{'、'.join(schema.LEVEL2_BY_LEVEL1[level1])}之一）。",
                       record, "level2", level2)
         if normalize_nature(record.nature) not in ("", *NATURES):
@@ -121,8 +138,9 @@ def _vocabulary(found: _Found, record: Row) -> None:
         elif record.weight is not None and record.weight < 0:
             found.add(Code.BAD_WEIGHT, f"「{record.level3}」分值 {_fmt(record.weight)} 为负数", record, "weight",
                       _fmt(record.weight))
-    elif isinstance(record, FundingRow) and record.source and normalize_source(record.source) not in schema.SOURCES:
-        found.add(Code.BAD_SOURCE, f"{record.sheet}!{a1(record.row, record.cols.get('source'))}「资金来源」建议填写"
+    elif isinstance(record, FundingRow) and record.source and normalize_source(record.source) not in schema.SOURCES \
+            and not found.seen(record, "source"):
+        found.add(Code.BAD_SOURCE, f"{_cell(record, 'source')}「资金来源」建议填写"
                   f"{'、'.join(schema.SOURCES)}之一，读到「{record.source}」。", record, "source", record.source)
 
 

@@ -58,6 +58,8 @@ class Code(StrEnum):
     MISSING_SPENDING_SHEET = "missing-spending-sheet", WARNING, FILE, "缺少支出工作表"
     MISSING_HEADER = "missing-header", ERROR, FILE, "找不到表头"
     MISSING_COLUMN = "missing-column", ERROR, FILE, "缺少必填列"
+    UNKNOWN_LAYOUT = "unknown-layout", ERROR, FILE, "无法识别的表格格式"
+    SHEET_NOT_READ = "sheet-not-read", WARNING, FILE, "工作表未能识别"
     # Cells the reader could not convert.
     FORMULA_NO_VALUE = "formula-no-value", ERROR, CELL, "公式没有计算结果"
     BAD_NUMBER = "bad-number", ERROR, CELL, "应填数字"
@@ -87,6 +89,7 @@ class Code(StrEnum):
     SELF_SCORE_REQUIRED = "self-score-required", ERROR, CELL, "须填写自评得分"
     SELF_SCORE_OUT_OF_BAND = "self-score-out-of-band", ERROR, CELL, "自评得分不在档次区间内"
     SELF_SCORE_DIFFERS = "self-score-differs", WARNING, CELL, "自评得分与计算得分不一致"
+    STATED_DIFFERS = "stated-differs", WARNING, CELL, "表中填写的合计或比率与计算不一致"
     MISSING_DEVIATION = "missing-deviation", WARNING, CELL, "未填写偏差原因"
     BAD_DEDUCTION = "bad-deduction", WARNING, CELL, "扣分为负数"
     BUDGET_ZERO = "budget-zero", WARNING, PROJECT, "全年预算数为 0"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import checks
+from ._io import describe_os_error
 from .guard import Limits
 from .intake import InputRef, file_ref
 from .issues import Code, Issue, issue
@@ -21,12 +22,14 @@ from .scoring import score_project
 
 @dataclass(frozen=True)
 class Analysis:
-    """What one input gave: its scored projects and the problems that belong to no project
-    (each project's own problems are in its result)."""
+    """What one input gave: its scored projects, the problems that belong to no project
+    (each project's own problems are in its result) and, per sheet read, the layout
+    recognised there (``(sheet, vocab.Layout value)`` pairs)."""
 
     ref: InputRef
     results: tuple[ProjectResult, ...]
     issues: tuple[Issue, ...]
+    layouts: tuple[tuple[str, str], ...] = ()
 
     @property
     def unreadable(self) -> bool:
@@ -107,7 +110,7 @@ def _read_check_score(ref: InputRef, rules: Rules, limits: Limits) -> Analysis:
     with time_limit(limits.seconds):
         submission = read_workbook(ref.name, ref.read(), name=ref.name, limits=limits)
         results, issues = evaluate(submission, rules)
-    return Analysis(ref, results, issues)
+    return Analysis(ref, results, issues, tuple(submission.layouts.items()))
 
 
 def analyse(ref: InputRef | str | Path, rules: Rules | None = None, limits: Limits = Limits()) -> Analysis:
@@ -124,8 +127,8 @@ def analyse(ref: InputRef | str | Path, rules: Rules | None = None, limits: Limi
     except MemoryError:
         problem = issue(Code.MEMORY_LIMIT, f"处理所需内存超过 {limits.memory_mb} MB 上限，已中止。", file=ref.name)
     except OSError as exc:
-        problem = issue(Code.UNREADABLE_FILE, f"无法读取文件：{exc.strerror or exc}", file=ref.name)
+        problem = issue(Code.UNREADABLE_FILE, describe_os_error(exc), file=ref.name, value=exc.strerror or str(exc))
     except Exception as exc:  # noqa: BLE001 - one bad workbook never stops the batch
-        problem = issue(Code.INTERNAL_ERROR, f"处理时发生内部错误（{type(exc).__name__}），请将该文件转交技术支持。",
-                        file=ref.name, value=str(exc)[:200])
+        problem = issue(Code.INTERNAL_ERROR, "处理时发生内部错误，请将该文件转交技术支持。",
+                        file=ref.name, value=f"{type(exc).__name__}: {exc}"[:300])
     return Analysis(ref, (), (problem,))

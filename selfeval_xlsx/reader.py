@@ -4,6 +4,11 @@ pandas ``read_excel`` on the calamine engine gives the raw grid of each sheet (h
 grid row i is Excel row i + 1). The form (schema.py) says which headers to look for; the header
 row is found below any title rows, merged ranges are filled, blank rows skipped, and each value
 is converted by its column's kind. Nothing here raises for bad data: it becomes an Issue.
+
+A workbook with any of the standard form's sheets is read as the standard form, and only
+those sheets are parsed. Any other workbook is searched for the national 项目支出绩效自评表
+(:mod:`selfeval_xlsx.national`, which converts its cells with the same sheet reader); one with
+neither gets one ``unknown-layout`` problem.
 """
 from __future__ import annotations
 
@@ -11,20 +16,22 @@ import datetime as dt
 import io
 import math
 import re
+import zipfile
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
 
-from . import guard, schema
+from . import guard, national, schema
+from ._io import describe_os_error
 from .errors import UnreadableInput
 from .issues import Code, Issue, issue
 from .models import FundingRow, Indicator, Project, SpendingRow, Submission
 from .parsing import parse_number
-from .vocab import normalize_level, normalize_nature, normalize_source
+from .vocab import Layout, normalize_level, normalize_nature, normalize_source
 from .xlsx.meta import SheetMeta, read_meta
-from .xlsx.parts import a1 as _a1
+from .xlsx.parts import a1 as _a1, sheet_names
 
 ENGINE = "calamine"  # pandas engine; the benchmark's naive baseline swaps in "openpyxl"
 HEADER_SEARCH_ROWS = 30  # non-blank rows looked at for the header (title rows come first)
@@ -47,27 +54,49 @@ def read_workbook(path: str | Path, data: bytes | None = None, *, name: str | No
         if data is None:
             data = Path(path).read_bytes()
         fmt = guard.inspect(data, Path(path).suffix or ".xlsx", limits)
+        wanted = _sheets_to_read(_xlsx_sheet_names(data)) if fmt == "xlsx" else None
         # Read before calamine: the metadata says how much calamine would allocate.
-        meta = _safe_meta(data, limits.max_cells) if fmt == "xlsx" else {}
+        meta = _safe_meta(data, wanted, limits.max_cells) if fmt == "xlsx" else {}
         oversized = _oversized(file, meta, limits)
         if oversized:
             return Submission(file, issues=oversized)
-        grids, merges = _load_grids(data)
+        grids, merges = _load_grids(data, wanted)
     except UnreadableInput as exc:
-        return Submission(file, issues=[issue(exc.code, str(exc), file=file)])
+        return Submission(file, issues=[issue(exc.code, str(exc), file=file, value=exc.detail)])
     except OSError as exc:
-        return Submission(file, issues=[issue(Code.UNREADABLE_FILE, f"无法读取文件：{exc.strerror or exc}", file=file)])
-    return _build(file, grids, merges, meta)
+        return Submission(file, issues=[issue(Code.UNREADABLE_FILE, describe_os_error(exc), file=file,
+                                              value=exc.strerror or str(exc))])
+    if any(_is_form_sheet(n) for n in grids):
+        return _build(file, grids, merges, meta)
+    return national.read_forms(file, (_SheetReader(file, None, n, g, merges.get(n, []), meta.get(n))
+                                      for n, g in grids.items() if g is not None))
 
 
-def _load_grids(data: bytes) -> tuple[dict[str, pd.DataFrame], dict[str, list]]:
-    """Every sheet as a raw object grid plus its merged ranges; calamine failures become
+def _sheets_to_read(names: list[str] | None) -> list[str] | None:
+    """The standard form's sheets when the workbook has any (not 填表说明 or list sheets);
+    else every sheet that may hold a national form. None: names unknown, decide when open."""
+    if names is None:
+        return None
+    return [n for n in names if _is_form_sheet(n)] or [n for n in names if national.is_candidate(n)]
+
+
+def _xlsx_sheet_names(data: bytes) -> list[str] | None:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return sheet_names(archive.read("xl/workbook.xml"))
+    except Exception:  # noqa: BLE001 - calamine then decides (and reports a broken file)
+        return None
+
+
+def _load_grids(data: bytes, wanted: list[str] | None) -> tuple[dict[str, pd.DataFrame], dict[str, list]]:
+    """The ``wanted`` sheets (by default :func:`_sheets_to_read`) as raw object grids, plus
+    their merged ranges; every other sheet is named with ``None``. Calamine failures become
     ``UnreadableInput`` (calamine raises its own exception types, and occasionally others)."""
     try:
         with pd.ExcelFile(io.BytesIO(data), engine=ENGINE) as book:
-            # Only the form's sheets are read (not 填表说明 or list sheets); the others are named.
-            wanted = [n for n in book.sheet_names if _is_form_sheet(n)]
-            grids = pd.read_excel(book, sheet_name=wanted, header=None, dtype=object)
+            wanted = [n for n in (_sheets_to_read(book.sheet_names) if wanted is None else wanted)
+                      if n in book.sheet_names]
+            grids = pd.read_excel(book, sheet_name=wanted, header=None, dtype=object) if wanted else {}
             grids.update({n: None for n in book.sheet_names if n not in grids})
             merges = {}
             for sheet in wanted:
@@ -76,10 +105,11 @@ def _load_grids(data: bytes) -> tuple[dict[str, pd.DataFrame], dict[str, list]]:
                 except Exception:  # merged ranges are a convenience; .xls/.ods may lack them
                     merges[sheet] = []
     except Exception as exc:  # noqa: BLE001 - any parser failure means "cannot read this file"
-        text = f"{type(exc).__name__}: {exc}"
+        text = f"{type(exc).__name__}: {exc}"[:300]  # for support, never in the message
         if "password" in text.lower() or "encrypt" in text.lower():
-            raise UnreadableInput("工作簿设置了密码保护，无法读取。请取消密码保护后重新提交。", Code.ENCRYPTED) from None
-        raise UnreadableInput(f"文件无法按 Excel 工作簿读取（{text[:200]}），请用 Excel 打开并另存为 .xlsx 后提交。", Code.CORRUPT_FILE) from None
+            raise UnreadableInput("工作簿设置了密码保护，无法读取。请取消密码保护后重新提交。", Code.ENCRYPTED, text) from None
+        raise UnreadableInput("文件已损坏，无法按 Excel 工作簿读取。请确认该文件能用 Excel 正常打开，另存为 .xlsx 后重新提交。",
+                              Code.CORRUPT_FILE, text) from None
     return grids, merges
 
 
@@ -106,10 +136,12 @@ def _is_form_sheet(name: str) -> bool:
     return schema.normalize_header(name)[0] in schema.SHEET_NAMES
 
 
-def _safe_meta(data: bytes, max_cells: int) -> dict[str, SheetMeta]:
-    """Metadata of the form's sheets only: 填表说明 and list sheets are never parsed."""
+def _safe_meta(data: bytes, wanted: list[str] | None, max_cells: int) -> dict[str, SheetMeta]:
+    """Metadata of the sheets that will be read (all when unknown): 填表说明 and list sheets
+    of the standard form are never parsed."""
+    chosen = None if wanted is None else set(wanted)
     try:
-        return read_meta(data, _is_form_sheet, max_cells)
+        return read_meta(data, None if chosen is None else chosen.__contains__, max_cells)
     except Exception:  # noqa: BLE001 - metadata only refines values; calamine already read them
         return {}
 
@@ -165,6 +197,7 @@ class _SheetReader:
                  merges: list, meta: SheetMeta | None):
         self.file, self.spec, self.sheet = file, spec, sheet
         self.meta = meta or SheetMeta()
+        self.merges = merges
         self.issues: list[Issue] = []
         self.values = grid.to_numpy(dtype=object, copy=True)
         self._fill_merges(merges)
@@ -311,7 +344,8 @@ def _build(file: str, grids: dict, merges: dict, meta: dict) -> Submission:
         records, cols = reader.rows()
         tables[key] = [(sheet, r, cols, values) for r, values in records]
         issues.extend(reader.issues)
-    submission = Submission(file, has_funding_sheet="funding" in found)
+    submission = Submission(file, has_funding_sheet="funding" in found,
+                            layouts={sheet: Layout.STANDARD.value for sheet in found.values()})
     by_id: dict[str, Project] = {}
     for sheet, r, cols, values in tables.get("projects", []):
         project = Project(sheet=sheet, row=r, cols=cols, source_file=file, **_fields(values))

@@ -19,7 +19,7 @@ from typing import Iterable
 from . import schema
 from .issues import Code, Issue, issue
 from .models import FundingRow, Indicator, IndicatorScore, Project, ProjectResult, Row, SpendingRow, Submission
-from .present import fmt_number
+from .present import fmt_number, fmt_rate
 from .rules import Rules
 from .vocab import NATURES, Kind, normalize_level, normalize_nature, normalize_source
 from .xlsx.parts import a1
@@ -75,9 +75,8 @@ def check_submission(submission: Submission, rules: Rules) -> list[Issue]:
     for project in submission.duplicates:
         first = next(p for p in submission.projects if p.project_id == project.project_id)
         if project.sheet != first.sheet:  # two national forms, one sheet each
-            message = (f"「{project.sheet}」与「{first.sheet}」的项目编号同为「{project.project_id}」"
-                       f"{'' if 'project_id' in project.rows else '（未填项目编号时按主管部门、项目名称和年度生成）'}，"
-                       "是同一个项目。请删除重复的工作表，或核对项目编号和项目名称。")
+            message = (f"「{project.sheet}」与「{first.sheet}」的项目编号同为「{project.project_id}」，是同一个项目"
+                       "（自评表未填项目编号时，按主管部门、项目名称和年度生成编号）。请删除重复的工作表，或核对项目名称。")
         else:
             message = (f"项目编号「{project.project_id}」在「{project.sheet}」中重复出现（第 {first.row + 1} 行和第 "
                        f"{project.row + 1} 行），请为每个项目使用唯一编号。")
@@ -97,6 +96,7 @@ def check_submission(submission: Submission, rules: Rules) -> list[Issue]:
                       project, "project_id")
         _weights(found, project, rules)
         _reconcile_spending(found, project, rules)
+        _stated_funding(found, project, rules)
     return found.issues
 
 
@@ -191,13 +191,61 @@ def _reconcile_spending(found: _Found, project: Project, rules: Rules) -> None:
                   where=_sheet_where(spending, schema.SPENDING.name))
 
 
+_AMOUNTS = (("initial_budget", "年初预算数"), ("budget", "全年预算数"), ("executed", "全年执行数"))
+_RATE_TOLERANCE = Decimal("0.005")  # a rate written as a whole percent (98% for 98.16%) still agrees
+
+
+def _stated_funding(found: _Found, project: Project, rules: Rules) -> None:
+    """A national form's 年度资金总额 row against the sum of its source rows (the rows count)."""
+    stated = project.stated
+    if stated is None or stated.row is None or any(f.row == stated.row for f in project.funding):
+        return  # no total row, or it is the one funding row
+    for name, header in _AMOUNTS:
+        given, values = getattr(stated, name), [getattr(f, name) for f in project.funding]
+        # Σ over the rows that were read; an unreadable amount is reported already.
+        if given is None or not values or all(v is None for v in values) or (name != "initial_budget" and None in values):
+            continue
+        total = sum((v for v in values if v is not None), _ZERO)
+        if abs(given - total) > rules.reconciliation_tolerance:
+            found.add(Code.STATED_DIFFERS, f"「年度资金总额」的{header}填写为 {_fmt(given)} 万元，"
+                      f"与其中各项资金合计 {_fmt(total)} 万元不一致，已按各项资金合计计算", stated, name, _fmt(given),
+                      project_id=project.project_id)
+
+
 def check_scores(result: ProjectResult, rules: Rules) -> list[Issue]:
     """Completeness once the project is scored (DOMAIN.md §3 rule 11): a self score that
-    differs from the computed one, a shortfall without its 偏差原因."""
+    differs from the computed one, a shortfall without its 偏差原因, and a national form's own
+    figures (budget 分值, 执行率, 得分, 总分) that differ from the computed ones."""
     found = _Found(result.project.source_file, ())
     for s in result.indicators:
         _self_score(found, s, rules)
+    if result.project.stated is not None:
+        _stated_scores(found, result, rules)
     return found.issues
+
+
+def _stated_scores(found: _Found, result: ProjectResult, rules: Rules) -> None:
+    stated, pid = result.project.stated, result.project.project_id
+
+    def differs(code: Code, name: str, message: str, given: Decimal) -> None:
+        found.add(code, message, stated, name, _fmt(given), project_id=pid)
+
+    if stated.weight is not None and stated.weight != result.budget_weight:
+        differs(Code.STATED_DIFFERS, "weight", f"「年度资金总额」的分值填写为 {_fmt(stated.weight)}，评分规则中为 "
+                f"{_fmt(result.budget_weight)}，已按 {_fmt(result.budget_weight)} 分计算", stated.weight)
+    if stated.rate is not None and result.rate is not None and abs(stated.rate - result.rate) > _RATE_TOLERANCE:
+        differs(Code.STATED_DIFFERS, "rate", f"「年度资金总额」的执行率填写为 {fmt_rate(stated.rate)}，按全年执行数 {_fmt(result.executed)} "
+                f"÷ 全年预算数 {_fmt(result.budget)} 计算为 {fmt_rate(result.rate)}", stated.rate)
+    if stated.score is not None and result.budget_score is not None \
+            and abs(stated.score - result.budget_score) > rules.self_score_tolerance:
+        differs(Code.SELF_SCORE_DIFFERS, "score", f"「年度资金总额」的预算执行自评得分 {_fmt(stated.score)} 与按规则计算的得分 "
+                f"{_fmt(result.budget_score)} 不一致（执行率 {fmt_rate(result.rate)}）", stated.score)
+    if stated.total_weight is not None and stated.total_weight != result.total_weight:
+        differs(Code.STATED_DIFFERS, "total_weight", f"「总分」的分值填写为 {_fmt(stated.total_weight)}，评分规则中为 "
+                f"{_fmt(result.total_weight)}", stated.total_weight)
+    if stated.total is not None and result.total is not None and abs(stated.total - result.total) > rules.self_score_tolerance:
+        differs(Code.SELF_SCORE_DIFFERS, "total", f"「总分」填写为 {_fmt(stated.total)}，与按规则计算的总分 "
+                f"{_fmt(result.total)} 不一致", stated.total)
 
 
 def _self_score(found: _Found, s: IndicatorScore, rules: Rules) -> None:

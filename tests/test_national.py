@@ -347,6 +347,16 @@ def test_a_broken_workbook_says_so_without_library_text(tmp_path):
     assert problem.value not in problem.message and "Error" not in problem.message
 
 
+def test_the_national_example_is_read_in_wan_yuan():
+    """附件2 is written in 元 under 项目资金（元）: read as 万元."""
+    sheet = openpyxl.load_workbook(ex.HEALTH_FILE)["附件2"]
+    assert [c.value for c in sheet["E"] if c.value in (2800000, 280)] == [2800000, 2800000]  # total and source rows
+    projects = {p.name: p for p in read_workbook(ex.HEALTH_FILE).projects}
+    funding = projects["家庭医生签约服务经费"].funding
+    assert [(f.source, f.budget, f.executed) for f in funding] == [("本年财政拨款", D(280), D(252))]
+    assert projects["基本公共卫生服务补助"].submitted == "2024-01-18"
+
+
 def test_check_names_the_layout_of_each_sheet(capsys):
     assert main(["check", str(ex.HEALTH_FILE), str(ex.SEED_FILE)]) == 0
     out = capsys.readouterr().out

@@ -413,7 +413,7 @@ HEALTH_FORMS = [
         ],
     },
     # 附件2, 元 (converted to 万元 on read), year in the title, 分值 | 得分 | 执行率, 上年结转资金 and
-    # 其他资金 left empty. Rate 2,520,000/2,800,000 = 90% -> 9; indicators 82.05; total 91.05, 优.
+    # 其他资金 left empty. Rate 2,520,000/2,800,000 元 = 90% -> 9; indicators 82.05; total 91.05, 优.
     {
         "sheet": "附件2", "attachment": "", "unit": "元", "year_in_title": True, "rate_first": False,
         "project": {"name": "家庭医生签约服务经费", "year": 2023, "department": HEALTH, "implementer": "区社区卫生服务中心",
@@ -422,7 +422,7 @@ HEALTH_FORMS = [
                     "achieved": "全年签约58200人，重点人群签约覆盖率78%，签约服务费平均35天结算，"
                                 "分级诊疗格局初步显现。"},
         "reporting_unit": HEALTH, "submitted": "2024-01-20", "leader": "李××", "finance_leader": "钱××",
-        "funding": [_fund("", "本年财政拨款", 3000000, 2800000, 2520000)],
+        "funding": [_fund("", "本年财政拨款", 300.00, 280.00, 252.00)],  # written as 3,000,000 / 2,800,000 / 2,520,000 元
         "budget_score": 9, "total": 91.05,
         "indicators": [
             _indicator("", _P, "数量指标", "家庭医生签约人数", "≥60000人", "58200人", 15, 14.55,  # 58200/60000×15

@@ -66,18 +66,29 @@ def read_workbook(path: str | Path, data: bytes | None = None, *, name: str | No
     except OSError as exc:
         return Submission(file, issues=[issue(Code.UNREADABLE_FILE, describe_os_error(exc), file=file,
                                               value=exc.strerror or str(exc))])
-    if any(_is_form_sheet(n) for n in grids):
+    if _is_standard(grids):
         return _build(file, grids, merges, meta)
-    return national.read_forms(file, (_SheetReader(file, None, n, g, merges.get(n, []), meta.get(n))
-                                      for n, g in grids.items() if g is not None))
+    submission = national.read_forms(file, (_SheetReader(file, None, n, g, merges.get(n, []), meta.get(n))
+                                            for n, g in grids.items() if g is not None))
+    if not submission.projects and any(_is_form_sheet(n) for n in grids):
+        return _build(file, grids, merges, meta)  # a standard workbook missing sheets: say which
+    return submission
+
+
+def _is_standard(names) -> bool:
+    """Two or more of the standard form's sheets: the standard layout. One alone may be a
+    national form on a sheet that happens to be called 项目 or 项目资金, so its content decides."""
+    return len({schema.SHEET_NAMES[schema.normalize_header(n)[0]] for n in names if _is_form_sheet(n)}) >= 2
 
 
 def _sheets_to_read(names: list[str] | None) -> list[str] | None:
-    """The standard form's sheets when the workbook has any (not 填表说明 or list sheets);
-    else every sheet that may hold a national form. None: names unknown, decide when open."""
+    """The standard form's sheets when the workbook is one (not 填表说明 or list sheets); else
+    every sheet that may hold a national form. None: names unknown, decide when open."""
     if names is None:
         return None
-    return [n for n in names if _is_form_sheet(n)] or [n for n in names if national.is_candidate(n)]
+    if _is_standard(names):
+        return [n for n in names if _is_form_sheet(n)]
+    return [n for n in names if national.is_candidate(n)]
 
 
 def _xlsx_sheet_names(data: bytes) -> list[str] | None:

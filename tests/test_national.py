@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+import json
+import os
 import zipfile
 from collections import defaultdict
 from decimal import Decimal
@@ -276,9 +278,15 @@ def test_two_departments_same_project_name_in_one_batch(tmp_path, national):
     write_xlsx(inbox / "甲.xlsx", {"附件1": national}, merges={"附件1": NATIONAL_MERGES})
     national[5][2] = "某区卫健局"
     write_xlsx(inbox / "乙.xlsx", {"附件1": national}, merges={"附件1": NATIONAL_MERGES})
+    national[5][2] = "某区民政局"
+    national[14][6:8] = [20, 20]  # 甲 sends a corrected form later: the same derived id, so it replaces the first
+    national[16][6:8] = [35, 35]
+    write_xlsx(inbox / "甲_更正.xlsx", {"附件1": national}, merges={"附件1": NATIONAL_MERGES})
+    os.utime(inbox / "甲_更正.xlsx", (2_000_000_000, 2_000_000_000))
     refs, skipped = collect([inbox])
     result = run(refs, RunOptions(output=tmp_path / "out", workers=1, reports=False), skipped=skipped)
     assert result.scored == 2 and not [i for i in result.issues if i.code == "duplicate-project-across-files"]
+    assert [(i.file.split("/")[-1], i.code) for i in result.issues if i.code == "superseded"] == [("甲.xlsx", "superseded")]
 
 
 def test_forms_stacked_in_one_sheet(form_book, national):
@@ -295,6 +303,17 @@ def test_forms_stacked_in_one_sheet(form_book, national):
 
 
 # --- what is never taken for a form -----------------------------------------------------------
+
+@pytest.mark.parametrize("sheet", ["项目", "项目资金", "Sheet1"])
+def test_a_form_on_a_sheet_named_like_a_standard_one(form_book, national, sheet):
+    [result] = analyse(form_book(national, sheet=sheet)).results
+    assert (result.project.layout, result.total) == ("national", D("99.50"))
+
+
+def test_one_standard_sheet_alone_still_names_the_missing_ones(make_book, tables):
+    codes = [(i.sheet, i.code) for i in read_workbook(make_book({"项目信息": tables["项目信息"]})).issues]
+    assert ("资金", "missing-sheet") in codes and ("绩效指标", "missing-sheet") in codes
+
 
 def test_standard_workbooks_and_the_blank_form_are_never_national():
     for path in (EXAMPLES / "seed_党建工作经费_2022.xlsx", TEMPLATE_PATH):
@@ -362,6 +381,8 @@ def test_check_names_the_layout_of_each_sheet(capsys):
     out = capsys.readouterr().out
     assert "附件1、附件2：项目支出绩效自评表（国家表式）" in out
     assert "项目信息、资金、支出、绩效指标：标准填报表" in out
+    assert main(["check", str(ex.HEALTH_FILE), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["layouts"] == {ex.HEALTH_FILE.name: {"附件1": "national", "附件2": "national"}}
 
 
 def test_a_mixed_inbox_in_one_run(tmp_path, form_book, national):

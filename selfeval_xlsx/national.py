@@ -64,9 +64,10 @@ INFO_LABELS = {
     "改进措施": "improvements", "下一步改进措施": "improvements",
 }
 # Labels written with their value in the same cell (``项目负责人：张三  联系电话：…``).
-_INLINE = re.compile(r"(项目负责人|财务负责人|单位负责人|联系电话|填表人|填报单位|填报日期|项目名称|主管部门|实施单位)"
+_INLINE = re.compile(r"(项目负责人|财务负责人|单位负责人|联系电话|填表人|填报人|填报单位|填报日期|项目名称|项目编号|项目代码|"
+                     r"项目编码|主管部门|实施单位)"
                      r"(?:[（(][^）)]{0,8}[）)])?\s*[:：]")
-_SIGN_OFF = {"项目负责人", "财务负责人", "单位负责人", "联系电话", "填表人"}
+_SIGN_OFF = {"项目负责人", "财务负责人", "单位负责人", "联系电话", "填表人", "填报人"}
 _ABOVE_TITLE = re.compile(r"(附件|附表)\d*|(填报单位|填报日期).*")  # lines that belong to the form below
 FUNDING_BLOCK = "项目资金"
 FUNDING_HEADERS = {
@@ -84,6 +85,9 @@ FORM_TOTAL = {"总分", "合计", "总计", "总得分"}
 SUBTOTAL = {"小计"}
 NOT_APPLICABLE = "不适用"
 
+# The title, perhaps after 附件1： or 2022年度 or a region's name, perhaps with （2022年度）: not a
+# sentence that mentions the form (请按项目支出绩效自评表填写).
+_TITLE = re.compile(rf"[^，。,;；]{{0,16}}{TITLE}(?:[（(][^）)]*[）)])?")
 _YEAR_IN_TITLE = re.compile(r"((?:19|20)\d\d)\s*年")
 _YEAR_LINE = re.compile(r"[（(]?((?:19|20)\d\d)年度?[）)]?")
 _PLACEHOLDER = re.compile(r"[-－—–/／、]*|无")  # what printed forms put in cells that do not apply
@@ -176,7 +180,7 @@ def _titles(values) -> list[tuple[int, int]]:
     found = []
     for r, row in enumerate(values):
         for c, value in enumerate(row):
-            if isinstance(value, str) and len(value) < 80 and TITLE in _compact(value):
+            if isinstance(value, str) and len(value) < 80 and _TITLE.fullmatch(_compact(value)):
                 found.append((r, c))
                 break
     return found
@@ -206,7 +210,8 @@ class _Form:
 
     def missing_labels(self) -> list[str]:
         """The labels a form needs that this one lacks (empty: it is a form)."""
-        needed = {"项目名称": lambda n: n == "项目名称", FUNDING_BLOCK: lambda n: n.startswith(FUNDING_BLOCK),
+        needed = {"项目名称": lambda n: n == "项目名称" or n.startswith(("项目名称:", "项目名称：")),
+                  FUNDING_BLOCK: lambda n: n.startswith(FUNDING_BLOCK),
                   INDICATOR_BLOCK: lambda n: n == INDICATOR_BLOCK}
         return [label for label, wanted in needed.items() if self.find(wanted) is None]
 

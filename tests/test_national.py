@@ -256,6 +256,20 @@ def test_project_id_from_a_labelled_cell(form_book, national):
     assert (result.project.row, result.project.cols["project_id"]) == (3, 2)
 
 
+def test_labels_with_their_value_in_one_cell(form_book, national):
+    national[1][0] = "附件1：项目支出绩效自评表（2023年度）"
+    national[2][0] = None
+    national[3] = ["项目代码：3301-23-0007"]
+    national[4] = ["项目名称：社区党建经费"]
+    national[5] = ["主管部门：某区民政局", None, None, None, None, "实施单位（盖章）：某街道办"]
+    merges = [m for m in NATIONAL_MERGES if not m.startswith(("A4", "G4", "A5", "C5", "A6", "C6", "G6"))]
+    [result] = analyse(form_book(national, merges=merges)).results
+    p = result.project
+    assert (p.project_id, p.name, p.department, p.implementer, p.year) == (
+        "3301-23-0007", "社区党建经费", "某区民政局", "某街道办", "2023")
+    assert result.total == D("99.50")
+
+
 def test_derived_ids_are_stable_and_tell_departments_apart(form_book, national):
     first = read_workbook(form_book(national, name="a.xlsx")).projects[0].project_id
     assert read_workbook(form_book(national, name="b.xlsx")).projects[0].project_id == first
@@ -335,7 +349,9 @@ def test_a_marked_copy_fed_back_does_not_double_its_projects(tmp_path):
 
 def test_a_sheet_titled_like_the_form_but_without_its_blocks(form_book, national, tmp_path):
     stub = [["项目支出绩效自评表"], ["项目名称", "某项目"]]
-    analysis = analyse(form_book(national, more={"说明": stub}))
+    guide = [["填报说明"], ["请按项目支出绩效自评表填写，项目名称与预算批复一致。"], ["请按项目支出绩效自评表填写"]]
+    analysis = analyse(form_book(national, more={"说明": stub, "填报说明": guide}))
+    assert {i.sheet for i in analysis.all_issues} == {"说明"}  # an instruction sheet is no near miss
     assert ("说明", "", "sheet-not-read") in located(analysis) and analysis.results[0].total == D("99.50")
     alone = analyse(write_xlsx(tmp_path / "stub.xlsx", {"说明": stub}))
     [problem] = alone.issues

@@ -84,6 +84,7 @@ INDICATOR_HEADERS = {k: v for k, v in schema.HEADER_NAMES["indicators"].items() 
 FORM_TOTAL = {"总分", "合计", "总计", "总得分"}
 SUBTOTAL = {"小计"}
 NOT_APPLICABLE = "不适用"
+MAX_FORM_ROWS = 1000  # rows below a title that can belong to its form (real forms: under 100)
 
 # The title, perhaps after 附件1： or 2022年度 or a region's name, perhaps with （2022年度）: not a
 # sentence that mentions the form (请按项目支出绩效自评表填写).
@@ -142,22 +143,33 @@ def _blank(value) -> bool:
         (isinstance(value, str) and _PLACEHOLDER.fullmatch(_compact(value)) is not None)
 
 
+class _RowLabels:
+    """Each row's cells read as labels (``part`` 0: the name, 1: the unit), computed when a
+    row is first asked for: a form is a few dozen rows of a sheet that may hold many more."""
+
+    def __init__(self, values, part: int):
+        self.values, self.part, self.rows = values, part, {}
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, r: int) -> list[str]:
+        if r not in self.rows:
+            self.rows[r] = [_label(v)[self.part] for v in self.values[r]]
+        return self.rows[r]
+
+
 @dataclass
 class _Sheet:
-    """A sheet with every cell read once as a label."""
+    """A sheet with its cells read as labels."""
 
     cells: Cells
-    labels: list[list[str]]
-    units: list[list[str]]
+    labels: _RowLabels
+    units: _RowLabels
 
     @classmethod
     def of(cls, cells: Cells) -> "_Sheet":
-        labels, units = [], []
-        for row in cells.values:
-            pairs = [_label(v) for v in row]
-            labels.append([p[0] for p in pairs])
-            units.append([p[1] for p in pairs])
-        return cls(cells, labels, units)
+        return cls(cells, _RowLabels(cells.values, 0), _RowLabels(cells.values, 1))
 
     @property
     def width(self) -> int:
@@ -178,9 +190,10 @@ class _Sheet:
 def _titles(values) -> list[tuple[int, int]]:
     """(row, col) of every title cell, one per row."""
     found = []
-    for r, row in enumerate(values):
+    for r, row in enumerate(values.tolist()):  # lists iterate several times faster than an object array
         for c, value in enumerate(row):
-            if isinstance(value, str) and len(value) < 80 and _TITLE.fullmatch(_compact(value)):
+            # "评" first: a C-level test that spares the other cells of a large sheet the rest
+            if isinstance(value, str) and "评" in value and len(value) < 80 and _TITLE.fullmatch(_compact(value)):
                 found.append((r, c))
                 break
     return found
@@ -651,7 +664,8 @@ def _forms(file: str, sheet: _Sheet) -> list[_Form]:
                 r -= 1
         starts.append(0 if i == 0 else r)
     ends = starts[1:] + [len(sheet.labels)]
-    return [_Form(sheet, file, t, s, e) for t, s, e in zip(titles, starts, ends)]
+    # A form is a few dozen rows; whatever lies far below its title is not part of it.
+    return [_Form(sheet, file, t, s, min(e, t[0] + MAX_FORM_ROWS)) for t, s, e in zip(titles, starts, ends)]
 
 
 @dataclass

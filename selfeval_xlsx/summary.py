@@ -34,21 +34,25 @@ def year_value(year: str) -> int | str:
     return int(text) if text.isdigit() else text
 
 
-def _project_row(r: ProjectResult, level1: Sequence[str]) -> tuple:
+def _project_row(r: ProjectResult, level1: Sequence[str], approved: bool = False) -> tuple:
     """The 汇总 values of one project, in :func:`_project_columns` order."""
     p = r.project
-    return (p.source_file, p.department, p.project_id, p.name, year_value(p.year),
-            r.budget, r.executed, r.rate, r.budget_score,
-            *(r.subtotals.get(k) for k in level1),
-            r.total, r.grade, r.self_total, r.status, len(r.issues))
+    row = (p.source_file, p.department, p.project_id, p.name, year_value(p.year),
+           r.budget, r.executed, r.rate, r.budget_score,
+           *(r.subtotals.get(k) for k in level1),
+           r.total, r.grade, r.self_total, r.status, len(r.issues))
+    if approved:  # 与批复差异: blank when no approved targets were found for the project
+        row += (r.approval.differences if r.approval and r.approval.key else None,)
+    return row
 
 
-def _project_columns(level1: Sequence[str]) -> list[tuple[str, str]]:
-    """(header, kind) of every 汇总 column."""
+def _project_columns(level1: Sequence[str], approved: bool = False) -> list[tuple[str, str]]:
+    """(header, kind) of every 汇总 column (与批复差异 when compared with approved targets)."""
     return [("来源文件", TEXT), ("主管部门", TEXT), ("项目编号", TEXT), ("项目名称", TEXT), ("年度", YEAR),
             ("全年预算数", MONEY), ("全年执行数", MONEY), ("执行率", RATE), ("预算执行得分", SCORE),
             *((f"{k}得分", SCORE) for k in level1),
-            ("总分", SCORE), ("等级", TEXT), ("自评总分", SCORE), ("状态", TEXT), ("问题数", COUNT)]
+            ("总分", SCORE), ("等级", TEXT), ("自评总分", SCORE), ("状态", TEXT), ("问题数", COUNT),
+            *((("与批复差异", COUNT),) if approved else ())]
 
 
 _INDICATOR_COLUMNS = [
@@ -63,14 +67,24 @@ _ISSUE_COLUMNS = [
 ]
 
 
-def _indicator_rows(r: ProjectResult):
+def _indicator_columns(approved: bool = False) -> list[tuple[str, str]]:
+    """(header, kind) of every 指标明细 column (批复指标值 after 年度指标值 when compared)."""
+    at = [h for h, _ in _INDICATOR_COLUMNS].index("年度指标值") + 1
+    return _INDICATOR_COLUMNS[:at] + [("批复指标值", TEXT)] + _INDICATOR_COLUMNS[at:] if approved else _INDICATOR_COLUMNS
+
+
+def _indicator_rows(r: ProjectResult, approved: bool = False):
     """Yield the 指标明细 values of every indicator of one project."""
     p = r.project
-    for s in r.indicators:
+    targets = r.approval.targets if r.approval else ()
+    for n, s in enumerate(r.indicators):
         ind = s.indicator
-        yield (p.source_file, p.project_id, p.name, ind.level1, ind.level2, ind.level3,
+        row = (p.source_file, p.project_id, p.name, ind.level1, ind.level2, ind.level3,
                Kind(s.kind).label if s.kind else "", ind.target, ind.actual, ind.weight, s.score,
                ind.self_score, s.method, s.why, ind.deviation)
+        if approved:
+            row = row[:8] + (targets[n] if n < len(targets) else "",) + row[8:]
+        yield row
 
 
 def _issue_rows(issues: Iterable[Issue]):
@@ -255,7 +269,7 @@ def _write_stats(wb, ws, styles: _Styles, stats: _Stats) -> None:
 
 def write_summary(path: str | os.PathLike, results: Iterable[ProjectResult], issues: Sequence[Issue], *,
                   grades: Sequence[str], level1: Sequence[str] | None = None,
-                  title: str = "项目支出绩效自评汇总") -> Path:
+                  title: str = "项目支出绩效自评汇总", approved: bool = False) -> Path:
     """Write the batch summary workbook to ``path`` atomically and return the path.
 
     ``results`` are the scored projects of the run, read once in one pass (a generator is
@@ -263,7 +277,8 @@ def write_summary(path: str | os.PathLike, results: Iterable[ProjectResult], iss
     streams results from its cache so memory stays flat). ``issues`` is the complete list of
     the run's problems (file-level ones included) and fills 问题清单 as given. ``grades``:
     the rules' grade names, best first (they colour 等级 and count in 统计). Sheets: 汇总,
-    指标明细, 问题清单, 统计 (DOMAIN.md §6)."""
+    指标明细, 问题清单, 统计 (DOMAIN.md §6). ``approved``: the run compared the projects
+    with approved targets, so 汇总 gets 与批复差异 and 指标明细 批复指标值."""
     if level1 is None:
         results = list(results)
         level1 = level1_columns(k for r in results for k in r.subtotals)
@@ -279,13 +294,13 @@ def write_summary(path: str | os.PathLike, results: Iterable[ProjectResult], iss
                            "keywords": "绩效自评, 汇总", "comments": "由 selfeval-xlsx 生成"})
         styles = _Styles(wb, grades)
         # constant_memory writes each sheet's rows in order, so both tables fill side by side.
-        columns = _project_columns(level1)
+        columns = _project_columns(level1, approved)
         overview = _Table(wb.add_worksheet("汇总"), styles, columns)
-        details = _Table(wb.add_worksheet("指标明细"), styles, _INDICATOR_COLUMNS)
+        details = _Table(wb.add_worksheet("指标明细"), styles, _indicator_columns(approved))
         stats = _Stats(grades)
         for r in results:
-            overview.add(_project_row(r, level1))
-            for row in _indicator_rows(r):
+            overview.add(_project_row(r, level1, approved))
+            for row in _indicator_rows(r, approved):
                 details.add(row)
             stats.add(r)
         n = overview.close()

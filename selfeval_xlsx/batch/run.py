@@ -16,7 +16,7 @@ from ..guard import Limits
 from ..intake import InputRef, Skipped
 from ..issues import Code, Issue, issue
 from ..models import ProjectResult
-from ..pipeline import Analysis, analyse
+from ..pipeline import Analysis, Approved, analyse
 from ..present import level1_columns
 from ..rules import Rules, load_rules
 from .decisions import Notes, apply, decide, gather
@@ -28,10 +28,11 @@ from .workers import Workers
 
 # ---------------------------------------------------------------- phase A: read and score
 
-def _analyse_and_cache(ref: InputRef, rules: Rules, limits: Limits, cache: Path) -> Analysis:
+def _analyse_and_cache(ref: InputRef, rules: Rules, limits: Limits, cache: Path,
+                       approved: Approved | None = None) -> Analysis:
     """Phase A's job: analyse and keep the answer for the writers and the next run (written
     by the worker, so the main process does not pickle everything twice)."""
-    analysis = analyse(ref, rules, limits)
+    analysis = analyse(ref, rules, limits, approved)
     save_analysis(cache, analysis)
     return slim(analysis)
 
@@ -86,7 +87,7 @@ def publish(ref: InputRef, cache: Path, notes: tuple[Issue, ...], copy_name: str
 
 
 def _summary_job(sources: list[tuple[InputRef, Path]], notes: Notes, issues: list[Issue],
-                 level1: list[str], grades: tuple[str, ...], path: Path) -> Path | None:
+                 level1: list[str], grades: tuple[str, ...], path: Path, approved: bool = False) -> Path | None:
     """Phase B's summary job: ``summary.xlsx`` with the projects streamed one input at a
     time from the cache files (memory stays flat however large the batch). None when a
     cache file is gone."""
@@ -100,7 +101,7 @@ def _summary_job(sources: list[tuple[InputRef, Path]], notes: Notes, issues: lis
             yield from apply(analysis, notes.get(ref.sha256, ())).results
 
     try:
-        return write_summary(path, results(), issues, level1=level1, grades=grades)
+        return write_summary(path, results(), issues, level1=level1, grades=grades, approved=approved)
     except FileNotFoundError:
         return None
 
@@ -169,7 +170,8 @@ def _run(refs: list[InputRef], options: RunOptions, skipped: list[Skipped],
     try:
         for _ in range(result.reused):
             tick()
-        fresh = workers.map([(_analyse_and_cache, ref, rules, options.limits, manifest.cache_path(ref.sha256))
+        approved = Approved(options.targets, options.score_on_approved) if options.targets is not None else None
+        fresh = workers.map([(_analyse_and_cache, ref, rules, options.limits, manifest.cache_path(ref.sha256), approved)
                              for ref in todo], tick)
         crashed = {ref.sha256 for ref, analysis in zip(todo, fresh) if analysis is None}
         for ref, analysis in zip(todo, fresh):
@@ -180,8 +182,10 @@ def _run(refs: list[InputRef], options: RunOptions, skipped: list[Skipped],
             cached[ref.sha256] = analysis
         analyses = [cached[ref.sha256] for ref in refs]
         notes = decide(analyses)
-        _, result.results, result.issues = gather(analyses, skipped, notes)
+        shown, result.results, result.issues = gather(analyses, skipped, notes)
         result.rejected = sum(a.rejected for a in analyses)
+        if options.targets is not None:  # the targets file's own problems, approved projects never submitted
+            result.issues.extend(options.targets.notes(result.results))
 
         # Phase B for inputs that are new, or whose set of published projects changed. The
         # summary is one more job, first because it is the longest; like the others it reads
@@ -190,7 +194,8 @@ def _run(refs: list[InputRef], options: RunOptions, skipped: list[Skipped],
         level1 = level1_columns(k for r in result.results for k in r.subtotals)
         report_names = _report_names(result.results)
         grades = rules.grade_names
-        jobs = [(_summary_job, sources, notes, result.issues, level1, grades, output / "summary.xlsx")]
+        jobs = [(_summary_job, sources, notes, result.issues, level1, grades, output / "summary.xlsx",
+                 options.targets is not None)]
         owners = []
         for analysis in analyses:
             sha = analysis.ref.sha256
@@ -216,10 +221,25 @@ def _run(refs: list[InputRef], options: RunOptions, skipped: list[Skipped],
         (output / path).unlink(missing_ok=True)
     if extra or written[0] is None:  # rare: problems met while writing belong in 问题清单 too
         result.issues.extend(extra)
-        if _summary_job(sources, notes, result.issues, level1, grades, output / "summary.xlsx") is None:
+        if _summary_job(sources, notes, result.issues, level1, grades, output / "summary.xlsx",
+                        options.targets is not None) is None:
             raise SelfevalError(f"输出文件夹中的中间结果（{STATE_DIR}）在运行中被删除，无法写出 summary.xlsx；请重新运行。")
     manifest.save()
     result.reports = sorted((output / "reports").glob("*.docx")) if (output / "reports").exists() else []
+    if options.replies:
+        result.replies = _replies(output, shown, copy_names, report_names, options.replies_with_reports)
     return result
+
+
+def _replies(output: Path, shown: list[Analysis], copy_names: dict[str, str], report_names: dict[str, str],
+             with_reports: bool) -> list[Path]:
+    """One reply draft per department, with the copies and reports this run left on disk."""
+    from ..replies import write_replies
+
+    copies = {sha: output / "workbooks" / name for sha, name in copy_names.items()
+              if (output / "workbooks" / name).exists()}
+    reports = {pid: output / "reports" / name for pid, name in report_names.items()
+               if (output / "reports" / name).exists()}
+    return write_replies(output, shown, copies, reports, with_reports)
 
 

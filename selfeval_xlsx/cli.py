@@ -25,6 +25,9 @@ EPILOG = """\
   selfeval check 某局_2023.xlsx                           只检查填报问题，不输出文件
   selfeval score 某局_2023.xlsx --json                    打印每个项目的得分
   selfeval template 自评表模板.xlsx                        生成空白填报模板
+  selfeval template --targets 批复目标.xlsx -o 预填自评表   按批复绩效目标为各部门生成预填表
+  selfeval run 收件箱 -o 结果 --targets 批复目标.xlsx --replies
+                                                          与批复目标比对，并为各部门生成回复邮件草稿
 退出码：0 全部通过（允许警告）；1 有文件被拒收或有项目存在错误；2 参数错误或文件无法读取。"""
 
 

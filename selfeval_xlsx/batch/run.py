@@ -7,10 +7,11 @@ written under a temporary name and renamed, so a killed run leaves no partial fi
 """
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Callable
 
-from .._io import safe_filename
+from .._io import atomic_write_bytes, safe_filename
 from ..errors import SelfevalError
 from ..guard import Limits
 from ..intake import InputRef, Skipped
@@ -28,11 +29,26 @@ from .workers import Workers
 
 # ---------------------------------------------------------------- phase A: read and score
 
+_TARGETS: dict[str, Approved] = {}
+
+
+def _approved(handle: tuple[Path, str, bool] | None) -> Approved | None:
+    """The approved targets a job compares with, from the file the run saved them in
+    (``handle``: path, digest, score on them), loaded once per worker process: a county's
+    targets pickle to megabytes, too much to send with every job."""
+    if handle is None:
+        return None
+    path, digest, on_approved = handle
+    if digest not in _TARGETS:
+        _TARGETS[digest] = Approved(pickle.loads(Path(path).read_bytes()), on_approved)
+    return _TARGETS[digest]
+
+
 def _analyse_and_cache(ref: InputRef, rules: Rules, limits: Limits, cache: Path,
-                       approved: Approved | None = None) -> Analysis:
+                       approved: tuple[Path, str, bool] | None = None) -> Analysis:
     """Phase A's job: analyse and keep the answer for the writers and the next run (written
     by the worker, so the main process does not pickle everything twice)."""
-    analysis = analyse(ref, rules, limits, approved)
+    analysis = analyse(ref, rules, limits, _approved(approved))
     save_analysis(cache, analysis)
     return slim(analysis)
 
@@ -170,7 +186,10 @@ def _run(refs: list[InputRef], options: RunOptions, skipped: list[Skipped],
     try:
         for _ in range(result.reused):
             tick()
-        approved = Approved(options.targets, options.score_on_approved) if options.targets is not None else None
+        approved = None
+        if options.targets is not None and todo:
+            saved = atomic_write_bytes(manifest.dir / "targets.pickle", pickle.dumps(options.targets))
+            approved = (saved, f"{options.targets.digest}|{options.score_on_approved}", options.score_on_approved)
         fresh = workers.map([(_analyse_and_cache, ref, rules, options.limits, manifest.cache_path(ref.sha256), approved)
                              for ref in todo], tick)
         crashed = {ref.sha256 for ref, analysis in zip(todo, fresh) if analysis is None}

@@ -284,9 +284,9 @@ def check_approved(project: Project, approved: ApprovedProject | None, matched_b
     weight is a note saying so rather than a problem to fix."""
     found = _Found(project.source_file, ())
     if approved is None:
-        found.add(Code.NO_APPROVED_TARGETS, f"未找到项目「{project.project_id} {project.name}」（{project.department}）的"
-                  "批复绩效目标（项目编号、主管部门+项目名称均未匹配），未与批复比对。", project, "project_id",
-                  project.project_id)
+        found.add(Code.NO_APPROVED_TARGETS, f"项目「{project.project_id} {project.name}」（{project.department}）在批复绩效"
+                  "目标中找不到（项目编号、主管部门+项目名称均对不上），未能与批复比对；请核对项目编号和项目名称是否与批复一致。",
+                  project, "project_id", project.project_id)
         return found.issues, Approval(targets=("",) * len(project.indicators))
     pairs, dropped = pair_indicators(project.indicators, approved.indicators)
     _approved_budget(found, project, approved, rules)

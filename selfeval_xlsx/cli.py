@@ -58,8 +58,7 @@ def _check_or_score(args) -> int:
     if approved is not None and approved.targets.issues:
         issues = [*approved.targets.issues, *issues]
         if not args.json:
-            for i in approved.targets.issues:
-                print(f"批复目标 {i.file}{' ' + i.where if i.where else ''}：{i.message}")
+            _print_target_issues(approved.targets)
     unreadable = any(a.unreadable for a in analyses) or any(s.code is Code.MISSING_PATH for s in skipped)
     if args.command == "check":
         _print_check(args, analyses, issues, skipped)
@@ -116,6 +115,11 @@ def _approved(args):
     from .targets import load_targets
 
     return Approved(load_targets(args.targets), args.score_against_approved)
+
+
+def _print_target_issues(targets) -> None:
+    for i in targets.issues:
+        print(f"批复目标「{i.file}」：{i.message}")
 
 
 def _json_number(value):
@@ -193,8 +197,7 @@ def _prefilled(args) -> int:
     from .targets import load_targets
 
     targets = load_targets(args.targets)
-    for i in targets.issues:
-        print(f"批复目标 {i.file}{' ' + i.where if i.where else ''}：{i.message}")
+    _print_target_issues(targets)
     folder = Path(args.output or "预填自评表")
     names = [prefilled_name(d, forms[0]) for d, forms in prefilled_forms(targets.projects).items()]
     existing = [n for n in names if (folder / n).exists()]

@@ -78,8 +78,8 @@ class Targets:
         """What a run lists about the targets themselves: the problems met reading them and
         every approved project that no submitted project of ``results`` matched."""
         matched = {r.approval.key for r in results if r.approval is not None}
-        missing = [issue(Code.APPROVED_NOT_SUBMITTED, f"批复绩效目标中的项目「{p.project_id} {p.name}」（{p.department}）"
-                         "本批次没有提交自评。", file=p.file, sheet=p.sheet, row=p.row, project_id=p.project_id,
+        missing = [issue(Code.APPROVED_NOT_SUBMITTED, f"批复绩效目标中的项目「{' '.join(filter(None, (p.project_id, p.name)))}」"
+                         f"（{p.department or '未写主管部门'}）本批次没有提交自评。", file=p.file, sheet=p.sheet, row=p.row, project_id=p.project_id,
                          value=p.key) for p in self.projects if p.key not in matched]
         return [*self.issues, *missing]
 
@@ -101,11 +101,11 @@ def read_targets_workbook(data: bytes, name: str, suffix: str = ".xlsx",
 
     fmt = guard.inspect(data, suffix, limits)
     every = lambda sheet: True  # noqa: E731 - the targets' sheets have no fixed names
-    meta = reader._safe_meta(data, limits.max_cells, every) if fmt == "xlsx" else {}
+    meta = reader._safe_meta(data, limits.max_cells, wanted_sheet=every) if fmt == "xlsx" else {}
     oversized = reader._oversized(name, meta, limits)
     if oversized:
         raise UnreadableInput(oversized[0].message, oversized[0].code)
-    grids, merges = reader._load_grids(data, every)
+    grids, merges = reader._load_grids(data, wanted_sheet=every)
     projects: list[ApprovedProject] = []
     problems: list[Issue] = []
     for sheet, grid in grids.items():

@@ -25,8 +25,7 @@ def read_sheet(file: str, sheet: str, grid, merges, meta) -> tuple[list[Approved
     if header is None or not {"level3", "target"} <= set(header[1]) or not {"project_id", "name"} & set(header[1]):
         return None
     records, cols = sheet_reader.rows()
-    problems = [replace(i, code=Code.BAD_APPROVED_ROW, message=f"批复绩效目标：{i.message}")
-                for i in sheet_reader.issues]
+    problems = [replace(i, code=Code.BAD_APPROVED_ROW) for i in sheet_reader.issues]
     projects: dict[object, dict] = {}
     current = None
     for r, values in records:
@@ -39,7 +38,7 @@ def read_sheet(file: str, sheet: str, grid, merges, meta) -> tuple[list[Approved
                     current[f] = values[f]
         elif current is None:
             problems.append(issue(Code.BAD_APPROVED_ROW, f"批复绩效目标「{sheet}」第 {r + 1} 行没有项目编号或项目名称，"
-                                  "无法对应到项目，已忽略。", file=file, sheet=sheet, row=r))
+                                  "无法对应到项目，已忽略。", file=file, sheet=sheet, row=r, col=0))
             continue
         if values.get("level3") or values.get("target"):
             current["indicators"].append(_indicator(file, sheet, r, cols, values))

@@ -46,19 +46,24 @@ def label(value) -> str:
     return compact(unicodedata.normalize("NFKC", value)).lstrip("*").rstrip(":")
 
 
-def find_label(values, names: Iterable[str], *, rows: range | None = None,
-               prefix: bool = False) -> tuple[int, int] | None:
-    """(row, col) of the first cell, row by row, whose :func:`label` is one of ``names``
-    (or, with ``prefix``, starts with one). ``rows`` limits the search."""
-    wanted = tuple(label(n) for n in names)
+def _first(values, rows: range | None, test: Callable[[str], bool]) -> tuple[int, int] | None:
+    """(row, col) of the first cell, row by row, whose :func:`label` is non-empty and passes ``test``."""
     for r in rows if rows is not None else range(values.shape[0]):
         if r >= values.shape[0]:
             break
         for c in range(values.shape[1]):
             text = label(values[r, c])
-            if text and (text in wanted if not prefix else text.startswith(wanted)):
+            if text and test(text):
                 return r, c
     return None
+
+
+def find_label(values, names: Iterable[str], *, rows: range | None = None,
+               prefix: bool = False) -> tuple[int, int] | None:
+    """(row, col) of the first cell, row by row, whose :func:`label` is one of ``names``
+    (or, with ``prefix``, starts with one). ``rows`` limits the search."""
+    wanted = tuple(label(n) for n in names)
+    return _first(values, rows, (lambda t: t.startswith(wanted)) if prefix else (lambda t: t in wanted))
 
 
 def right_of(values, r: int, c: int) -> tuple[object, int] | None:
@@ -85,14 +90,7 @@ def value_of(values, names: Iterable[str], *, rows: range | None = None) -> tupl
 def find_text(values, fragments: Iterable[str], *, rows: range | None = None) -> tuple[int, int] | None:
     """(row, col) of the first cell whose :func:`label` contains one of ``fragments``."""
     wanted = tuple(label(f) for f in fragments)
-    for r in rows if rows is not None else range(values.shape[0]):
-        if r >= values.shape[0]:
-            break
-        for c in range(values.shape[1]):
-            text = label(values[r, c])
-            if text and any(f in text for f in wanted):
-                return r, c
-    return None
+    return _first(values, rows, lambda t: any(f in t for f in wanted))
 
 
 def header_row(values, names: dict[str, str], required: Iterable[str], *, start: int = 0,

@@ -276,3 +276,20 @@ def test_cli_template_with_targets_writes_one_form_per_department(tmp_path, caps
     assert main(["template", "--targets", str(tmp_path / "批复.xlsx"), "-o", str(out)]) == 2  # no silent overwrite
     assert main(["check", str(out / "某区教育局_2023年度绩效自评表.xlsx"), "--targets", str(tmp_path / "批复.xlsx")]) == 1
     assert "实际完成值" in capsys.readouterr().out  # the blank form reads back; only the department's cells are empty
+
+
+@pytest.mark.parametrize("rows, budget", [
+    ([["项目资金（万元）", "年度资金总额：", 100]], 100),
+    ([["项目资金（元）", "年度资金总额", 1_000_000]], 100),           # a 元 block is converted
+    ([["资金情况（万元）", "年度资金总额：100万元"]], 100),             # the amount inside the label's cell
+    ([["年度资金总额", "其中：财政拨款"], [80, 80]], 80),               # header above the amounts
+    ([["项目名称", "x"]], None),
+])
+def test_national_budget_is_found_beside_below_or_inside_its_label(rows, budget):
+    import numpy as np
+
+    from selfeval_xlsx.targets.national import _budget
+
+    width = max(len(r) for r in rows)
+    values = np.array([r + [None] * (width - len(r)) for r in rows], dtype=object)
+    assert _budget(values) == (None if budget is None else Decimal(budget))

@@ -187,24 +187,34 @@ def draft(reply: Reply, with_reports: bool = False) -> EmailMessage:
     return msg
 
 
-def write_replies(output: Path, analyses: Sequence[Analysis], copies: Mapping[str, Path],
-                  reports: Mapping[str, Path], with_reports: bool = False) -> list[Path]:
-    """Write ``output/replies/{主管部门}.eml`` for every department of the run (each file
-    atomically) and remove drafts an earlier run wrote for departments no longer in it.
-    ``copies``: input sha256 -> its marked copy; ``reports``: 项目编号 -> its report (used
-    with ``with_reports``). Returns the drafts written."""
+def plan_replies(output: Path, analyses: Sequence[Analysis], copies: Mapping[str, Path],
+                 reports: Mapping[str, Path]) -> list[tuple[Path, Reply]]:
+    """Where each department's draft goes, ``output/replies/{主管部门}.eml`` (unique names,
+    Windows ignoring case), and what it holds (see :func:`gather_replies`)."""
     folder = output / REPLIES_DIR
-    written: list[Path] = []
+    planned: list[tuple[Path, Reply]] = []
     names: set[str] = set()
-    for reply in gather_replies(analyses, copies, reports if with_reports else {}):
+    for reply in gather_replies(analyses, copies, reports):
         stem, n = safe_filename(reply.department, 80), 1
         name = f"{stem}.eml"
         while name.lower() in names:
             n += 1
             name = f"{stem}_{n}.eml"
         names.add(name.lower())
-        written.append(atomic_write_bytes(folder / name, draft(reply, with_reports).as_bytes()))
+        planned.append((folder / name, reply))
+    return planned
+
+
+def write_reply(path: Path, reply: Reply, with_reports: bool = False) -> Path:
+    """Write one draft atomically (a job of its own: the e-mail package's encoding of the
+    attachments is the slow part)."""
+    return atomic_write_bytes(path, draft(reply, with_reports).as_bytes())
+
+
+def remove_stale(output: Path, kept: Iterable[Path]) -> None:
+    """Drafts an earlier run wrote for departments no longer in the run."""
+    folder = output / REPLIES_DIR
+    names = {p.name.lower() for p in kept}
     for old in folder.glob("*.eml") if folder.exists() else ():
         if old.name.lower() not in names:
             old.unlink(missing_ok=True)
-    return written

@@ -2,7 +2,9 @@
 input (:func:`selfeval_xlsx.pipeline.analyse`), keeping the full analysis in the output
 folder's cache; between the phases the main process decides which submissions count
 (:mod:`.decisions`); (B) write each input's annotated copy and its reports, and
-``summary.xlsx`` as one more job. A manifest makes reruns incremental, and every file is
+``summary.xlsx`` as one more job; then, when asked, one reply draft per department
+(:mod:`selfeval_xlsx.replies`), which attaches those copies. With approved targets, phase A
+compares each project with them (the targets go to each worker once, as a file). A manifest makes reruns incremental, and every file is
 written under a temporary name and renamed, so a killed run leaves no partial file behind.
 """
 from __future__ import annotations
@@ -227,6 +229,8 @@ def _run(refs: list[InputRef], options: RunOptions, skipped: list[Skipped],
                          report_names, output, options.report_template, options.reports, grades))
             owners.append((analysis, published))
         written = workers.map(jobs, lambda i: i and tick(), timed=bool)  # job 0, the summary, is not one input's
+        if options.replies:  # after the copies and reports they attach
+            result.replies = _replies(workers, output, shown, copy_names, report_names, options.replies_with_reports)
     finally:
         workers.close()
 
@@ -245,20 +249,21 @@ def _run(refs: list[InputRef], options: RunOptions, skipped: list[Skipped],
             raise SelfevalError(f"输出文件夹中的中间结果（{STATE_DIR}）在运行中被删除，无法写出 summary.xlsx；请重新运行。")
     manifest.save()
     result.reports = sorted((output / "reports").glob("*.docx")) if (output / "reports").exists() else []
-    if options.replies:
-        result.replies = _replies(output, shown, copy_names, report_names, options.replies_with_reports)
     return result
 
 
-def _replies(output: Path, shown: list[Analysis], copy_names: dict[str, str], report_names: dict[str, str],
-             with_reports: bool) -> list[Path]:
-    """One reply draft per department, with the copies and reports this run left on disk."""
-    from ..replies import write_replies
+def _replies(workers: Workers, output: Path, shown: list[Analysis], copy_names: dict[str, str],
+             report_names: dict[str, str], with_reports: bool) -> list[Path]:
+    """One reply draft per department, as parallel jobs, with the copies and reports on disk."""
+    from ..replies import plan_replies, remove_stale, write_reply
 
     copies = {sha: output / "workbooks" / name for sha, name in copy_names.items()
               if (output / "workbooks" / name).exists()}
     reports = {pid: output / "reports" / name for pid, name in report_names.items()
-               if (output / "reports" / name).exists()}
-    return write_replies(output, shown, copies, reports, with_reports)
+               if with_reports and (output / "reports" / name).exists()}
+    planned = plan_replies(output, shown, copies, reports)
+    written = workers.map([(write_reply, path, reply, with_reports) for path, reply in planned], lambda i: None)
+    remove_stale(output, [path for path, _ in planned])
+    return [path for path in written if path is not None]
 
 

@@ -80,7 +80,7 @@ SOURCE_ROWS = ((Source.CURRENT, "其中：当年财政拨款"), (Source.CARRIED_
 SOURCE_NAMES = {Source.CURRENT.value: "当年财政拨款"}  # the national table's wording in sentences
 # Word boundaries a long project name may be broken at (after these / before these).
 _BREAK_AFTER = ("年度", "）", ")", "”", "、", "，")
-_BREAK_BEFORE = ("专项资金", "补助资金", "奖补资金", "资金", "经费", "项目", "工程")
+_BREAK_BEFORE = ("（", "(", "“", "专项资金", "补助资金", "奖补资金", "资金", "经费", "项目", "工程")
 _LEVEL_SUFFIXES = ("满意度指标", "效益指标", "影响指标", "成本指标", "指标")
 _DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 _ZERO = Decimal(0)

@@ -109,6 +109,12 @@ def _cn_number(n: int) -> str:
 _INDENT = re.compile(r"^[ \t\u3000]+")
 _END_PUNCT = "。！？；.!?;…"
 _QUOTES = str.maketrans({"「": "“", "」": "”", "『": "‘", "』": "’"})
+_ODD_QUOTES = re.compile("[「」『』]")
+
+
+def _mainland_quotes(text: str) -> str:
+    # str.translate is slow per character; most text has no 「」 at all.
+    return text.translate(_QUOTES) if _ODD_QUOTES.search(text) else text
 
 
 def _clean(text) -> str:
@@ -116,13 +122,13 @@ def _clean(text) -> str:
     style indents), no blank lines, mainland quotes (“” for 「」)."""
     if text is None:
         return ""
-    lines = str(text).translate(_QUOTES).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    lines = _mainland_quotes(str(text)).replace("\r\n", "\n").replace("\r", "\n").split("\n")
     return "\n".join(_INDENT.sub("", line).rstrip() for line in lines if line.strip())
 
 
 def _inline(text) -> str:
     """Text quoted inside a generated sentence: one line, no trailing punctuation."""
-    text = re.sub(r"\s+", " ", str(text or "").translate(_QUOTES)).strip()
+    text = re.sub(r"\s+", " ", _mainland_quotes(str(text or ""))).strip()
     return text.rstrip(_END_PUNCT + "，,、 ")
 
 

@@ -181,7 +181,7 @@ def _narratives(found: _Found, project: Project, rules: Rules) -> None:
     on the cell (an error holding the report back under ``--strict``). Columns its form
     lacks altogether are named in one problem on the project's 项目编号."""
     code = Code.NARRATIVE_REQUIRED if rules.strict else Code.MISSING_NARRATIVE
-    consequence = "自评报告中该部分将按数据生成或标注“【待补充】”，请补充后重新报送。"
+    consequence = "将按数据生成或标注“【待补充】”，请补充后重新报送。"
     absent = []
     for field in NARRATIVE_FIELDS:
         if str(getattr(project, field) or "").strip():
@@ -190,11 +190,12 @@ def _narratives(found: _Found, project: Project, rules: Rules) -> None:
         if field not in project.cols:
             absent.append(header)
             continue
-        found.add(code, f"{project.sheet}!{a1(project.row, project.cols[field])}项目「{project.project_id}」的"
-                  f"「{header}」未填写，{consequence}", project, field)
+        found.add(code, f"项目「{project.project_id}」的「{header}」（{project.sheet}!{a1(project.row, project.cols[field])}）"
+                  f"未填写，自评报告中该部分{consequence}", project, field)
     if absent:
         found.add(code, f"「{project.sheet or schema.PROJECTS.name}」没有" + "、".join(f"「{h}」" for h in absent)
-                  + f"列，项目「{project.project_id}」的{consequence}", project, "project_id", "、".join(absent))
+                  + f"列，项目「{project.project_id}」自评报告中这些部分{consequence}", project, "project_id",
+                  "、".join(absent))
 
 
 def check_scores(result: ProjectResult, rules: Rules) -> list[Issue]:

@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class RunOptions:
-    """How a run behaves. ``workers`` 0 means one per CPU core. ``targets``: the approved
-    targets to compare with (see :func:`selfeval_xlsx.targets.load_targets`), and
+    """How a run behaves. ``workers`` 0 means one per CPU core; ``strict`` makes an empty
+    narrative cell an error (no score, no report) instead of a warning. ``targets``: the
+    approved targets to compare with (see :func:`selfeval_xlsx.targets.load_targets`), and
     ``score_on_approved`` to score on them; ``replies``: write one reply draft per
     department into ``replies/`` (with the reports attached too: ``replies_with_reports``)."""
 
@@ -29,6 +30,7 @@ class RunOptions:
     force: bool = False
     report_template: Path | None = None
     reports: bool = True
+    strict: bool = False  # an empty narrative cell is an error that holds the report back
     limits: Limits = field(default_factory=Limits)
     targets: Targets | None = None
     score_on_approved: bool = False

@@ -105,6 +105,7 @@ class Submission:
     orphans: list[Row] = field(default_factory=list)
     duplicates: list[Project] = field(default_factory=list)
     has_funding_sheet: bool = True
+    sheet_order: tuple[str, ...] = ()  # the form's sheets in the workbook's order, then the others
 
 
 @dataclass(frozen=True, slots=True)

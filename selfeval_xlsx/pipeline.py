@@ -66,7 +66,11 @@ def score(project: Project, rules: Rules | None = None) -> ProjectResult:
 
 def _score(project: Project, rules: Rules, own: list[Issue], file_level: list[Issue]) -> ProjectResult:
     result = score_project(project, rules)
-    issues = (*own, *result.issues, *checks.check_scores(result, rules))
+    # A cell with an error already (a formula without a value, a bad number) is reported
+    # once: what scoring then makes of the blank it left adds nothing.
+    reported = {(i.sheet, i.row, i.col) for i in own if i.is_error and i.row is not None}
+    issues = (*own, *(i for i in (*result.issues, *checks.check_scores(result, rules))
+                      if (i.sheet, i.row, i.col) not in reported))
     if checks.blocks((*issues, *file_level), project.project_id):
         return replace(result, issues=issues, total=None, grade="", self_total=None)
     return replace(result, issues=issues)

@@ -227,6 +227,16 @@ def test_score_on_a_folder_shows_the_file_of_each_project(tmp_path, capsys):
     assert sorted((line.split()[0], line.split()[-1]) for line in lines[1:]) == [("P01", "甲.xlsx"), ("P02", "乙.xlsx")]
 
 
+def test_problem_list_follows_the_workbooks_sheet_order(tmp_path):
+    """资金 comes before 绩效指标 in the form; 问题清单 sorted sheet names by code point instead."""
+    t = department("P01", "某局", 100, 120)  # executed above budget: a warning on 资金!E2
+    t["绩效指标"][2][6], t["绩效指标"][2][8] = "4天", None  # ≤3天 missed, no 偏差原因: a warning on K3
+    write_xlsx(tmp_path / "inbox.xlsx", t)
+    assert main(["run", str(tmp_path / "inbox.xlsx"), "-o", str(tmp_path / "out"), "--quiet"]) == 0
+    problems = frames(tmp_path / "out")["问题清单"]
+    assert problems[["工作表", "单元格"]].values.tolist() == [["资金", "E2"], ["绩效指标", "K3"]]
+
+
 # ---------------------------------------------------------------- problem 7: money-weighted, axes at 0
 
 def result(pid, dept, budget, executed, total, grade="优"):

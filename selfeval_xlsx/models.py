@@ -90,7 +90,7 @@ class Project(Row):
     problems: str = ""
     improvements: str = ""
     source_file: str = ""
-    filing_date: str = ""  # 填报日期 as the form writes it: the submission's own date (DOMAIN §8)
+    submitted: str = ""  # 填报日期 as the form writes it: the submission's own date (DOMAIN §8)
     funding: list[FundingRow] = field(default_factory=list)
     spending: list[SpendingRow] = field(default_factory=list)
     indicators: list[Indicator] = field(default_factory=list)

@@ -17,6 +17,7 @@ import pytest
 
 from selfeval_xlsx import clock
 from selfeval_xlsx.batch.decisions import decide
+from selfeval_xlsx.batch.store import slim
 from selfeval_xlsx.cli import main
 from selfeval_xlsx.intake import InputRef
 from selfeval_xlsx.models import Project, ProjectResult
@@ -127,9 +128,9 @@ def test_a_correction_arriving_next_run_replaces_the_published_report(tmp_path):
 
 # ---------------------------------------------------------------- problem 2: one clock, local time
 
-def analysis(name: str, received: dt.datetime, basis: str, *, saved=None, filing_date="", department="某局"):
+def analysis(name: str, received: dt.datetime, basis: str, *, saved=None, submitted="", department="某局"):
     project = Project(sheet="项目信息", row=1, cols={"project_id": 0}, project_id="P01", department=department,
-                      source_file=name, filing_date=filing_date)
+                      source_file=name, submitted=submitted)
     ref = InputRef(name, name, name, received, submitted_basis=basis)  # sha256 = name, for short asserts
     return Analysis(ref, (ProjectResult(project),), (), saved_at=saved)
 
@@ -143,11 +144,12 @@ def at(day: int, hour: int = 9, minute: int = 0) -> dt.datetime:
 
 
 def test_the_form_date_outranks_an_email_and_a_file_time():
-    form = analysis("表.xlsx", at(20), clock.FILE, filing_date="2025年1月16日")
-    mail = analysis("邮件.eml » 表.xlsx", at(15), clock.EMAIL, filing_date="")
+    form = analysis("表.xlsx", at(20), clock.FILE, submitted="2025年1月16日")
+    mail = analysis("邮件.eml » 表.xlsx", at(15), clock.EMAIL, submitted="")
     # 16 January (the form) is newer than the e-mail of the 15th; the file time is not looked at.
-    assert decided(form, mail) == {"邮件.eml » 表.xlsx": [("superseded", "表.xlsx")],
-                                   "表.xlsx": [("submission-order", "")]}
+    expected = {"邮件.eml » 表.xlsx": [("superseded", "表.xlsx")], "表.xlsx": [("submission-order", "")]}
+    assert decided(form, mail) == expected
+    assert decided(slim(form), slim(mail)) == expected  # what the batch's main process keeps
 
 
 def test_an_email_date_beats_a_file_copied_into_the_folder_today():
@@ -173,8 +175,8 @@ def test_same_clock_days_apart_needs_no_warning_but_minutes_do():
 
 
 def test_a_tie_on_the_form_date_is_broken_by_the_next_clock():
-    a = analysis("a", at(3), clock.EMAIL, filing_date="2025-01-16")
-    b = analysis("b", at(4), clock.EMAIL, filing_date="2025-01-16")
+    a = analysis("a", at(3), clock.EMAIL, submitted="2025-01-16")
+    b = analysis("b", at(4), clock.EMAIL, submitted="2025-01-16")
     notes = decide([a, b])
     assert notes["a"][0].replaced_by == "b" and "两者的时间相同" in notes["b"][0].issue.message
 

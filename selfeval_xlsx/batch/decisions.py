@@ -28,7 +28,7 @@ Notes = Mapping[str, tuple[Note, ...]]  # input sha256 -> the decisions about it
 
 def _stamps(analysis: Analysis, project: Project) -> tuple[clock.Stamp, ...]:
     ref = analysis.ref
-    return clock.stamps(ref.submitted, ref.submitted_basis, analysis.saved_at, project.filing_date)
+    return clock.stamps(ref.submitted, ref.submitted_basis, analysis.saved_at, project.submitted)
 
 
 def receipt(analysis: Analysis, project: Project) -> Receipt:

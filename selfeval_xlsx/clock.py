@@ -119,5 +119,5 @@ def doubtful(newer: Stamp, older: Stamp) -> str:
     if newer.basis != older.basis:
         return f"两者的时间来源不同（{BASIS[newer.basis]}、{BASIS[older.basis]}）"
     if abs(newer.instant - older.instant) <= CLOSE:
-        return "两者的时间相差不到 10 分钟" if newer.instant != older.instant else "两者的时间相同"
+        return f"两者的时间相差不到 {CLOSE.seconds // 60} 分钟" if newer.instant != older.instant else "两者的时间相同"
     return ""

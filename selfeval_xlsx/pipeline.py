@@ -110,7 +110,6 @@ class time_limit:
 
 def _read_check_score(ref: InputRef, rules: Rules, limits: Limits) -> Analysis:
     from .reader import read_workbook  # pandas: imported by the work that reads, not by every user
-
     from .xlsx.meta import saved_time
 
     with time_limit(limits.seconds):

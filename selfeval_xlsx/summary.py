@@ -226,11 +226,11 @@ class _Stats:
         """(主管部门, 项目数, Σ预算, Σ执行, 执行率, 已评分, 平均总分) per department."""
         return [self._row(dept, *d) for dept, d in sorted(self.departments.items())]
 
-    def total_row(self, name: str = TOTAL_LABEL) -> tuple:
+    def total_row(self) -> tuple:
         """The same figures over every project: the sums, never averages of department figures."""
         sums = [sum((d[k] for d in self.departments.values()), start) for k, start in
                 ((0, 0), (1, _ZERO), (2, _ZERO), (3, 0), (4, _ZERO))]
-        return self._row(name, *sums)
+        return self._row(TOTAL_LABEL, *sums)
 
     def grade_text(self) -> str:
         """``共 6 个项目：优 3 个，良 1 个，未评分 2 个`` (grades with no project left out)."""

@@ -82,8 +82,8 @@ def decide(analyses: Iterable[Analysis]) -> dict[str, tuple[Note, ...]]:
 def _order_message(pid: str, kept: tuple[Analysis, tuple], replaced: tuple[Analysis, tuple], why: str) -> str:
     """Both candidates, which one counts and why, for the analyst to confirm."""
     (newer, newer_stamps), (older, older_stamps) = kept, replaced
-    if newer_stamps[0].instant == older_stamps[0].instant:
-        rest = f"（{newer_stamps[1]}，对方{older_stamps[1]}）" if len(newer_stamps) > 1 and len(older_stamps) > 1 else ""
+    if newer_stamps[0].instant == older_stamps[0].instant:  # the next clocks decided (see clock.order_key)
+        rest = f"（{newer_stamps[1]}；{older_stamps[1]}）" if len(newer_stamps) > 1 and len(older_stamps) > 1 else ""
         reason = f"按其次的时间依据{rest}"
     else:
         reason = "按时间较新者（时间依据依次为填报日期、邮件发送时间、工作簿保存时间、文件修改时间）"

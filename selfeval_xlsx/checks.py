@@ -18,7 +18,8 @@ from typing import Iterable
 
 from . import schema
 from .issues import Code, Issue, issue
-from .models import FundingRow, Indicator, IndicatorScore, Project, ProjectResult, Row, SpendingRow, Submission
+from .models import (NARRATIVE_FIELDS, FundingRow, Indicator, IndicatorScore, Project, ProjectResult, Row, SpendingRow,
+                     Submission)
 from .present import fmt_number
 from .rules import Rules
 from .vocab import NATURES, Kind, normalize_level, normalize_nature, normalize_source
@@ -82,6 +83,7 @@ def check_submission(submission: Submission, rules: Rules) -> list[Issue]:
                       project, "project_id")
         _weights(found, project, rules)
         _reconcile_spending(found, project, rules)
+        _narratives(found, project, rules)
     return found.issues
 
 
@@ -182,6 +184,29 @@ def _reconcile_spending(found: _Found, project: Project, rules: Rules) -> None:
         found.add(Code.SPENDING_MISMATCH, f"项目「{project.project_id}」支出明细合计 {_fmt(spent)} 万元与全年执行数合计 "
                   f"{_fmt(executed)} 万元不一致（相差 {_fmt(abs(spent - executed))} 万元），请核对", first, "amount",
                   _fmt(spent))
+
+
+def _narratives(found: _Found, project: Project, rules: Rules) -> None:
+    """DOMAIN.md §7: an empty text cell the report needs is never papered over. The report
+    shows a sentence from the data or a 【待补充】 marker there; the department is told here,
+    on the cell (an error holding the report back under ``--strict``). Columns its form
+    lacks altogether are named in one problem on the project's 项目编号."""
+    code = Code.NARRATIVE_REQUIRED if rules.strict else Code.MISSING_NARRATIVE
+    consequence = "将按数据生成或标注“【待补充】”，请补充后重新报送。"
+    absent = []
+    for field in NARRATIVE_FIELDS:
+        if str(getattr(project, field) or "").strip():
+            continue
+        header = schema.PROJECTS.column(field).header
+        if field not in project.cols:
+            absent.append(header)
+            continue
+        found.add(code, f"项目「{project.project_id}」的「{header}」（{project.sheet}!{a1(project.row, project.cols[field])}）"
+                  f"未填写，自评报告中该部分{consequence}", project, field)
+    if absent:
+        found.add(code, f"「{project.sheet or schema.PROJECTS.name}」没有" + "、".join(f"「{h}」" for h in absent)
+                  + f"列，项目「{project.project_id}」自评报告中这些部分{consequence}", project, "project_id",
+                  "、".join(absent))
 
 
 def check_scores(result: ProjectResult, rules: Rules) -> list[Issue]:

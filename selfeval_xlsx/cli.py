@@ -14,7 +14,7 @@ from . import __version__
 from .errors import SelfevalError
 from .guard import Limits
 from .intake import collect
-from .present import fmt_number, level1_order, text_width
+from .present import fmt_figure, level1_order, text_width
 from .issues import Code
 from .vocab import Severity
 
@@ -26,6 +26,9 @@ EPILOG = """\
   selfeval score 某局_2023.xlsx --json                    打印每个项目的得分
   selfeval template 自评表模板.xlsx                        生成空白填报模板
 退出码：0 全部通过（允许警告）；1 有文件被拒收或有项目存在错误；2 参数错误或文件无法读取。"""
+
+
+STRICT_HELP = "严格模式：报告所需的文字栏目（项目实施情况、项目管理情况、存在问题、改进措施等）未填写时按错误处理，该项目不评分、不生成报告"
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -40,7 +43,7 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 def _number(value) -> str:
     """A score for the terminal: two decimals so columns line up, whole numbers bare."""
-    return "-" if value is None else fmt_number(value, fixed=True).removesuffix(".00")
+    return "-" if value is None else fmt_figure(value)
 
 
 def _check_or_score(args) -> int:
@@ -48,7 +51,7 @@ def _check_or_score(args) -> int:
     from .pipeline import analyse
     from .rules import load_rules
 
-    rules = load_rules(args.rules)
+    rules = load_rules(args.rules, strict=args.strict)
     refs, skipped = collect(args.files)
     analyses, _, issues = gather([analyse(ref, rules, Limits()) for ref in refs])  # also one 项目编号 in two files
     unreadable = any(a.unreadable for a in analyses) or any(s.code is Code.MISSING_PATH for s in skipped)
@@ -156,7 +159,7 @@ def _run(args) -> int:
         return 2
     options = RunOptions(output=Path(args.output), rules_path=args.rules, workers=args.workers,
                          scheduler=args.scheduler, force=args.force, report_template=args.report_template,
-                         reports=not args.no_reports,
+                         reports=not args.no_reports, strict=args.strict,
                          limits=Limits(seconds=args.max_seconds, memory_mb=args.max_memory_mb))
     if options.report_template is not None and not options.report_template.is_file():
         print(f"报告模板不存在：{options.report_template}", file=sys.stderr)
@@ -237,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("files", nargs="+", metavar="文件", help="工作簿（.xlsx/.xlsm/.xls）、邮件（.eml）或文件夹")
         p.add_argument("--json", action="store_true", help="以 JSON 输出，便于其他程序读取")
         p.add_argument("--rules", type=Path, metavar="FILE", help=rules_help)
+        p.add_argument("--strict", action="store_true", help=STRICT_HELP)
 
     p = sub.add_parser("run", help="批量处理：评分并输出汇总表、工作簿副本和报告",
                        description="批量处理一个收件箱（文件夹、工作簿、.eml 邮件）。输出：summary.xlsx（汇总、指标明细、问题清单、统计），"
@@ -248,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", metavar="ADDRESS", help="dask.distributed 调度器地址（如 tcp://10.0.0.5:8786），需安装 selfeval-xlsx[dask]")
     p.add_argument("--force", action="store_true", help="忽略上次运行的结果，全部重新处理")
     p.add_argument("--rules", type=Path, metavar="FILE", help=rules_help)
+    p.add_argument("--strict", action="store_true", help=STRICT_HELP)
     p.add_argument("--report-template", type=Path, metavar="FILE", help="自定义 Word 报告模板（docxtpl，在沙箱中渲染）")
     p.add_argument("--no-reports", action="store_true", help="不生成 Word 报告")
     p.add_argument("--pdf", action="store_true", help="同时用 LibreOffice 把报告转为 PDF（需要 soffice）")

@@ -80,6 +80,8 @@ class Code(StrEnum):
     WEIGHT_SUM = "weight-sum", ERROR, PROJECT, "分值合计不等于总分值"
     WEIGHT_SPLIT = "weight-split", WARNING, PROJECT, "一级指标分值与默认分配不同"
     SPENDING_MISMATCH = "spending-mismatch", WARNING, PROJECT, "支出明细与执行数不一致"
+    MISSING_NARRATIVE = "missing-narrative", WARNING, CELL, "报告文字栏目未填写"
+    NARRATIVE_REQUIRED = "narrative-required", ERROR, CELL, "报告文字栏目未填写（严格模式）"
     # Scoring.
     BAD_TARGET = "bad-target", ERROR, CELL, "年度指标值无法识别"
     BAD_ACTUAL = "bad-actual", ERROR, CELL, "实际完成值无法识别"

@@ -89,6 +89,13 @@ class Project(Row):
     analysis: str = ""
     problems: str = ""
     improvements: str = ""
+    # Optional report sections and sign-off (rendered only when filled).
+    objectives: str = ""
+    evaluation_work: str = ""
+    other_notes: str = ""
+    finance_officer: str = ""
+    closing_unit: str = ""
+    closing_date: str = ""
     source_file: str = ""
     submitted: str = ""  # 填报日期 as the form writes it: the submission's own date (DOMAIN §8)
     funding: list[FundingRow] = field(default_factory=list)

@@ -79,6 +79,13 @@ def fmt_number(value, places: int | None = 2, *, fixed: bool = False) -> str:
     return "0" if text in ("-0", "") else text
 
 
+def fmt_figure(value) -> str:
+    """An amount or a score in the one number style of a document: whole numbers bare
+    (``100``), anything else with two decimals (``336.80``, ``92.50``); None -> ``—``."""
+    text = fmt_number(value, fixed=True)
+    return text[:-3] if text.endswith(".00") else text
+
+
 def fmt_rate(rate) -> str:
     """A ratio as a percentage (``Decimal("1")`` -> ``100%``); None -> ``—``."""
     return DASH if rate is None else fmt_number(Decimal(str(rate)) * 100) + "%"

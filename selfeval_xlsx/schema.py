@@ -62,6 +62,13 @@ PROJECTS = SheetSpec("projects", "项目信息", ("projects", "项目", "项目�
     Column("analysis", "绩效分析", aliases=("项目绩效分析",), width=40),
     Column("problems", "存在问题", aliases=("存在问题或不足",), width=40),
     Column("improvements", "改进措施", aliases=("下一步改进措施",), width=40),
+    # Optional: report sections printed only when filled, and the sign-off.
+    Column("objectives", "绩效目标", aliases=("项目绩效目标",), width=40),
+    Column("evaluation_work", "自评工作开展情况", aliases=("绩效自评工作开展情况", "自评工作情况"), width=40),
+    Column("other_notes", "其他需要说明的问题", aliases=("其他需要说明的情况", "其他说明"), width=40),
+    Column("finance_officer", "财务负责人", width=12),
+    Column("closing_unit", "落款单位", width=20),
+    Column("closing_date", "落款日期", width=12),
 ))
 
 FUNDING = SheetSpec("funding", "资金", ("funding", "资金情况", "项目资金", "预算执行"), (

@@ -10,7 +10,7 @@ import pytest
 from dataclasses import replace
 
 from selfeval_xlsx.issues import Code
-from selfeval_xlsx.models import FundingRow, Indicator, Project, SpendingRow
+from selfeval_xlsx.models import NARRATIVE_FIELDS, FundingRow, Indicator, Project, SpendingRow
 from selfeval_xlsx.pipeline import score as score_project  # record checks + scoring + completeness
 from selfeval_xlsx.rules import load_rules
 from selfeval_xlsx.scoring import round_half_up
@@ -40,6 +40,7 @@ def fund(budget, executed, row=1, source="本年财政拨款"):
 def project(indicators, funding=None, spending=(), year="2023"):
     return Project(sheet="项目信息", row=1, cols={"project_id": 0}, project_id="P1", name="测试项目",
                    year=year, source_file="dept.xlsx", indicators=list(indicators),
+                   **{field: "说明。" for field in NARRATIVE_FIELDS},
                    funding=[fund(100, 100)] if funding is None else list(funding), spending=list(spending))
 
 

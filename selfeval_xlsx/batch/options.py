@@ -13,7 +13,8 @@ from ..vocab import Severity
 
 @dataclass
 class RunOptions:
-    """How a run behaves. ``workers`` 0 means one per CPU core."""
+    """How a run behaves. ``workers`` 0 means one per CPU core; ``strict`` makes an empty
+    narrative cell an error (no score, no report) instead of a warning."""
 
     output: Path = Path("output")
     rules_path: Path | None = None
@@ -22,6 +23,7 @@ class RunOptions:
     force: bool = False
     report_template: Path | None = None
     reports: bool = True
+    strict: bool = False  # an empty narrative cell is an error that holds the report back
     limits: Limits = field(default_factory=Limits)
 
 

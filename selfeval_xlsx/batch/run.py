@@ -7,6 +7,7 @@ written under a temporary name and renamed, so a killed run leaves no partial fi
 """
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Callable
 
@@ -52,11 +53,12 @@ def _renderer(template: Path | None):
 
 
 def publish(ref: InputRef, cache: Path, notes: tuple[Issue, ...], copy_name: str, report_names: dict[str, str],
-            output: Path, template: Path | None, reports: bool, grades: tuple[str, ...]) -> tuple[list[str], list[Issue]]:
+            output: Path, template: Path | None, reports: bool, grades: tuple[str, ...],
+            generated: dt.datetime | None = None) -> tuple[list[str], list[Issue]]:
     """Write one input's annotated copy and the reports of its kept, scored projects (file
     names from ``report_names``, 项目编号 -> name), from its cached analysis and the batch's
-    decisions about it (``notes``, see :func:`decide`). Returns the written paths (relative
-    to ``output``) and problems met while writing."""
+    decisions about it (``notes``, see :func:`decide`); ``generated`` dates the reports.
+    Returns the written paths (relative to ``output``) and problems met while writing."""
     from ..annotate import annotate_workbook
 
     analysis = load_analysis(cache, ref)
@@ -77,7 +79,8 @@ def publish(ref: InputRef, cache: Path, notes: tuple[Issue, ...], copy_name: str
             if result.total is None:
                 continue
             try:
-                path = _renderer(template).write(result, output / "reports", report_names.get(result.project.project_id))
+                path = _renderer(template).write(result, output / "reports", report_names.get(result.project.project_id),
+                                                generated=generated)
                 written.append(f"reports/{path.name}")
             except Exception as exc:  # noqa: BLE001 - a template error stops one report only
                 problems.append(issue(Code.REPORT_FAILED, f"项目「{result.project.project_id}」的报告生成失败：{exc}",
@@ -156,7 +159,8 @@ def _run(refs: list[InputRef], options: RunOptions, skipped: list[Skipped],
          progress: Callable[[int], None] | None) -> RunResult:
     output = options.output
     tick = (lambda *_: progress(1)) if progress else (lambda *_: None)
-    rules = load_rules(options.rules_path)
+    rules = load_rules(options.rules_path, strict=options.strict)
+    started = dt.datetime.now(dt.timezone.utc)  # the reports' date: one per run
     remove_temporaries(output)
     manifest = Manifest(output, fingerprint(rules, options), options.force)
     copy_names = _copy_names(refs)
@@ -203,7 +207,7 @@ def _run(refs: list[InputRef], options: RunOptions, skipped: list[Skipped],
                 tick()
                 continue
             jobs.append((publish, analysis.ref, manifest.cache_path(sha), notes.get(sha, ()), copy_names[sha],
-                         report_names, output, options.report_template, options.reports, grades))
+                         report_names, output, options.report_template, options.reports, grades, started))
             owners.append((analysis, published))
         written = workers.map(jobs, lambda i: i and tick(), timed=bool)  # job 0, the summary, is not one input's
     finally:

@@ -89,7 +89,8 @@ def publish(ref: InputRef, cache: Path, notes: tuple[Issue, ...], copy_name: str
 
 
 def _summary_job(sources: list[tuple[InputRef, Path]], notes: Notes, issues: list[Issue],
-                 level1: list[str], grades: tuple[str, ...], path: Path) -> Path | None:
+                 level1: list[str], grades: tuple[str, ...], path: Path,
+                 sheet_orders: dict[str, tuple[str, ...]] | None = None) -> Path | None:
     """Phase B's summary job: ``summary.xlsx`` with the projects streamed one input at a
     time from the cache files (memory stays flat however large the batch). None when a
     cache file is gone."""
@@ -103,7 +104,7 @@ def _summary_job(sources: list[tuple[InputRef, Path]], notes: Notes, issues: lis
             yield from apply(analysis, notes.get(ref.sha256, ())).results
 
     try:
-        return write_summary(path, results(), issues, level1=level1, grades=grades)
+        return write_summary(path, results(), issues, level1=level1, grades=grades, sheet_orders=sheet_orders)
     except FileNotFoundError:
         return None
 
@@ -184,19 +185,21 @@ def _run(refs: list[InputRef], options: RunOptions, skipped: list[Skipped],
             cached[ref.sha256] = analysis
         analyses = [cached[ref.sha256] for ref in refs]
         notes = decide(analyses)
-        _, result.results, result.issues = gather(analyses, skipped, notes)
+        shown, result.results, result.issues = gather(analyses, skipped, notes)
         result.rejected = sum(a.rejected for a in analyses)
+        result.rejections = {a.ref.name: [i for i in a.issues if i.blocks_file] for a in analyses if a.rejected}
+        sheet_orders = {a.ref.name: a.sheet_order for a in analyses}
 
         # Phase B for inputs that are new, or whose set of published projects changed. The
         # summary is one more job, first because it is the longest; like the others it reads
         # the full analyses from the cache files.
         sources = [(ref, manifest.cache_path(ref.sha256)) for ref in refs if ref.sha256 not in crashed]
-        level1 = level1_columns(k for r in result.results for k in r.subtotals)
+        level1 = level1_columns(k for r in result.counted for k in r.subtotals)
         report_names = _report_names(result.results)
         grades = rules.grade_names
-        jobs = [(_summary_job, sources, notes, result.issues, level1, grades, output / "summary.xlsx")]
+        jobs = [(_summary_job, sources, notes, result.issues, level1, grades, output / "summary.xlsx", sheet_orders)]
         owners = []
-        for analysis in analyses:
+        for analysis in shown:  # as published: a project a newer submission replaced has no report
             sha = analysis.ref.sha256
             published = sorted(r.project.project_id for r in analysis.results if r.total is not None)
             entry = manifest.entries.get(sha)
@@ -220,7 +223,7 @@ def _run(refs: list[InputRef], options: RunOptions, skipped: list[Skipped],
         (output / path).unlink(missing_ok=True)
     if extra or written[0] is None:  # rare: problems met while writing belong in 问题清单 too
         result.issues.extend(extra)
-        if _summary_job(sources, notes, result.issues, level1, grades, output / "summary.xlsx") is None:
+        if _summary_job(sources, notes, result.issues, level1, grades, output / "summary.xlsx", sheet_orders) is None:
             raise SelfevalError(f"输出文件夹中的中间结果（{STATE_DIR}）在运行中被删除，无法写出 summary.xlsx；请重新运行。")
     manifest.save()
     result.reports = sorted((output / "reports").glob("*.docx")) if (output / "reports").exists() else []

@@ -101,8 +101,8 @@ def _print_scores(args, analyses) -> None:
         return
     levels = level1_order(k for r in results for k in r.subtotals)
     rows = [[r.project.project_id, r.project.name, _number(r.budget_score), *[_number(r.subtotals.get(k)) for k in levels],
-             _number(r.total), r.grade or "-", str(len(r.issues))] for r in results]
-    print(_table(["项目编号", "项目名称", "预算执行", *levels, "总分", "等级", "问题数"], rows))
+             _number(r.total), r.grade or "-", r.status, str(len(r.issues)), r.project.source_file] for r in results]
+    print(_table(["项目编号", "项目名称", "预算执行", *levels, "总分", "等级", "状态", "问题数", "来源文件"], rows))
     for analysis in analyses:
         for issue in analysis.issues:
             print(f"{analysis.ref.name}：{issue.message}")
@@ -129,10 +129,56 @@ def _json_number(value):
     return None if value is None else float(value)
 
 
+GROUP_LIMIT = 20  # names listed per reason before "…及另外 N 个"
+
+
+def _print_grouped(heading: str, items: list[tuple[str, str, str]]) -> None:
+    """``heading`` then the (reason, name, detail) items grouped by reason, at most
+    :data:`GROUP_LIMIT` names per reason."""
+    if not items:
+        return
+    print(f"{heading} {len(items)} 个：")
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for reason, name, detail in items:
+        groups.setdefault(reason, []).append((name, detail))
+    for reason, members in groups.items():
+        print(f"  {reason}（{len(members)} 个）：")
+        for name, detail in members[:GROUP_LIMIT]:
+            print(f"    {name}" + (f"：{detail}" if detail else ""))
+        if len(members) > GROUP_LIMIT:
+            print(f"    …及另外 {len(members) - GROUP_LIMIT} 个")
+
+
+def _print_refused(result) -> None:
+    """Every rejected and every skipped input, grouped by reason."""
+    rejected = []
+    for name, problems in result.rejections.items():
+        first = problems[0] if problems else None
+        more = f"（另有 {len(problems) - 1} 个问题，见问题清单）" if len(problems) > 1 else ""
+        rejected.append((first.title if first else "无法处理", name, (first.message if first else "") + more))
+    _print_grouped("拒收", rejected)
+    # A reason that only repeats its group's name ("不是工作簿或邮件，已跳过") is not printed twice.
+    _print_grouped("跳过", [(s.code.title, s.path, "" if s.reason.removesuffix("，已跳过") == s.code.title else s.reason)
+                          for s in result.skipped])
+
+
+def _print_project(r) -> None:
+    p = r.project
+    if r.superseded_by:
+        print(f"{p.project_id}  {p.name}  [{r.status}]  {p.source_file}  → 以「{r.superseded_by}」为准")
+        return
+    score = f"{_number(r.total)} 分 {r.grade}" if r.total is not None else "未评分"
+    print(f"{p.project_id}  {p.name}  {score}  [{r.status}]  {p.source_file}")
+
+
 def _run(args) -> int:
     from .batch import RunOptions, run
 
     refs, skipped = collect(args.inputs, exclude=args.output)
+    missing = [s.path for s in skipped if s.code is Code.MISSING_PATH]
+    if missing:  # a mistyped inbox must not rebuild summary.xlsx from nothing
+        print(f"输入路径不存在：{'、'.join(missing)}。请检查路径；未处理任何文件。", file=sys.stderr)
+        return 2
     if not refs and not skipped:
         print("没有找到任何输入文件。", file=sys.stderr)
         return 2
@@ -158,10 +204,9 @@ def _run(args) -> int:
         if bar:
             bar.close()
     if not args.quiet:
-        for r in result.results:
-            p = r.project
-            score = f"{_number(r.total)} 分 {r.grade}" if r.total is not None else "未评分"
-            print(f"{p.project_id}  {p.name}  {score}  [{r.status}]  {p.source_file}")
+        for r in (*result.counted, *result.superseded):
+            _print_project(r)
+    _print_refused(result)
     pdfs = []
     if args.pdf and result.reports:
         from .report import to_pdf
@@ -171,8 +216,9 @@ def _run(args) -> int:
         except SelfevalError as exc:
             print(f"PDF 转换未完成：{exc}", file=sys.stderr)
     errors, warnings = result.count(Severity.ERROR), result.count(Severity.WARNING)
+    replaced = f"，另有已取代 {len(result.superseded)} 个不计" if result.superseded else ""
     print(f"工作簿：读取 {result.inputs} 个（复用上次结果 {result.reused} 个），拒收 {result.rejected} 个，"
-          f"跳过 {len(result.skipped)} 个；项目：评分 {result.scored} 个，共 {len(result.results)} 个；"
+          f"跳过 {len(result.skipped)} 个；项目：评分 {result.scored} 个，共 {len(result.counted)} 个{replaced}；"
           f"问题：错误 {errors} 个，警告 {warnings} 个。")
     print(f"输出：{result.output / 'summary.xlsx'}，{result.output / 'workbooks'}，"
           f"{result.output / 'reports'}（报告 {len(result.reports)} 份{f'，PDF {len(pdfs)} 份' if pdfs else ''}）")

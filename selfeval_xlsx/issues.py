@@ -64,6 +64,7 @@ class Code(StrEnum):
     NEGATIVE_NUMBER = "negative-number", ERROR, CELL, "数值为负"
     NUMBER_TOO_LARGE = "number-too-large", ERROR, CELL, "数值过大"
     BAD_YEAR = "bad-year", ERROR, CELL, "年度格式不对"
+    TOTALS_MISMATCH = "totals-mismatch", WARNING, CELL, "合计行与明细之和不一致"
     # Record rules (checks).
     EMPTY_REQUIRED = "empty-required", ERROR, CELL, "必填项为空"
     BAD_LEVEL1 = "bad-level1", ERROR, CELL, "一级指标名称不对"
@@ -93,8 +94,11 @@ class Code(StrEnum):
     BAD_DEDUCTION = "bad-deduction", WARNING, CELL, "扣分为负数"
     BUDGET_ZERO = "budget-zero", WARNING, PROJECT, "全年预算数为 0"
     OVER_BUDGET = "over-budget", WARNING, CELL, "执行数超过预算数"
+    PERCENT_AS_FRACTION = "percent-as-fraction", WARNING, CELL, "百分比填成了小数"
+    OVER_ACHIEVED = "over-achieved", WARNING, CELL, "实际完成值远超年度指标值"
     # The batch.
     SUPERSEDED = "superseded", WARNING, PROJECT, "已被较新的提交取代"
+    SUBMISSION_ORDER = "submission-order", WARNING, PROJECT, "新旧提交的先后须核实"
     DUPLICATE_PROJECT_ACROSS_FILES = "duplicate-project-across-files", ERROR, PROJECT, "不同部门使用同一项目编号"
     COPY_FAILED = "copy-failed", ERROR, FILE, "工作簿副本生成失败"
     REPORT_FAILED = "report-failed", ERROR, PROJECT, "报告生成失败"

@@ -5,6 +5,7 @@ superseded submission, are records of their own, applied when the outputs are wr
 """
 from __future__ import annotations
 
+import datetime as dt
 import signal
 import threading
 from dataclasses import dataclass, replace
@@ -32,6 +33,8 @@ class Analysis:
     ref: InputRef
     results: tuple[ProjectResult, ...]
     issues: tuple[Issue, ...]
+    sheet_order: tuple[str, ...] = ()  # the workbook's sheets, to list problems in its order
+    saved_at: dt.datetime | None = None  # when the workbook was last saved (docProps/core.xml)
 
     @property
     def unreadable(self) -> bool:
@@ -118,7 +121,11 @@ def score(project: Project, rules: Rules | None = None) -> ProjectResult:
 
 def _score(project: Project, rules: Rules, own: list[Issue], file_level: list[Issue]) -> ProjectResult:
     result = score_project(project, rules)
-    issues = (*own, *result.issues, *checks.check_scores(result, rules))
+    # A cell with an error already (a formula without a value, a bad number) is reported
+    # once: what scoring then makes of the blank it left adds nothing.
+    reported = {(i.sheet, i.row, i.col) for i in own if i.is_error and i.row is not None}
+    issues = (*own, *(i for i in (*result.issues, *checks.check_scores(result, rules))
+                      if (i.sheet, i.row, i.col) not in reported))
     if checks.blocks((*issues, *file_level), project.project_id):
         return replace(result, issues=issues, total=None, grade="", self_total=None)
     return replace(result, issues=issues)
@@ -155,11 +162,15 @@ class time_limit:
 
 def _read_check_score(ref: InputRef, rules: Rules, limits: Limits, approved: Approved | None) -> Analysis:
     from .reader import read_workbook  # pandas: imported by the work that reads, not by every user
+    from .xlsx.meta import saved_time
 
     with time_limit(limits.seconds):
-        submission = read_workbook(ref.name, ref.read(), name=ref.name, limits=limits)
+        data = ref.read()
+        submission = read_workbook(ref.name, data, name=ref.name, limits=limits)
         results, issues = evaluate(submission, rules, approved)
-    return Analysis(ref, results, issues)
+        # Only a file the guard let through is opened a second time.
+        saved = None if any(i.code.unreadable for i in issues) else saved_time(data)
+    return Analysis(ref, results, issues, submission.sheet_order, saved)
 
 
 def analyse(ref: InputRef | str | Path, rules: Rules | None = None, limits: Limits = Limits(),

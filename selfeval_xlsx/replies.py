@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from ._io import atomic_write_bytes, safe_filename
-from .issues import Code, Issue
+from .issues import Issue
 from .models import ProjectResult
 from .pipeline import Analysis
 from .present import fmt_number, issue_sort_key
@@ -42,10 +42,6 @@ class Reply:
     attachments: list[tuple[str, Path]] = field(default_factory=list)  # (name in the mail, file)
 
 
-def _superseded(result: ProjectResult) -> bool:
-    return any(i.code is Code.SUPERSEDED for i in result.issues)
-
-
 def gather_replies(analyses: Sequence[Analysis], copies: Mapping[str, Path], reports: Mapping[str, Path],
                    ) -> list[Reply]:
     """Group a run by 主管部门: each department's projects that count (superseded ones are
@@ -59,7 +55,7 @@ def gather_replies(analyses: Sequence[Analysis], copies: Mapping[str, Path], rep
             by_sender.setdefault(a.ref.sender, r.project.department or NO_DEPARTMENT)
     replies: dict[str, Reply] = {}
     for a in sorted(analyses, key=lambda a: (a.ref.submitted, a.ref.name), reverse=True):
-        kept = [r for r in a.results if not _superseded(r)]
+        kept = [r for r in a.results if not r.superseded_by]
         if a.results and not kept:
             continue  # every project of this input was replaced by a newer submission
         if kept:

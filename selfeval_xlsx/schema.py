@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
-from .vocab import NATURES, Level1, Source  # noqa: F401 - NATURES is part of the form
+from .vocab import NATURES, Level1, Source, strip_format_chars  # noqa: F401 - NATURES is part of the form
 
 TEXT, AMOUNT, NUMBER, YEAR, VALUE = "text", "amount", "number", "year", "value"
 
@@ -138,9 +138,10 @@ _SPACE = re.compile(r"[\s\u3000]+")
 
 
 def normalize_header(text: object) -> tuple[str, str]:
-    """Header cell -> (name, unit). Spaces and line breaks are dropped, bracket groups such
-    as ``（万元）`` or ``(A)`` are removed; the unit is ``"元"``/``"万元"`` when a group says so."""
-    s = _SPACE.sub("", str(text or ""))
+    """Header cell -> (name, unit). Spaces, line breaks and invisible format characters are
+    dropped, bracket groups such as ``（万元）`` or ``(A)`` are removed; the unit is
+    ``"元"``/``"万元"`` when a group says so."""
+    s = _SPACE.sub("", strip_format_chars(str(text or "")))
     unit = ""
     for group in _BRACKETS.findall(s):
         if group in ("元", "万元"):

@@ -51,17 +51,28 @@ class RunResult:
     issues: list[Issue] = field(default_factory=list)
     reports: list[Path] = field(default_factory=list)
     replies: list[Path] = field(default_factory=list)
+    rejections: dict[str, list[Issue]] = field(default_factory=dict)  # rejected input -> why
+
+    @property
+    def counted(self) -> list[ProjectResult]:
+        """The projects that count: all but those a newer submission replaced (DOMAIN §8)."""
+        return [r for r in self.results if not r.superseded_by]
+
+    @property
+    def superseded(self) -> list[ProjectResult]:
+        """The projects a newer submission replaced (状态 已取代)."""
+        return [r for r in self.results if r.superseded_by]
 
     @property
     def scored(self) -> int:
-        return sum(r.total is not None for r in self.results)
+        return sum(r.total is not None for r in self.counted)
 
     def count(self, severity: Severity) -> int:
         return sum(i.severity == severity for i in self.issues)
 
     @property
     def clean(self) -> bool:
-        """Nothing rejected, every project scored, no error of any kind (a report that
-        failed to render included)."""
-        return (not self.rejected and not any(r.total is None for r in self.results)
+        """Nothing rejected, every project that counts scored, no error of any kind (a
+        report that failed to render included)."""
+        return (not self.rejected and not any(r.total is None for r in self.counted)
                 and not any(i.is_error for i in self.issues))

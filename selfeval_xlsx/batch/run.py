@@ -108,7 +108,8 @@ def publish(ref: InputRef, cache: Path, notes: tuple[Issue, ...], copy_name: str
 
 
 def _summary_job(sources: list[tuple[InputRef, Path]], notes: Notes, issues: list[Issue],
-                 level1: list[str], grades: tuple[str, ...], path: Path, approved: bool = False) -> Path | None:
+                 level1: list[str], grades: tuple[str, ...], path: Path,
+                 sheet_orders: dict[str, tuple[str, ...]] | None = None, approved: bool = False) -> Path | None:
     """Phase B's summary job: ``summary.xlsx`` with the projects streamed one input at a
     time from the cache files (memory stays flat however large the batch). None when a
     cache file is gone."""
@@ -122,7 +123,8 @@ def _summary_job(sources: list[tuple[InputRef, Path]], notes: Notes, issues: lis
             yield from apply(analysis, notes.get(ref.sha256, ())).results
 
     try:
-        return write_summary(path, results(), issues, level1=level1, grades=grades, approved=approved)
+        return write_summary(path, results(), issues, level1=level1, grades=grades, sheet_orders=sheet_orders,
+                             approved=approved)
     except FileNotFoundError:
         return None
 
@@ -209,6 +211,8 @@ def _run(refs: list[InputRef], options: RunOptions, skipped: list[Skipped],
         notes = decide(analyses)
         shown, result.results, result.issues = gather(analyses, skipped, notes)
         result.rejected = sum(a.rejected for a in analyses)
+        result.rejections = {a.ref.name: [i for i in a.issues if i.blocks_file] for a in analyses if a.rejected}
+        sheet_orders = {a.ref.name: a.sheet_order for a in analyses}
         if options.targets is not None:  # the targets file's own problems, approved projects never submitted
             result.issues.extend(options.targets.notes(result.results))
 
@@ -216,13 +220,13 @@ def _run(refs: list[InputRef], options: RunOptions, skipped: list[Skipped],
         # summary is one more job, first because it is the longest; like the others it reads
         # the full analyses from the cache files.
         sources = [(ref, manifest.cache_path(ref.sha256)) for ref in refs if ref.sha256 not in crashed]
-        level1 = level1_columns(k for r in result.results for k in r.subtotals)
+        level1 = level1_columns(k for r in result.counted for k in r.subtotals)
         report_names = _report_names(result.results)
         grades = rules.grade_names
-        jobs = [(_summary_job, sources, notes, result.issues, level1, grades, output / "summary.xlsx",
+        jobs = [(_summary_job, sources, notes, result.issues, level1, grades, output / "summary.xlsx", sheet_orders,
                  options.targets is not None)]
         owners = []
-        for analysis in analyses:
+        for analysis in shown:  # as published: a project a newer submission replaced has no report
             sha = analysis.ref.sha256
             published = sorted(r.project.project_id for r in analysis.results if r.total is not None)
             entry = manifest.entries.get(sha)
@@ -248,7 +252,7 @@ def _run(refs: list[InputRef], options: RunOptions, skipped: list[Skipped],
         (output / path).unlink(missing_ok=True)
     if extra or written[0] is None:  # rare: problems met while writing belong in 问题清单 too
         result.issues.extend(extra)
-        if _summary_job(sources, notes, result.issues, level1, grades, output / "summary.xlsx",
+        if _summary_job(sources, notes, result.issues, level1, grades, output / "summary.xlsx", sheet_orders,
                         options.targets is not None) is None:
             raise SelfevalError(f"输出文件夹中的中间结果（{STATE_DIR}）在运行中被删除，无法写出 summary.xlsx；请重新运行。")
     manifest.save()

@@ -113,7 +113,7 @@ def _score_line(n: int, r: ProjectResult) -> str:
 
 def _located(i: Issue) -> str:
     """The message with its cell in front (most messages of cell problems name it already)."""
-    return i.message if not i.where or i.message.startswith(i.where) else f"{i.where} {i.message}"
+    return i.message if not i.where or i.where in i.message else f"{i.where} {i.message}"
 
 
 def _problem_lines(issues: Sequence[Issue]) -> list[str]:

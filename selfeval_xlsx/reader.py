@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import io
-import math
 import re
 from dataclasses import replace
 from decimal import Decimal
@@ -20,6 +19,7 @@ import pandas as pd
 
 from . import guard, schema
 from .errors import UnreadableInput
+from .grid import fill_merges, is_blank as _is_blank
 from .issues import Code, Issue, issue
 from .models import FundingRow, Indicator, Project, SpendingRow, Submission
 from .parsing import parse_number
@@ -61,13 +61,14 @@ def read_workbook(path: str | Path, data: bytes | None = None, *, name: str | No
     return _build(file, grids, merges, meta)
 
 
-def _load_grids(data: bytes) -> tuple[dict[str, pd.DataFrame], dict[str, list]]:
+def _load_grids(data: bytes, wanted_sheet=None) -> tuple[dict[str, pd.DataFrame], dict[str, list]]:
     """Every sheet as a raw object grid plus its merged ranges; calamine failures become
-    ``UnreadableInput`` (calamine raises its own exception types, and occasionally others)."""
+    ``UnreadableInput`` (calamine raises its own exception types, and occasionally others).
+    ``wanted_sheet(name)`` picks the sheets to parse (default: the form's); others map to None."""
     try:
         with pd.ExcelFile(io.BytesIO(data), engine=ENGINE) as book:
             # Only the form's sheets are read (not 填表说明 or list sheets); the others are named.
-            wanted = [n for n in book.sheet_names if _is_form_sheet(n)]
+            wanted = [n for n in book.sheet_names if (wanted_sheet or _is_form_sheet)(n)]
             grids = pd.read_excel(book, sheet_name=wanted, header=None, dtype=object)
             grids.update({n: None for n in book.sheet_names if n not in grids})
             merges = {}
@@ -107,20 +108,13 @@ def _is_form_sheet(name: str) -> bool:
     return schema.normalize_header(name)[0] in schema.SHEET_NAMES
 
 
-def _safe_meta(data: bytes, max_cells: int) -> dict[str, SheetMeta]:
-    """Metadata of the form's sheets only: 填表说明 and list sheets are never parsed."""
+def _safe_meta(data: bytes, max_cells: int, wanted_sheet=None) -> dict[str, SheetMeta]:
+    """Metadata of the form's sheets only (or those ``wanted_sheet`` picks): 填表说明 and
+    list sheets are never parsed."""
     try:
-        return read_meta(data, _is_form_sheet, max_cells)
+        return read_meta(data, wanted_sheet or _is_form_sheet, max_cells)
     except Exception:  # noqa: BLE001 - metadata only refines values; calamine already read them
         return {}
-
-
-def _is_blank(value) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and not value.strip()
 
 
 def _number_text(value: float | int) -> str:
@@ -171,15 +165,7 @@ class _SheetReader:
 
     def _fill_merges(self, merges: list) -> None:
         """A merged range carries its top-left value to every cell it covers."""
-        nrows, ncols = self.values.shape
-        for (r0, c0), (r1, c1) in merges:
-            if r0 >= nrows or c0 >= ncols:
-                continue
-            value = self.values[r0, c0]
-            for r in range(r0, min(r1, nrows - 1) + 1):
-                for c in range(c0, min(c1, ncols - 1) + 1):
-                    if _is_blank(self.values[r, c]):
-                        self.values[r, c] = value
+        fill_merges(self.values, merges)
 
     def where(self, row: int | None, col: int | None = None) -> dict:
         return {"file": self.file, "sheet": self.sheet, "row": row, "col": col}

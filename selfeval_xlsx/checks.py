@@ -18,7 +18,7 @@ from typing import Iterable
 
 from . import parsing as P
 from . import schema
-from .issues import Code, Issue, issue
+from .issues import Code, Issue, Scope, issue
 from .models import (NARRATIVE_FIELDS, ApprovedIndicator, ApprovedProject, Approval, FundingRow, Indicator,
                      IndicatorScore, Project, ProjectResult, Row, SpendingRow, Submission)
 from .present import fmt_number
@@ -38,7 +38,8 @@ def _fmt(x: Decimal) -> str:
 
 def blocks(issues: Iterable[Issue], project_id: str) -> bool:
     """Whether ``issues`` (a file's, including the project's own) keep the project from a score."""
-    return any(i.is_error and (i.blocks_file or i.project_id in ("", project_id)) for i in issues)
+    return any(i.is_error and i.code.scope is not Scope.REVIEW and (i.blocks_file or i.project_id in ("", project_id))
+               for i in issues)
 
 
 class _Found:

@@ -72,9 +72,9 @@ def gather_replies(analyses: Sequence[Analysis], copies: Mapping[str, Path], rep
                 reply.files.append((a.ref.name, list(a.issues)))
             if a.ref.sha256 in copies:
                 reply.attachments.append((_copy_title(a.ref.name), copies[a.ref.sha256]))
-            for r in kept:
+            for r in kept:  # a report is sent only once nothing is left to correct
                 path = reports.get(r.project.project_id)
-                if path is not None and (r.project.department or NO_DEPARTMENT) == department:
+                if path is not None and not r.has_errors and (r.project.department or NO_DEPARTMENT) == department:
                     reply.attachments.append((path.name, path))
     return [replies[d] for d in sorted(replies)]
 
@@ -108,7 +108,9 @@ def _score_line(n: int, r: ProjectResult) -> str:
     head = f"{n}. 【{p.project_id}】{p.name}："
     if r.total is None:
         return head + f"未评分，状态 {r.status}（有错误，须修改后重新报送）"
-    return head + f"总分 {fmt_number(r.total)} 分，等级 {r.grade}，状态 {r.status}"
+    line = head + f"总分 {fmt_number(r.total)} 分，等级 {r.grade}，状态 {r.status}"
+    # A review error (e.g. a target made easier than approved) leaves a score, but it must be fixed.
+    return line + "（有错误，须修改后重新报送）" if r.has_errors else line
 
 
 def _located(i: Issue) -> str:
@@ -129,10 +131,11 @@ def body(reply: Reply, with_reports: bool = False) -> str:
     """The draft's text: greeting, one paragraph per project, the files that could not be
     used, and what the attachments are."""
     results = reply.results
-    to_fix = sum(r.total is None for r in results)
+    scored = sum(r.total is not None for r in results)
+    to_fix = sum(r.total is None or r.has_errors for r in results)
     lines = [f"{reply.department}：", ""]
     if results:
-        lines.append(f"    你单位报送的项目支出绩效自评材料已审核，共 {len(results)} 个项目，已评分 {len(results) - to_fix} 个，"
+        lines.append(f"    你单位报送的项目支出绩效自评材料已审核，共 {len(results)} 个项目，已评分 {scored} 个，"
                      f"须修改后重新报送 {to_fix} 个。具体如下：")
     else:
         lines.append("    你单位报送的项目支出绩效自评材料未能读取，具体如下：")

@@ -59,7 +59,9 @@ def test_lowered_target_dropped_indicator_and_changed_weight_point_at_the_depart
     weight = next(i for i in analysis.all_issues if i.code == "weight-changed")
     assert (weight.value, "15" in weight.message) == ("25", True)
     [result] = analysis.results
-    assert result.total is None  # a lowered target is an error: the department must restore it
+    # An error for the reviewer: counted as one (exit code, red mark), but the project is scored on
+    # the submitted targets and the reviewer decides (--score-against-approved scores on the approved).
+    assert result.total is not None and result.status == "错误"
     assert (result.approval.key, result.approval.matched_by, result.approval.differences) == ("P01", "项目编号", 3)
     assert result.approval.targets == ("≥18次", "≤3天", "≥95%", "≥90%")
 
@@ -129,7 +131,7 @@ def test_scoring_on_the_approved_targets(make_book, tmp_path):
     tables["绩效指标"][3][5:7] = ["≥90%", "92%"]  # lowered to ≥90%, reached 92%
     path = make_book(tables)
     as_submitted = analyse(path, approved=Approved(targets)).results[0]
-    assert as_submitted.total is None
+    assert as_submitted.total == Decimal("99.5")  # 9.5 + 25 + 25 + 30 + 10 on the lowered target
     [result] = analyse(path, approved=Approved(targets, score_on_approved=True)).results
     assert {(i.cell, str(i.code)) for i in result.issues} >= {("F4", "scored-on-approved")}
     coverage = result.indicators[2]
@@ -191,7 +193,7 @@ def test_run_writes_one_reply_draft_per_department(tmp_path, make_book, approved
     text = draft.get_body(("plain",)).get_content()
     lines = text.splitlines()
     assert lines[0] == "某区民政局："
-    assert "1. 【P01】社区党建经费：未评分，状态 错误（有错误，须修改后重新报送）" in lines
+    assert "1. 【P01】社区党建经费：总分 99.5 分，等级 优，状态 错误（有错误，须修改后重新报送）" in lines
     problems = [line for line in lines if line.startswith("   - [")]
     assert problems[0].startswith("   - [错误] 绩效指标!C2 批复的三级指标「培训人数」")  # errors first, sheet order
     assert [line.startswith("   - [错误]") for line in problems] == [True, True, False]

@@ -15,6 +15,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from .clock import EMAIL, FILE
 from .issues import Code
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls")
@@ -24,7 +25,9 @@ MAX_EMAIL_BYTES = 100 * 2**20
 @dataclass(frozen=True)
 class InputRef:
     """One workbook to process: a file on disk, or attachment number ``attachment`` of the
-    e-mail at ``path``. ``name`` is what users see in problems and summaries."""
+    e-mail at ``path``. ``name`` is what users see in problems and summaries. ``submitted``
+    is the e-mail's Date or the file's modification time, as ``submitted_basis`` says
+    (:data:`~selfeval_xlsx.clock.EMAIL` or :data:`~selfeval_xlsx.clock.FILE`)."""
 
     path: str
     name: str
@@ -32,6 +35,7 @@ class InputRef:
     submitted: dt.datetime
     sender: str = ""
     attachment: int | None = None
+    submitted_basis: str = FILE
 
     @property
     def suffix(self) -> str:
@@ -82,17 +86,17 @@ def _email_inputs(path: Path, name: str) -> tuple[list[InputRef], list[Skipped]]
         message = _parse_email(path)
         sender = str(message.get("From", "") or "")
         try:
-            submitted = email.utils.parsedate_to_datetime(str(message.get("Date", "")))
+            submitted, basis = email.utils.parsedate_to_datetime(str(message.get("Date", ""))), EMAIL
             if submitted.tzinfo is None:
                 submitted = submitted.replace(tzinfo=dt.timezone.utc)
         except (TypeError, ValueError, IndexError):
-            submitted = _mtime(path)
+            submitted, basis = _mtime(path), FILE
         attachments = _attachments(message)
     except Exception as exc:  # noqa: BLE001 - a malformed e-mail is skipped, not fatal
         return [], [Skipped(name, f"邮件无法解析：{type(exc).__name__}", Code.BAD_EMAIL)]
     if not attachments:
         return [], [Skipped(name, "邮件中没有 Excel 附件", Code.NO_ATTACHMENT)]
-    refs = [InputRef(str(path), f"{name} » {filename}", hashlib.sha256(data).hexdigest(), submitted, sender, i)
+    refs = [InputRef(str(path), f"{name} » {filename}", hashlib.sha256(data).hexdigest(), submitted, sender, i, basis)
             for i, (filename, data) in enumerate(attachments)]
     return refs, []
 

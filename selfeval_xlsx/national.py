@@ -59,8 +59,8 @@ NOT_FORMS = (schema.GUIDE_SHEET, schema.RESULT_SHEET)  # the blank form's guide,
 INFO_LABELS = {
     "项目名称": "name", "项目编号": "project_id", "项目代码": "project_id", "项目编码": "project_id",
     "主管部门": "department", "主管单位": "department", "实施单位": "implementer", "项目实施单位": "implementer",
-    "执行单位": "implementer", "年度": "year", "项目负责人": "leader", "财务负责人": "finance_leader",
-    "填报单位": "reporting_unit", "填报日期": "submitted", "存在问题": "problems", "存在问题或不足": "problems",
+    "执行单位": "implementer", "年度": "year", "项目负责人": "leader", "财务负责人": "finance_officer",
+    "填报单位": "closing_unit", "填报日期": "submitted", "存在问题": "problems", "存在问题或不足": "problems",
     "改进措施": "improvements", "下一步改进措施": "improvements",
 }
 # Labels written with their value in the same cell (``项目负责人：张三  联系电话：…``).
@@ -588,7 +588,7 @@ class _FormReader:
     def _assemble(self, project_id, stated, funding, goal, achieved, indicators) -> Project:
         form = self.form
         values, at = dict(form.values), dict(form.at)
-        values["submitted"] = _iso_date(str(values.get("submitted") or ""))
+        values["submitted"] = values["closing_date"] = _iso_date(str(values.get("submitted") or ""))
         if goal[1]:
             values["goal"], at["goal"] = goal
         if achieved[1]:
@@ -612,7 +612,7 @@ class _FormReader:
 
 
 _PROJECT_FIELDS = {c.field for c in schema.PROJECTS.columns}
-_PROJECT_ATTRS = _PROJECT_FIELDS | {"submitted", "reporting_unit", "finance_leader"}
+_PROJECT_ATTRS = _PROJECT_FIELDS | {"submitted"}
 _LOCATED = {"project_id", "name", "year", "department", "implementer", "leader", "goal", "achieved"}
 
 

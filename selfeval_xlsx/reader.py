@@ -13,23 +13,25 @@ neither gets one ``unknown-layout`` problem.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import io
-import math
 import re
 import zipfile
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
 from . import guard, national, schema
 from ._io import describe_os_error
 from .errors import UnreadableInput
+from .grid import fill_merges, is_blank as _is_blank
 from .issues import Code, Issue, issue
 from .models import FundingRow, Indicator, Project, SpendingRow, Submission
 from .parsing import parse_number
-from .vocab import Layout, normalize_level, normalize_nature, normalize_source
+from .vocab import Layout, normalize_level, normalize_nature, normalize_source, strip_format_chars
 from .xlsx.meta import SheetMeta, read_meta
 from .xlsx.parts import a1 as _a1, sheet_names
 
@@ -54,13 +56,14 @@ def read_workbook(path: str | Path, data: bytes | None = None, *, name: str | No
         if data is None:
             data = Path(path).read_bytes()
         fmt = guard.inspect(data, Path(path).suffix or ".xlsx", limits)
-        wanted = _sheets_to_read(_xlsx_sheet_names(data)) if fmt == "xlsx" else None
+        names = _xlsx_sheet_names(data) if fmt == "xlsx" else None
+        pick = _sheet_filter(names) if names is not None else None  # .xls: decided once open
         # Read before calamine: the metadata says how much calamine would allocate.
-        meta = _safe_meta(data, wanted, limits.max_cells) if fmt == "xlsx" else {}
+        meta = _safe_meta(data, limits.max_cells, pick) if fmt == "xlsx" else {}
         oversized = _oversized(file, meta, limits)
         if oversized:
             return Submission(file, issues=oversized)
-        grids, merges = _load_grids(data, wanted)
+        grids, merges = _load_grids(data, pick)
     except UnreadableInput as exc:
         return Submission(file, issues=[issue(exc.code, str(exc), file=file, value=exc.detail)])
     except OSError as exc:
@@ -81,14 +84,10 @@ def _is_standard(names) -> bool:
     return len({schema.SHEET_NAMES[schema.normalize_header(n)[0]] for n in names if _is_form_sheet(n)}) >= 2
 
 
-def _sheets_to_read(names: list[str] | None) -> list[str] | None:
-    """The standard form's sheets when the workbook is one (not 填表说明 or list sheets); else
-    every sheet that may hold a national form. None: names unknown, decide when open."""
-    if names is None:
-        return None
-    if _is_standard(names):
-        return [n for n in names if _is_form_sheet(n)]
-    return [n for n in names if national.is_candidate(n)]
+def _sheet_filter(names) -> Callable[[str], bool]:
+    """Which sheets of a workbook with these sheet names to parse: the standard form's (not
+    填表说明 or list sheets) in a standard workbook, else every sheet that may hold a national form."""
+    return _is_form_sheet if _is_standard(names) else national.is_candidate
 
 
 def _xlsx_sheet_names(data: bytes) -> list[str] | None:
@@ -99,14 +98,15 @@ def _xlsx_sheet_names(data: bytes) -> list[str] | None:
         return None
 
 
-def _load_grids(data: bytes, wanted: list[str] | None) -> tuple[dict[str, pd.DataFrame], dict[str, list]]:
-    """The ``wanted`` sheets (by default :func:`_sheets_to_read`) as raw object grids, plus
-    their merged ranges; every other sheet is named with ``None``. Calamine failures become
-    ``UnreadableInput`` (calamine raises its own exception types, and occasionally others)."""
+def _load_grids(data: bytes, wanted_sheet=None) -> tuple[dict[str, pd.DataFrame], dict[str, list]]:
+    """Every sheet as a raw object grid plus its merged ranges; calamine failures become
+    ``UnreadableInput`` (calamine raises its own exception types, and occasionally others).
+    ``wanted_sheet(name)`` picks the sheets to parse (default: :func:`_sheet_filter` of the
+    workbook's sheet names); the others map to None."""
     try:
         with pd.ExcelFile(io.BytesIO(data), engine=ENGINE) as book:
-            wanted = [n for n in (_sheets_to_read(book.sheet_names) if wanted is None else wanted)
-                      if n in book.sheet_names]
+            pick = wanted_sheet or _sheet_filter(book.sheet_names)
+            wanted = [n for n in book.sheet_names if pick(n)]
             grids = pd.read_excel(book, sheet_name=wanted, header=None, dtype=object) if wanted else {}
             grids.update({n: None for n in book.sheet_names if n not in grids})
             merges = {}
@@ -147,22 +147,13 @@ def _is_form_sheet(name: str) -> bool:
     return schema.normalize_header(name)[0] in schema.SHEET_NAMES
 
 
-def _safe_meta(data: bytes, wanted: list[str] | None, max_cells: int) -> dict[str, SheetMeta]:
-    """Metadata of the sheets that will be read (all when unknown): 填表说明 and list sheets
-    of the standard form are never parsed."""
-    chosen = None if wanted is None else set(wanted)
+def _safe_meta(data: bytes, max_cells: int, wanted_sheet=None) -> dict[str, SheetMeta]:
+    """Metadata of the sheets that will be parsed (``wanted_sheet`` picks them; by default the
+    form's): 填表说明 and list sheets of the standard form are never parsed."""
     try:
-        return read_meta(data, None if chosen is None else chosen.__contains__, max_cells)
+        return read_meta(data, wanted_sheet or _is_form_sheet, max_cells)
     except Exception:  # noqa: BLE001 - metadata only refines values; calamine already read them
         return {}
-
-
-def _is_blank(value) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and not value.strip()
 
 
 def _number_text(value: float | int) -> str:
@@ -191,7 +182,7 @@ def as_text(value) -> str:
         return _date_text(value)
     if isinstance(value, dt.time):
         return value.isoformat()
-    return str(value).strip()
+    return strip_format_chars(str(value)).strip()  # what the user sees: no invisible characters
 
 
 def _percent_text(value: float | int) -> str:
@@ -215,15 +206,7 @@ class _SheetReader:
 
     def _fill_merges(self, merges: list) -> None:
         """A merged range carries its top-left value to every cell it covers."""
-        nrows, ncols = self.values.shape
-        for (r0, c0), (r1, c1) in merges:
-            if r0 >= nrows or c0 >= ncols:
-                continue
-            value = self.values[r0, c0]
-            for r in range(r0, min(r1, nrows - 1) + 1):
-                for c in range(c0, min(c1, ncols - 1) + 1):
-                    if _is_blank(self.values[r, c]):
-                        self.values[r, c] = value
+        fill_merges(self.values, merges)
 
     def where(self, row: int | None, col: int | None = None) -> dict:
         return {"file": self.file, "sheet": self.sheet, "row": row, "col": col}
@@ -255,7 +238,9 @@ class _SheetReader:
         return best
 
     def rows(self) -> tuple[list[tuple[int, dict]], dict[str, int]]:
-        """Converted data rows as (0-based sheet row, field -> value) and the column map."""
+        """Converted data rows as (0-based sheet row, field -> value) and the column map.
+        Rows labelled 合计/小计/总计/总分 are the department's own totals, not records: they
+        are skipped (and checked against the rows above, see :class:`_Totals`)."""
         header = self.find_header()
         required = "、".join(c.header for c in self.spec.required)
         if header is None:
@@ -263,24 +248,57 @@ class _SheetReader:
                 **self.where(None)))
             return [], {}
         header_row, cols, units = header
-        for column in self.spec.required:
-            if column.field not in cols:
-                self.issues.append(issue(Code.MISSING_COLUMN,
-                    f"工作表「{self.sheet}」第 {header_row + 1} 行表头缺少必填列「{column.header}」，请按标准模板补上该列。",
-                    **self.where(header_row), value=column.header))
+        missing = [c for c in self.spec.required if c.field not in cols]
+        for k, column in enumerate(missing):
+            self.issues.append(self._missing_column(column, header_row, cols, k))
         records = []
         fields = [(f, c, self.spec.column(f), units.get(f, "")) for f, c in cols.items()]
+        totals = _Totals(self, [(f, c, column, unit) for f, c, column, unit in fields if column.kind == schema.AMOUNT])
         for r in range(header_row + 1, self.values.shape[0]):
             row = self.values[r]
             if all(_is_blank(row[c]) for _, c, _, _ in fields):
                 continue
-            records.append((r, {f: self._convert(r, c, column, unit, row[c]) for f, c, column, unit in fields}))
+            label = _totals_label(row)
+            if label:
+                totals.check(r, row, label)
+                continue
+            values = {f: self._convert(r, c, column, unit, row[c]) for f, c, column, unit in fields}
+            totals.add(values)
+            records.append((r, values))
         return records, cols
 
     def convert(self, row: int, col: int, column: schema.Column, unit: str = ""):
         """The cell at (row, col) read as ``column`` says (its kind; its header names it in
         problems), a conversion problem added to :attr:`issues`."""
         return self._convert(row, col, column, unit, self.values[row, col])
+
+    def _missing_column(self, column: schema.Column, header_row: int, cols: dict[str, int], k: int) -> Issue:
+        """A required column the header lacks, pointing at the header cell that comes closest
+        (a typo, a traditional character, an extra word) or, when none does, at the free
+        cell after the header where the column could go (the ``k``-th missing one)."""
+        where = f"工作表「{self.sheet}」第 {header_row + 1} 行表头缺少必填列「{column.header}」"
+        near = self._near_miss(column, header_row, set(cols.values()))
+        if near is not None:
+            col, text = near
+            return issue(Code.MISSING_COLUMN, f"{where}；{_a1(header_row, col)} 的「{text}」最接近，如就是该列，"
+                         f"请把表头改为「{column.header}」。", **self.where(header_row, col), value=text)
+        row = self.values[header_row]
+        col = 1 + max((c for c in range(len(row)) if not _is_blank(row[c])), default=-1) + k
+        return issue(Code.MISSING_COLUMN, f"{where}（没有相近的列名），请按标准模板补上该列（如在 {_a1(header_row, col)}）。",
+                     **self.where(header_row, col), value=column.header)
+
+    def _near_miss(self, column: schema.Column, header_row: int, used: set[int]) -> tuple[int, str] | None:
+        """(column, text) of the unmatched header cell most like one of ``column``'s names."""
+        names = [schema.normalize_header(n)[0] for n in (column.header, *column.aliases)]
+        best, best_ratio = None, _NEAR_MISS
+        for c, value in enumerate(self.values[header_row]):
+            if c in used or _is_blank(value) or not isinstance(value, str):
+                continue
+            name = schema.normalize_header(value)[0]
+            ratio = max(difflib.SequenceMatcher(None, name, n).ratio() for n in names)
+            if ratio >= best_ratio:
+                best, best_ratio = (c, as_text(value)), ratio
+        return best
 
     def _convert(self, row: int, col: int, column: schema.Column, unit: str, value):
         if (row, col) in self.meta.formula_without_value:
@@ -329,6 +347,59 @@ class _SheetReader:
         return match.group(1) if match else ""
 
 
+_TOTALS_LABELS = frozenset({"合计", "小计", "总计", "总分"})
+_NEAR_MISS = 0.6  # difflib ratio from which a header cell is named as the likely intended column
+_TOTALS_TOLERANCE = Decimal("0.01")  # 万元, as the national reconciliation tolerance
+
+
+def _totals_label(row) -> str:
+    """合计/小计/总计/总分 when a cell of ``row`` says only that (``合 计：`` too), else ""."""
+    for value in row:
+        if isinstance(value, str) and len(value) <= 12 and ("计" in value or "总分" in value):
+            name = schema.normalize_header(value)[0].rstrip(":：")
+            if name in _TOTALS_LABELS:
+                return name
+    return ""
+
+
+class _Totals:
+    """The amounts of the data rows since the last totals row, to check a 合计/总计/总分 row
+    (all rows since the previous such row) or a 小计 row (rows since the previous totals
+    row of any kind) against them. A figure that disagrees is a warning on its cell: the
+    row itself never counts, but one of the two is wrong."""
+
+    def __init__(self, reader: "_SheetReader", amounts: list[tuple]):
+        self.reader, self.amounts = reader, amounts
+        self.since = {"小计": {}, "合计": {}}
+
+    def add(self, values: dict) -> None:
+        for f, *_ in self.amounts:
+            if isinstance(values.get(f), Decimal):
+                for sums in self.since.values():
+                    sums[f] = sums.get(f, Decimal(0)) + values[f]
+
+    def check(self, r: int, row, label: str) -> None:
+        key = "小计" if label == "小计" else "合计"
+        sums = self.since[key]
+        reader = self.reader
+        for f, c, column, unit in self.amounts:
+            value = row[c]
+            given = None if isinstance(value, (bool, dt.date, dt.time)) else parse_number(value)
+            if given is None:
+                continue
+            given = given / _WAN if unit == "元" else given
+            expected = sums.get(f, Decimal(0))
+            if abs(given - expected) > _TOTALS_TOLERANCE:
+                shown = lambda x: format(x.normalize(), "f")  # noqa: E731
+                reader.issues.append(issue(Code.TOTALS_MISMATCH,
+                    f"{reader.sheet}!{_a1(r, c)}「{label}」行的{column.header} {shown(given)} 万元与上方各行之和 "
+                    f"{shown(expected)} 万元不一致。{label}行不参与评分，请核对明细或{label}。",
+                    **reader.where(r, c), value=as_text(value)))
+        self.since["小计"] = {}
+        if key == "合计":
+            self.since["合计"] = {}
+
+
 def _match_sheets(file: str, grids: dict) -> tuple[dict[str, str], list[Issue]]:
     """Form sheet key -> actual sheet name, and issues for missing sheets."""
     found: dict[str, str] = {}
@@ -355,7 +426,7 @@ def _build(file: str, grids: dict, merges: dict, meta: dict) -> Submission:
         records, cols = reader.rows()
         tables[key] = [(sheet, r, cols, values) for r, values in records]
         issues.extend(reader.issues)
-    submission = Submission(file, has_funding_sheet="funding" in found,
+    submission = Submission(file, has_funding_sheet="funding" in found, sheet_order=tuple(grids),
                             layouts={sheet: Layout.STANDARD.value for sheet in found.values()})
     by_id: dict[str, Project] = {}
     for sheet, r, cols, values in tables.get("projects", []):

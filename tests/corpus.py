@@ -328,7 +328,7 @@ def build_corpus(folder: str | Path) -> list[Case]:
     t["项目信息"][0] += ["项目实施情况", "存在问题", "改进措施"]
     t["项目信息"][1][1] = FORMULA_NAME
     t["项目信息"][1][4] = FORMULA_TEXTS[1]
-    t["项目信息"][1] += [" ".join(TEMPLATE_TEXTS), TEMPLATE_TEXTS[0], TEMPLATE_TEXTS[3]]
+    t["项目信息"][1][5:8] = [" ".join(TEMPLATE_TEXTS), TEMPLATE_TEXTS[0], TEMPLATE_TEXTS[3]]  # 目标, 完成, 实施
     t["绩效指标"][1][3] = FORMULA_TEXTS[2]
     t["绩效指标"][2][3] = TEMPLATE_TEXTS[1]
     t["绩效指标"][3][3] = FORMULA_TEXTS[3]

@@ -47,7 +47,8 @@ def test_examples_end_to_end(tmp_path):
     frames = summary_frames(out)
     overview = frames["汇总"]
     assert set(SUMMARY_COLUMNS) <= set(overview.columns)
-    assert len(overview) == 9
+    assert len(overview) == 9 + 1 and overview["来源文件"].iloc[-1] == "合计"
+    overview = overview.iloc[:-1]
     for column in ("全年预算数", "全年执行数", "执行率", "预算执行得分", "总分"):
         assert pd.api.types.is_numeric_dtype(overview[column]), column
     seed = overview.set_index("项目编号").loc["001"]
@@ -202,11 +203,11 @@ def test_an_input_stuck_where_the_alarm_cannot_reach_is_stopped_from_outside(tmp
     make_book(other, name="inbox/stuck.xlsx")
     real = pipeline._read_check_score
 
-    def stuck_in_native_code(ref, rules, limits):
+    def stuck_in_native_code(ref, rules, limits, *rest):
         if ref.name == "stuck.xlsx":
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})  # as inside calamine: no alarm
             time.sleep(60)
-        return real(ref, rules, limits)
+        return real(ref, rules, limits, *rest)
 
     monkeypatch.setattr(pipeline, "_read_check_score", stuck_in_native_code)  # the forked workers inherit it
     result = run_folder([inbox], tmp_path / "out", limits=Limits(seconds=1))
@@ -235,7 +236,7 @@ def test_output_folder_inside_the_inbox_is_not_read_back(tmp_path):
     out = inbox / "结果"
     assert main(["run", str(inbox), "-o", str(out), "--quiet"]) == 0
     assert main(["run", str(inbox), "-o", str(out), "--quiet"]) == 0  # the copies are not new submissions
-    overview = pd.read_excel(out / "summary.xlsx", sheet_name="汇总", engine="calamine")
+    overview = pd.read_excel(out / "summary.xlsx", sheet_name="汇总", engine="calamine").iloc[:-1]  # 合计 row
     assert len(overview) == 9 and not overview["来源文件"].str.contains("结果").any()
 
 

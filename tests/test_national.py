@@ -36,9 +36,15 @@ def form_book(tmp_path):
     return make
 
 
+def problems(analysis):
+    """Every problem but the one every national form has: its missing report sections
+    (项目实施情况 …, test_the_form_has_no_report_sections)."""
+    return [i for i in analysis.all_issues if i.code != "missing-narrative"]
+
+
 def located(analysis):
     """Every problem as (sheet, cell, code)."""
-    return {(i.sheet, i.cell, i.code) for i in analysis.all_issues}
+    return {(i.sheet, i.cell, i.code) for i in problems(analysis)}
 
 
 def inserted(rows, merges, at, new_rows):
@@ -67,10 +73,11 @@ def test_same_project_in_both_layouts_scores_the_same(make_book, tables, form_bo
     [s], [n] = standard.results, nat.results
     assert (n.total, n.budget_score, n.rate, n.subtotals, n.grade) == (s.total, s.budget_score, s.rate, s.subtotals, s.grade)
     assert n.total == D("99.50") and [x.score for x in n.indicators] == [x.score for x in s.indicators]
-    assert nat.all_issues == [] and nat.layouts == (("附件1", "national"),)
+    assert problems(nat) == [] and nat.layouts == (("附件1", "national"),)
     p = n.project
     assert (p.name, p.year, p.department, p.implementer) == ("社区党建经费", "2023", "某区民政局", "某街道办")
-    assert (p.reporting_unit, p.submitted, p.leader, p.finance_leader) == ("某区民政局", "2024-01-15", "张三", "李四")
+    assert (p.closing_unit, p.submitted, p.closing_date, p.leader, p.finance_officer) == (
+        "某区民政局", "2024-01-15", "2024-01-15", "张三", "李四")
     assert (p.goal, p.achieved) == ("全年开展党员培训不少于18次", "开展党员培训18次")
     assert p.project_id == derived_id("某区民政局", "社区党建经费", "2023")
     assert [(f.source, f.budget, f.executed, f.row) for f in p.funding] == [("本年财政拨款", D(100), D(95), 8)]
@@ -108,7 +115,7 @@ def test_every_example_project_scores_the_same_in_the_national_layout(tmp_path, 
             s = standard[n.project.name]
             assert (n.total, n.grade, n.budget_score, n.subtotals) == (s.total, s.grade, s.budget_score, s.subtotals)
             assert [(x.indicator.level3, x.score) for x in n.indicators] == [(x.indicator.level3, x.score) for x in s.indicators]
-            own = sorted(i.code for i in n.issues if i.code.scope == "cell" and i.code != "stated-differs")
+            own = sorted(i.code for i in n.issues if i.code.scope == "cell" and i.code != "missing-narrative")
             assert own == sorted(i.code for i in s.issues if i.code.scope == "cell"), n.project.name
 
 
@@ -135,7 +142,7 @@ def test_without_lines_above_and_with_sign_off_in_label_cells(form_book, nationa
               "B8:C8", "B9:C9", "A10:A11", "B10:E10", "F10:I10", "B11:E11", "F11:I11", "A12:A16", "B13:B14", "A17:F17"]
     [result] = analyse(form_book(rows, merges=merges)).results
     p = result.project
-    assert (p.leader, p.finance_leader, p.submitted, result.total) == ("王五", "赵六", "2024-02-03", D("99.50"))
+    assert (p.leader, p.finance_officer, p.submitted, result.total) == ("王五", "赵六", "2024-02-03", D("99.50"))
 
 
 def test_rate_and_score_in_either_order(form_book, national):
@@ -156,7 +163,7 @@ def test_amounts_in_yuan_from_the_block_header(form_book, national, label):
     analysis = analyse(form_book(national))
     [result] = analysis.results
     assert (result.budget, result.executed, result.budget_score, result.total) == (D(100), D(95), D("9.50"), D("99.50"))
-    assert analysis.all_issues == []
+    assert problems(analysis) == []
 
 
 def test_source_prefixes_and_empty_rows(form_book, national):
@@ -182,7 +189,7 @@ def test_level1_runs_merged_or_left_blank(form_book, national):
     assert result.total == D("99.50")
     national[14][1] = "产出类指标"  # wrong, over a merged run of two rows: one problem, on the run's cell
     analysis = analyse(form_book(national, name="bad.xlsx"))
-    assert [i.cell for i in analysis.all_issues if i.code == "bad-level1"] == ["B15"]
+    assert [i.cell for i in problems(analysis) if i.code == "bad-level1"] == ["B15"]
 
 
 def test_level_names_with_their_weight_in_brackets(form_book, national):
@@ -194,7 +201,7 @@ def test_level_names_with_their_weight_in_brackets(form_book, national):
 def test_funding_total_that_disagrees_with_its_rows(form_book, national):
     national[7][4] = 120  # 年度资金总额 全年预算数 120, the source rows say 100
     analysis = analyse(form_book(national))
-    assert ("附件1", "E8", "stated-differs") in located(analysis)
+    assert ("附件1", "E8", "totals-mismatch") in located(analysis)
     assert analysis.results[0].budget == D(100) and analysis.results[0].total == D("99.50")
 
 
@@ -209,7 +216,7 @@ def test_total_row_is_the_departments_own_total(form_book, national, tmp_path):
     national[18][7] = 98
     path = form_book(national)
     analysis = analyse(path)
-    [note] = [i for i in analysis.all_issues if i.cell == "H19"]
+    [note] = [i for i in problems(analysis) if i.cell == "H19"]
     assert note.code == "self-score-differs" and "98" in note.message and "99.5" in note.message
     assert (analysis.results[0].total, analysis.results[0].self_total) == (D("99.50"), D(98))
 
@@ -226,7 +233,7 @@ def test_clerk_habits(form_book, national):
     analysis = analyse(form_book(rows, merges=merges, formats={"附件1": {"F18": "0%"}}))
     [result] = analysis.results
     assert result.project.indicators[-1].actual == "92%" and len(result.project.indicators) == 4
-    assert (result.total, analysis.all_issues) == (D("99.50"), [])
+    assert (result.total, problems(analysis)) == (D("99.50"), [])
 
 
 def test_not_applicable_in_the_score_cell(form_book, national):
@@ -235,7 +242,19 @@ def test_not_applicable_in_the_score_cell(form_book, national):
     analysis = analyse(form_book(national))
     [result] = analysis.results
     assert result.indicators[1].kind == "not_applicable"
-    assert result.total == D("99.33") and analysis.all_issues == []  # (9.5 + 25 + 30 + 10) × 100 / 75
+    assert result.total == D("99.33") and problems(analysis) == []  # (9.5 + 25 + 30 + 10) × 100 / 75
+
+
+def test_the_form_has_no_report_sections(form_book, national):
+    """The report's 项目实施情况 … have no place on the form: one warning, worded for it, on
+    the 项目名称 cell; 存在问题 and 改进措施 lines below the form are read."""
+    national += [["存在问题", None, "培训形式单一"], ["改进措施", None, "丰富培训形式"]]
+    analysis = analyse(form_book(national))
+    [note] = [i for i in analysis.all_issues if i.code == "missing-narrative"]
+    assert (note.cell, note.severity) == ("C5", "warning") and "国家表式" in note.message and "列" not in note.message
+    assert note.value == "项目实施情况、项目管理情况、资金使用情况、绩效分析"
+    p = analysis.results[0].project
+    assert (p.problems, p.improvements) == ("培训形式单一", "丰富培训形式")
 
 
 def test_a_bad_cell_blocks_only_its_own_form(form_book, national):
@@ -351,7 +370,7 @@ def test_a_sheet_titled_like_the_form_but_without_its_blocks(form_book, national
     stub = [["项目支出绩效自评表"], ["项目名称", "某项目"]]
     guide = [["填报说明"], ["请按项目支出绩效自评表填写，项目名称与预算批复一致。"], ["请按项目支出绩效自评表填写"]]
     analysis = analyse(form_book(national, more={"说明": stub, "填报说明": guide}))
-    assert {i.sheet for i in analysis.all_issues} == {"说明"}  # an instruction sheet is no near miss
+    assert {i.sheet for i in problems(analysis)} == {"说明"}  # an instruction sheet is no near miss
     assert ("说明", "", "sheet-not-read") in located(analysis) and analysis.results[0].total == D("99.50")
     alone = analyse(write_xlsx(tmp_path / "stub.xlsx", {"说明": stub}))
     [problem] = alone.issues

@@ -4,6 +4,7 @@ range of each sheet and the shared-string text its cells repeat). Read straight 
 parts (defusedxml for the small XML parts, one regular-expression pass over each sheet's XML)."""
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import zipfile
@@ -114,10 +115,24 @@ _CELL_OPEN = re.compile(rb"<(?:\w+:)?c\b")
 _CELL_REF = re.compile(rb'<(?:\w+:)?c\b[^>]*?\br="([A-Z]+)(\d+)"')
 
 
+def _tag_start(xml: bytes, pos: int) -> int:
+    """Offset of the last ``<c `` (or the ``:`` of ``<x:c ``) before ``pos``, or -1. Steps
+    back one ``c `` at a time: searching for each form separately from ``pos`` scanned back to
+    the start of the sheet whenever one form never occurs, once per styled cell (quadratic)."""
+    end = pos
+    while True:
+        i = xml.rfind(b"c ", 0, end)
+        if i <= 0:
+            return -1
+        if xml[i - 1:i] in (b"<", b":"):
+            return i - 1
+        end = i
+
+
 def _enclosing_cell(xml: bytes, pos: int) -> tuple[tuple[int, int], bytes] | None:
     """((row, col), body) of the cell whose tag or body holds byte offset ``pos``; None when
     it cannot be told (e.g. a tag written ``<c\n``), which only costs precision."""
-    start = max(xml.rfind(b"<c ", 0, pos), xml.rfind(b":c ", 0, pos))
+    start = _tag_start(xml, pos)
     if start < 0:
         return None
     tag_end = xml.find(b">", start)
@@ -207,3 +222,20 @@ def read_meta(data: bytes, wanted: Callable[[str], bool] | None = None,
         meta.shared_text = _shared_text(xml, cells, sizes, max_size)
         result[name] = meta
     return result
+
+
+_MODIFIED = re.compile(rb"<(?:\w+:)?modified\b[^>]*>\s*([^<]{1,64}?)\s*<")
+
+
+def saved_time(data: bytes) -> dt.datetime | None:
+    """When the workbook was last saved, from docProps/core.xml ``dcterms:modified`` (Excel
+    writes it in UTC), as an aware datetime; None for an .xls or when the part does not say."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive, archive.open("docProps/core.xml") as part:
+            match = _MODIFIED.search(part.read(64 * 1024))  # the part is a few hundred bytes
+        if match is None:
+            return None
+        saved = dt.datetime.fromisoformat(match.group(1).decode("ascii").replace("Z", "+00:00"))
+    except (KeyError, ValueError, UnicodeDecodeError, zipfile.BadZipFile, OSError):
+        return None
+    return saved if saved.tzinfo is not None else saved.replace(tzinfo=dt.timezone.utc)

@@ -11,6 +11,7 @@ warnings only; the expected totals are listed in EXPECTED.
 """
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 
@@ -39,8 +40,9 @@ EXPECTED = {
     "JY2023-05": ("7.39", "88.70", "良", ("weight-split",)),
     "JY2023-06": ("6.22", "75.04", "中", ()),
     # The national-layout workbook: ids derived from 主管部门|项目名称|年度 (national.py).
-    "2023-A22JWX2W": ("9.76", "98.34", "优", ("self-score-differs",)),
-    "2023-XD2X5FDB": ("9", "91.05", "优", ()),
+    # Both warn that the form has no 项目实施情况 … sections for the report (missing-narrative).
+    "2023-A22JWX2W": ("9.76", "98.34", "优", ("self-score-differs", "missing-narrative")),
+    "2023-XD2X5FDB": ("9", "91.05", "优", ("missing-narrative",)),
 }
 
 
@@ -147,7 +149,8 @@ def _project(pid, name, implementer, leader, **text):
 
 
 BUREAU_PROJECTS = [
-    # JY2023-01 — rules: positive shortfall (B<A), percent actual stored as the number 0.92 with
+    # JY2023-01 — also fills the optional report sections (绩效目标, 自评工作开展情况, 其他需要说明的问题)
+    # and the sign-off (财务负责人, 落款单位, 落款日期). Rules: positive shortfall (B<A), percent actual stored as the number 0.92 with
     # a 0% format, an actual with no unit (45 for ≥45所), equal target, qualitative 达成 with a
     # self score inside its band, two funding sources, amounts with decimals.
     # Expected: rate 98.16% -> 9.82; total 97.75, 优.
@@ -168,6 +171,13 @@ BUREAU_PROJECTS = [
         problems="一是部分学校课后服务课程同质化，特色课程供给不足；二是新入职教师课后服务能力有待提升；"
                  "三是课后服务结束时间与部分家长下班时间仍有衔接空档。",
         improvements="扩大优质课程资源引进，推行弹性离校；加强新教师岗前培训和补考；按学期动态调整补助标准。",
+        # The optional report sections and sign-off, filled here to show them in the report.
+        objectives="总体目标：全区公办中小学全面开展课后服务，缓解家长“接送难”问题。主要绩效指标：开展课后服务学校"
+                   "45所，参与学生不少于3.2万人，教师培训合格率不低于95%，家长满意度不低于90%。",
+        evaluation_work="区教育局成立绩效自评工作小组，对照年初绩效目标逐项核实完成情况，查阅资金拨付凭证和课后服务台账，"
+                        "并抽取10所学校开展家长问卷调查。",
+        other_notes="课后服务中由家长分担的课程费用不在本项目资金中核算。",
+        finance_officer="王××", closing_unit="某区教育局", closing_date=dt.date(2024, 1, 20),
     ),
     # JY2023-02 — rules: over-spending (executed 336.80 > budget 320.00: rate shown as 105.25%,
     # score capped at 10, warning), reverse target ≤3天 with 4天 (linear: (1-1/3)×10 = 6.67),
@@ -396,7 +406,7 @@ HEALTH_FORMS = [
                             "65岁及以上老年人健康管理不少于12000人，居民满意度不低于85%。",
                     "achieved": "全年为居民提供基本公共卫生服务，电子健康档案建档率92%，老年人健康管理11500人，"
                                 "居民满意度90%，老年人健康管理人数未达到年初目标。"},
-        "reporting_unit": HEALTH, "submitted": "2024年1月18日", "leader": "孙××", "finance_leader": "钱××",
+        "closing_unit": HEALTH, "submitted": "2024年1月18日", "leader": "孙××", "finance_officer": "钱××",
         "funding": [_fund("", "本年财政拨款", 1200.00, 1180.00, 1150.60), _fund("", "上年结转资金", 35.50, 35.50, 35.50)],
         "budget_score": 9.76, "total": 98.50,
         "indicators": [
@@ -421,7 +431,7 @@ HEALTH_FORMS = [
                             "推动形成基层首诊、分级诊疗格局。",
                     "achieved": "全年签约58200人，重点人群签约覆盖率78%，签约服务费平均35天结算，"
                                 "分级诊疗格局初步显现。"},
-        "reporting_unit": HEALTH, "submitted": "2024-01-20", "leader": "李××", "finance_leader": "钱××",
+        "closing_unit": HEALTH, "submitted": "2024-01-20", "leader": "李××", "finance_officer": "钱××",
         "funding": [_fund("", "本年财政拨款", 300.00, 280.00, 252.00)],  # written as 3,000,000 / 2,800,000 / 2,520,000 元
         "budget_score": 9, "total": 91.05,
         "indicators": [
@@ -470,7 +480,7 @@ class _NationalSheet:
         if not form.get("year_in_title"):
             self.line(f"（{year}年度）", "center")
             self.r += 1
-        self.line(f"填报单位（盖章）：{form.get('reporting_unit', '')}", "text", 0, 4)
+        self.line(f"填报单位（盖章）：{form.get('closing_unit', '')}", "text", 0, 4)
         self.line(f"填报日期：{form.get('submitted', '')}", "text", 5)
         self.r += 1
         self._info(form["project"])
@@ -478,7 +488,7 @@ class _NationalSheet:
         self._goal(form["project"])
         self._indicators()
         self.line(f"项目负责人：{form.get('leader', '')}", "text", 0, 2)
-        self.line(f"财务负责人：{form.get('finance_leader', '')}", "text", 3, 5)
+        self.line(f"财务负责人：{form.get('finance_officer', '')}", "text", 3, 5)
         self.line("联系电话：", "text", 6)
         ws.set_landscape()
         ws.set_paper(9)

@@ -38,16 +38,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import unicodedata
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Iterable, Protocol
 
 from . import schema
+from .grid import is_blank
 from .issues import Code, Issue, issue
 from .models import FundingRow, Indicator, Project, Stated, Submission
 from .parsing import parse_quantity
-from .vocab import Layout, Source, normalize_level, normalize_nature, normalize_source
+from .vocab import Layout, compact, normalize_level, normalize_nature, normalize_source, strip_format_chars
 from .xlsx.parts import a1
 
 # --- the form, as data ----------------------------------------------------------------------
@@ -118,9 +118,7 @@ def is_candidate(sheet_name: str) -> bool:
 
 def _compact(value) -> str:
     """Text without white space or format characters (U+200B, BOM …); "" for non-text."""
-    if not isinstance(value, str):
-        return ""
-    return "".join(ch for ch in value if not ch.isspace() and unicodedata.category(ch) != "Cf")
+    return compact(strip_format_chars(value)) if isinstance(value, str) else ""
 
 
 def _label(value) -> tuple[str, str]:
@@ -139,8 +137,8 @@ def _is_label(name: str) -> bool:
 
 
 def _blank(value) -> bool:
-    return value is None or (isinstance(value, float) and value != value) or \
-        (isinstance(value, str) and _PLACEHOLDER.fullmatch(_compact(value)) is not None)
+    """An empty cell, or one holding only a printed form's ``—`` or ``/``."""
+    return is_blank(value) or (isinstance(value, str) and _PLACEHOLDER.fullmatch(_compact(value)) is not None)
 
 
 class _RowLabels:

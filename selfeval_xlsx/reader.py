@@ -75,6 +75,7 @@ def read_workbook(path: str | Path, data: bytes | None = None, *, name: str | No
                                             for n, g in grids.items() if g is not None))
     if not submission.projects and any(_is_form_sheet(n) for n in grids):
         return _build(file, grids, merges, meta)  # a standard workbook missing sheets: say which
+    submission.sheet_order = tuple(grids)
     return submission
 
 

@@ -73,7 +73,7 @@ def test_same_project_in_both_layouts_scores_the_same(make_book, tables, form_bo
     [s], [n] = standard.results, nat.results
     assert (n.total, n.budget_score, n.rate, n.subtotals, n.grade) == (s.total, s.budget_score, s.rate, s.subtotals, s.grade)
     assert n.total == D("99.50") and [x.score for x in n.indicators] == [x.score for x in s.indicators]
-    assert problems(nat) == [] and nat.layouts == (("附件1", "national"),)
+    assert problems(nat) == [] and nat.layouts == (("附件1", "national"),) and nat.sheet_order == ("附件1",)
     p = n.project
     assert (p.name, p.year, p.department, p.implementer) == ("社区党建经费", "2023", "某区民政局", "某街道办")
     assert (p.closing_unit, p.submitted, p.closing_date, p.leader, p.finance_officer) == (

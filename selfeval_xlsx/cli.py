@@ -51,14 +51,16 @@ def _check_or_score(args) -> int:
     rules = load_rules(args.rules)
     refs, skipped = collect(args.files)
     analyses, _, issues = gather([analyse(ref, rules, Limits()) for ref in refs])  # also one 项目编号 in two files
-    unreadable = any(a.unreadable for a in analyses) or any(s.code is Code.MISSING_PATH for s in skipped)
+    unreadable = any(a.unreadable for a in analyses) or any(s.code is Code.MISSING_PATH or s.code.unreadable
+                                                            for s in skipped)
     if args.command == "check":
         _print_check(args, analyses, issues, skipped)
     else:
         _print_scores(args, analyses)
     if unreadable:
         return 2
-    return 1 if any(i.is_error for i in issues) else 0
+    refused = any(s.code.severity is Severity.ERROR for s in skipped)  # e.g. an attachment over the size limit
+    return 1 if refused or any(i.is_error for i in issues) else 0
 
 
 def _print_check(args, analyses, issues, skipped) -> None:

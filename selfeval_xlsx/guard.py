@@ -24,6 +24,7 @@ class Limits:
     """Bounds on one input. Defaults fit real department workbooks with a wide margin."""
 
     max_file_bytes: int = 50 * 2**20
+    max_email_bytes: int = 100 * 2**20  # an e-mail (or .msg) with its attachments
     max_unzipped_bytes: int = 500 * 2**20
     max_entries: int = 5000
     max_ratio: int = 200  # deflate of real sheet XML rarely passes 30:1; bombs reach 1000:1

@@ -5,14 +5,17 @@ superseded submission, are records of their own, applied when the outputs are wr
 """
 from __future__ import annotations
 
+import datetime as dt
+import os
 import signal
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import checks
+from .errors import UnreadableInput
 from .guard import Limits
-from .intake import InputRef, file_ref
+from .intake import InputRef, display_name, file_ref
 from .issues import Code, Issue, issue
 from .models import Project, ProjectResult, Submission
 from .rules import Rules, load_rules
@@ -105,7 +108,11 @@ def _read_check_score(ref: InputRef, rules: Rules, limits: Limits) -> Analysis:
     from .reader import read_workbook  # pandas: imported by the work that reads, not by every user
 
     with time_limit(limits.seconds):
-        submission = read_workbook(ref.name, ref.read(), name=ref.name, limits=limits)
+        try:
+            data = ref.read(limits.max_file_bytes)  # size from stat first: never read past the limit
+        except UnreadableInput as exc:
+            return Analysis(ref, (), (issue(exc.code, str(exc), file=ref.name),))
+        submission = read_workbook(ref.name, data, name=ref.name, limits=limits)
         results, issues = evaluate(submission, rules)
     return Analysis(ref, results, issues)
 
@@ -115,7 +122,11 @@ def analyse(ref: InputRef | str | Path, rules: Rules | None = None, limits: Limi
     its time limit. Never raises for a bad input: an unreadable, too slow or too large file,
     or an internal error, becomes a file-level issue."""
     if not isinstance(ref, InputRef):
-        ref = file_ref(Path(ref))
+        try:
+            ref = file_ref(ref)
+        except OSError as exc:  # not a regular file, or not readable
+            ref = InputRef(os.fspath(ref), display_name(os.fspath(ref)), "", dt.datetime.now(dt.timezone.utc))
+            return Analysis(ref, (), (issue(Code.UNREADABLE_FILE, f"无法读取文件：{exc.strerror or exc}", file=ref.name),))
     rules = rules or load_rules()
     try:
         return _read_check_score(ref, rules, limits)

@@ -23,7 +23,7 @@ from .issues import Code, Issue, issue
 from .models import FundingRow, Indicator, Project, SpendingRow, Submission
 from .parsing import parse_number, parse_quantity
 from .vocab import normalize_level, normalize_nature, normalize_source
-from .xlsx.meta import SheetMeta, read_meta
+from .xlsx.meta import SheetMeta, read_meta, read_ods_meta
 from .xlsx.parts import a1 as _a1, column_letter
 
 ENGINE = "calamine"  # pandas engine; the benchmark's naive baseline swaps in "openpyxl"
@@ -52,7 +52,7 @@ def read_workbook(path: str | Path, data: bytes | None = None, *, name: str | No
             data = Path(path).read_bytes()
         fmt = guard.inspect(data, Path(path).suffix or ".xlsx", limits)
         # Read before calamine: the metadata says how much calamine would allocate.
-        meta = _safe_meta(data, limits.max_cells) if fmt == "xlsx" else {}
+        meta = _safe_meta(data, limits.max_cells) if fmt == "xlsx" else _ods_meta(data) if fmt == "ods" else {}
         oversized = _oversized(file, meta, limits)
         if oversized:
             return Submission(file, issues=oversized)
@@ -158,6 +158,14 @@ def _safe_meta(data: bytes, max_cells: int) -> dict[str, SheetMeta]:
     """Metadata of the form's sheets only: 填表说明 and list sheets are never parsed."""
     try:
         return read_meta(data, _is_form_sheet, max_cells)
+    except Exception:  # noqa: BLE001 - metadata only refines values; calamine already read them
+        return {}
+
+
+def _ods_meta(data: bytes) -> dict[str, SheetMeta]:
+    """Percent cells of an OpenDocument spreadsheet (calamine gives 95 % as 0.95)."""
+    try:
+        return read_ods_meta(data)
     except Exception:  # noqa: BLE001 - metadata only refines values; calamine already read them
         return {}
 

@@ -69,7 +69,7 @@ def _print_check(args, analyses, issues, skipped) -> None:
                           "issues": [i.to_dict() for i in issues]}, ensure_ascii=False, indent=1))
         return
     for s in skipped:
-        print(f"跳过：{s.path}（{s.reason}）")
+        print(f"{'拒收' if s.code.severity is Severity.ERROR else '跳过'}：{s.path}（{s.reason}）[{s.code}]")
     for analysis in analyses:
         own = [i for i in issues if i.file == analysis.ref.name]
         errors = sum(i.is_error for i in own)

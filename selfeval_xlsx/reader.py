@@ -98,7 +98,9 @@ def _load_grids(data: bytes, file: str = "") -> tuple[dict[str, pd.DataFrame], d
 def _hidden_sheets(book: pd.ExcelFile) -> set[str]:
     """Names of the hidden (and very hidden) sheets, where the parser can tell."""
     try:
-        return {m.name for m in book.book.sheets_metadata if m.visible.name != "Visible"}
+        from python_calamine import SheetVisibleEnum
+
+        return {m.name for m in book.book.sheets_metadata if m.visible != SheetVisibleEnum.Visible}
     except Exception:  # noqa: BLE001 - visibility only helps choose between look-alike sheets
         return set()
 

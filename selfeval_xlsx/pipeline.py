@@ -69,7 +69,11 @@ def score(project: Project, rules: Rules | None = None) -> ProjectResult:
 
 def _score(project: Project, rules: Rules, own: list[Issue], file_level: list[Issue]) -> ProjectResult:
     result = score_project(project, rules)
-    issues = (*own, *result.issues, *checks.check_scores(result, rules))
+    # A cell the reader already refused (an Excel error, a formula without a value) is not
+    # reported again by the scorer for being unreadable: one problem per cell.
+    refused = {(i.sheet, i.row, i.col) for i in own if i.is_error and i.row is not None}
+    scored = (i for i in result.issues if (i.sheet, i.row, i.col) not in refused)
+    issues = (*own, *scored, *checks.check_scores(result, rules))
     if checks.blocks((*issues, *file_level), project.project_id):
         return replace(result, issues=issues, total=None, grade="", self_total=None)
     return replace(result, issues=issues)

@@ -4,7 +4,8 @@ Folders are walked recursively. Each path is looked at (``stat``) before it is o
 regular files are read, FIFOs, devices and sockets are listed and left alone, and a file over
 the size limit is refused without being read. Spreadsheet attachments of e-mails and
 workbooks inside ``.zip`` archives become inputs of their own, keeping the sender and the
-Date header as the submission's source; an e-mail is parsed once, and each input remembers
+Date header as the submission's source; an e-mail is parsed once (its MIME structure found
+from the boundary lines, the standard parser only for odd ones), and each input remembers
 where its bytes lie in the container (:attr:`InputRef.inner`) so reading it again costs one
 slice, not another parse. Excel lock files and other files are skipped and listed; identical
 files (same SHA-256) count once.
@@ -15,11 +16,13 @@ keeps its real bytes for I/O and is shown decoded as GB18030, or with ``\\xNN`` 
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 import email
 import email.errors
 import email.header
 import email.message
+import email.parser
 import email.policy
 import email.utils
 import hashlib
@@ -27,6 +30,7 @@ import io
 import logging
 import os
 import quopri
+import re
 import stat
 import zipfile
 from dataclasses import dataclass, field
@@ -290,6 +294,70 @@ def _email_parts(message: email.message.Message, raw: bytes):
         yield filename, data, where
 
 
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_HEADERS = email.parser.BytesHeaderParser(policy=email.policy.compat32)
+_MAX_NESTING = 20
+
+
+def _split_mime(raw: bytes, start: int, end: int, depth: int = 0) -> list[tuple[email.message.Message, int, int]]:
+    """The leaf parts of the MIME entity at ``raw[start:end]``, as (headers, body start, body
+    end), found by looking for boundary lines: the standard parser walks every line of every
+    base64 body, seconds for a 50 MB e-mail. Raises ``ValueError`` when the structure is not
+    the expected one (the caller then takes the standard parser)."""
+    if depth > _MAX_NESTING:
+        raise ValueError("nested too deep")
+    if raw.startswith((b"\r\n", b"\n"), start):  # no headers at all
+        headers, body = email.message.Message(), start + (2 if raw[start] == 13 else 1)
+    else:
+        blank = _HEADER_END.search(raw, start, end)
+        if blank is None:
+            raise ValueError("no end of headers")
+        headers, body = _HEADERS.parsebytes(raw[start:blank.start()] + b"\n"), blank.end()
+    if headers.get_content_type() == "message/rfc822":
+        return _split_mime(raw, body, end, depth + 1)
+    if headers.get_content_maintype() != "multipart":
+        return [(headers, body, end)]
+    boundary = headers.get_boundary()
+    if not boundary:
+        raise ValueError("multipart without a boundary")
+    delimiter = b"--" + boundary.encode("ascii")
+    lines, pos = [], body
+    while (found := raw.find(delimiter, pos, end)) >= 0:
+        after = raw[found + len(delimiter):found + len(delimiter) + 1]
+        if (found == body or raw[found - 1] == 10) and after in (b"-", b"\r", b"\n", b" ", b"\t", b""):
+            lines.append(found)
+        pos = found + len(delimiter)
+    leaves = []
+    for here, following in zip(lines, lines[1:]):
+        if raw.startswith(delimiter + b"--", here):
+            break
+        part_start = raw.find(b"\n", here, following) + 1
+        part_end = following - 1 - (raw[following - 2] == 13)  # the line break before a boundary is the boundary's
+        leaves.extend(_split_mime(raw, part_start, max(part_start, part_end), depth + 1))
+    if not lines or not raw.startswith(delimiter + b"--", lines[-1]):
+        raise ValueError("no closing boundary")
+    return leaves
+
+
+def _fast_parts(raw: bytes) -> list[tuple[str, bytes, tuple]] | None:
+    """(file name, bytes, where) of every named attachment by :func:`_split_mime`, or None
+    when the e-mail needs the standard parser (an odd structure or transfer encoding)."""
+    try:
+        found = []
+        for headers, start, end in _split_mime(raw, 0, len(raw)):
+            filename = _filename(headers)
+            if not filename:
+                continue
+            encoding = str(headers.get("Content-Transfer-Encoding", "")).strip().lower()
+            data = _decode_body(raw[start:end], encoding)
+            if data is None:
+                return None
+            found.append((filename, data, ("mime", start, end, encoding)))
+        return found
+    except (ValueError, LookupError, UnicodeError, binascii.Error, email.errors.MessageError):
+        return None
+
+
 def _email_date(message: email.message.Message) -> dt.datetime | None:
     try:
         submitted = email.utils.parsedate_to_datetime(_raw_header(message, "Date"))
@@ -459,12 +527,13 @@ class _Intake:
 
     def email_members(self, source: str | bytes, submitted: dt.datetime):
         raw = source if isinstance(source, bytes) else _read_regular(source, self.limits.max_email_bytes)
-        message = _parse_email(raw)
-        sender = header_text(_raw_header(message, "From"))
-        members = []
-        for k, (name, data, where) in enumerate(_email_parts(message, raw)):
-            members.append((name, data, where or ("part", k)))
-        return members, _email_date(message) or submitted, sender
+        blank = _HEADER_END.search(raw)
+        headers = _HEADERS.parsebytes(raw[:blank.start()] + b"\n" if blank else raw)  # never the body's lines
+        members = _fast_parts(raw)
+        if members is None:
+            members = [(name, data, where or ("part", k))
+                       for k, (name, data, where) in enumerate(_email_parts(_parse_email(raw), raw))]
+        return members, _email_date(headers) or submitted, header_text(_raw_header(headers, "From"))
 
     def msg_members(self, source: str | bytes, submitted: dt.datetime):
         try:

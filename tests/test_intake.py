@@ -119,15 +119,26 @@ def test_special_files_are_listed_never_opened(tmp_path):
         ("z.xlsx", "special-file")]
 
 
-def test_an_email_is_parsed_once_and_attachments_are_read_by_slice(tmp_path, make_book, tables, monkeypatch):
+def test_an_email_is_parsed_once_and_attachments_are_read_by_slice(tmp_path, monkeypatch):
     data = [corpus.workbook_bytes(corpus.tables(f"E{i}")) for i in range(5)]
     write_eml(tmp_path / "m.eml", [(f"表{i}.xlsx", d) for i, d in enumerate(data)])
-    parses = []
-    real = intake._parse_email
-    monkeypatch.setattr(intake, "_parse_email", lambda raw: parses.append(1) or real(raw))
     refs, _ = collect([tmp_path])
-    assert [r.read() for r in refs] == data and len(parses) == 1
     assert all(r.inner[0][0] == "mime" for r in refs)
+
+    def parse(*_):
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(intake, "_parse_email", parse)
+    monkeypatch.setattr(intake, "_split_mime", parse)
+    assert [r.read() for r in refs] == data  # each attachment from its slice of the file
+
+
+def test_an_odd_email_falls_back_to_the_standard_parser(tmp_path):
+    data = corpus.workbook_bytes(corpus.tables("E9"))
+    raw = corpus.raw_eml([(b'attachment; filename="a.xlsx"', data)])
+    (tmp_path / "m.eml").write_bytes(raw.replace(b"--BOUNDARY--", b""))  # no closing boundary
+    [ref], skipped = collect([tmp_path])
+    assert ref.read() == data and skipped == []
 
 
 def test_attachments_and_archive_members_count_against_the_limits(tmp_path, make_book, tables):

@@ -67,22 +67,29 @@ def _looks_like_text(data: bytes) -> bool:
 ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
 
 
-def _inspect_zip(data: bytes, limits: Limits) -> str:
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        entries = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-        raise UnreadableInput("文件已损坏（压缩包不完整或被截断），请重新保存后提交。", Code.CORRUPT_FILE) from None
+def check_entries(entries: list[zipfile.ZipInfo], limits: Limits, what: str = "工作簿",
+                  name=lambda entry: f"部件 {entry.filename}") -> None:
+    """Refuse a zip (a workbook's, or an archive of workbooks: ``what``) whose entry count,
+    total size or a member's compression ratio is a bomb's, from the sizes it declares."""
     if len(entries) > limits.max_entries:
-        raise UnreadableInput(f"工作簿内部包含 {len(entries)} 个部件，超过上限 {limits.max_entries}，已拒收。", Code.ZIP_BOMB)
+        raise UnreadableInput(f"{what}内部包含 {len(entries)} 个部件，超过上限 {limits.max_entries}，已拒收。", Code.ZIP_BOMB)
     total = 0
     for entry in entries:
         total += entry.file_size
         ratio = entry.file_size / max(entry.compress_size, 1)
         if total > limits.max_unzipped_bytes or (entry.file_size > 2**20 and ratio > limits.max_ratio):
             raise UnreadableInput(
-                f"工作簿解压后异常巨大（部件 {entry.filename} 解压 {entry.file_size / 2**20:.0f} MB，压缩比 "
+                f"{what}解压后异常巨大（{name(entry)} 解压 {entry.file_size / 2**20:.0f} MB，压缩比 "
                 f"{ratio:.0f}:1），疑似压缩炸弹，已拒收。", Code.ZIP_BOMB)
+
+
+def _inspect_zip(data: bytes, limits: Limits) -> str:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        raise UnreadableInput("文件已损坏（压缩包不完整或被截断），请重新保存后提交。", Code.CORRUPT_FILE) from None
+    check_entries(entries, limits)
     names = {e.filename for e in entries}
     is_ods = "content.xml" in names and "mimetype" in names and _head(archive, "mimetype").strip() == ODS_MIMETYPE
     if "xl/workbook.xml" not in names and not is_ods:

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import UnreadableInput
-from .guard import Limits
+from .guard import Limits, check_entries
 from .issues import Code
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".et", ".ods")
@@ -557,7 +557,7 @@ class _Intake:
         total size, compression ratio); members that cannot be read are listed here."""
         with zipfile.ZipFile(source if isinstance(source, str) else io.BytesIO(source)) as archive:
             infos = [i for i in archive.infolist() if not i.is_dir()]
-            _check_archive(infos, self.limits)
+            check_entries(infos, self.limits, "压缩包", _member_name)
             members = []
             for info in infos:
                 name = _member_name(info)
@@ -585,18 +585,6 @@ def _member_name(info: zipfile.ZipInfo) -> str:
         return display_name(info.filename.encode("cp437"))
     except UnicodeEncodeError:
         return info.filename
-
-
-def _check_archive(infos: list[zipfile.ZipInfo], limits: Limits) -> None:
-    if len(infos) > limits.max_entries:
-        raise UnreadableInput(f"压缩包包含 {len(infos)} 个文件，超过上限 {limits.max_entries}，已拒收。", Code.ZIP_BOMB)
-    total = 0
-    for info in infos:
-        total += info.file_size
-        ratio = info.file_size / max(info.compress_size, 1)
-        if total > limits.max_unzipped_bytes or (info.file_size > 2**20 and ratio > limits.max_ratio):
-            raise UnreadableInput(f"压缩包解压后异常巨大（{_member_name(info)} 解压 {info.file_size / 2**20:.0f} MB，"
-                                  f"压缩比 {ratio:.0f}:1），疑似压缩炸弹，已拒收。", Code.ZIP_BOMB)
 
 
 def file_ref(path: str | Path, name: str | None = None) -> InputRef:

@@ -42,6 +42,15 @@ from .issues import Code
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".et", ".ods")
 CONTAINER_SUFFIXES = (".eml", ".msg", ".zip")
+# Spreadsheets in a form the tool does not read: refused by name (a submission would be lost).
+UNSUPPORTED = {".xlsb": "Excel 二进制工作簿（.xlsb）", ".csv": "CSV 文本文件", ".numbers": "Numbers 表格",
+               ".ett": "WPS 模板（.ett）", ".xltx": "Excel 模板（.xltx）", ".xltm": "Excel 模板（.xltm）",
+               ".rar": "RAR 压缩包", ".7z": "7z 压缩包"}
+
+
+def _unsupported(shown: str, suffix: str) -> Skipped:
+    return Skipped(shown, f"{UNSUPPORTED[suffix]}无法读取，请用 Excel 另存为 .xlsx（压缩包请解压或改用 .zip）后提交。",
+                   Code.UNSUPPORTED_FORMAT)
 MAX_DEPTH = 3  # containers inside containers: an e-mail carrying a zip of zips is as deep as it gets
 _CHUNK = 2**20
 # Chinese mail clients label GBK (and GB18030) text "gb2312"; GB18030 decodes all of them.
@@ -474,6 +483,8 @@ class _Intake:
             if info.st_size > limit:
                 raise _too_large(info.st_size, limit, "邮件" if suffix != ".zip" else "压缩包")
             self.container(suffix, path, path, shown, (), mtime, "", 1)
+        elif suffix in UNSUPPORTED:
+            self.skipped.append(_unsupported(shown, suffix))
         else:
             self.skip(shown, "不是工作簿或邮件，已跳过", Code.NOT_AN_INPUT)
 
@@ -508,7 +519,9 @@ class _Intake:
         for name, data, step in members:
             member_shown = f"{shown} » {name}"
             member_suffix = Path(name).suffix.lower()
-            if member_suffix not in WORKBOOK_SUFFIXES + CONTAINER_SUFFIXES or os.path.basename(name).startswith("~$"):
+            if member_suffix in UNSUPPORTED:
+                self.skipped.append(_unsupported(member_shown, member_suffix))
+            elif member_suffix not in WORKBOOK_SUFFIXES + CONTAINER_SUFFIXES or os.path.basename(name).startswith("~$"):
                 others.append(name)
             elif len(data) > self.limits.max_file_bytes:
                 self.skip(member_shown, str(_too_large(len(data), self.limits.max_file_bytes, "附件")),
@@ -561,7 +574,7 @@ class _Intake:
             members = []
             for info in infos:
                 name = _member_name(info)
-                if Path(name).suffix.lower() not in WORKBOOK_SUFFIXES + CONTAINER_SUFFIXES:
+                if Path(name).suffix.lower() not in (*WORKBOOK_SUFFIXES, *CONTAINER_SUFFIXES, *UNSUPPORTED):
                     members.append((name, b"", None))
                 elif info.flag_bits & 0x1:
                     self.skip(f"{shown} » {name}", "压缩包中的该文件设置了密码，无法读取。请解压后提交。", Code.ENCRYPTED)

@@ -109,6 +109,7 @@ class Code(StrEnum):
     LOCK_FILE = "lock-file", WARNING, FILE, "Excel 临时锁文件"
     NOT_AN_INPUT = "not-an-input", WARNING, FILE, "不是工作簿或邮件"
     SPECIAL_FILE = "special-file", ERROR, FILE, "不是普通文件", True
+    UNSUPPORTED_FORMAT = "unsupported-format", ERROR, FILE, "表格格式不支持", True
     DUPLICATE_FILE = "duplicate-file", WARNING, FILE, "重复的文件"
     BAD_EMAIL = "bad-email", WARNING, FILE, "邮件无法解析"
     NO_ATTACHMENT = "no-attachment", WARNING, FILE, "邮件没有 Excel 附件"

@@ -193,3 +193,12 @@ def test_a_broken_container_is_listed(tmp_path, name):
     (tmp_path / name).write_bytes(b"\xd0\xcf\x11\xe0garbage" if name != "x.eml" else b"")
     refs, skipped = collect([tmp_path])
     assert refs == [] and len(skipped) == 1 and skipped[0].path == name
+
+
+def test_spreadsheets_in_formats_not_read_are_refused_by_name(tmp_path):
+    write_eml(tmp_path / "m.eml", [("二进制.xlsb", b"PK\x03\x04bin"), ("说明.docx", b"doc")])
+    (tmp_path / "导出.csv").write_text("项目编号\nP01\n")
+    refs, skipped = collect([tmp_path])
+    assert refs == []
+    assert {(s.path, s.code, s.code.severity) for s in skipped} == {
+        ("m.eml » 二进制.xlsb", "unsupported-format", "error"), ("导出.csv", "unsupported-format", "error")}

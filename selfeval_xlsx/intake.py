@@ -51,6 +51,7 @@ UNSUPPORTED = {".xlsb": "Excel 二进制工作簿（.xlsb）", ".csv": "CSV 文�
 def _unsupported(shown: str, suffix: str) -> Skipped:
     return Skipped(shown, f"{UNSUPPORTED[suffix]}无法读取，请用 Excel 另存为 .xlsx（压缩包请解压或改用 .zip）后提交。",
                    Code.UNSUPPORTED_FORMAT)
+MAX_FOLDER_DEPTH = 64  # sub-folders below an inbox folder (a crafted tree would exhaust the stack)
 MAX_DEPTH = 3  # containers inside containers: an e-mail carrying a zip of zips is as deep as it gets
 _CHUNK = 2**20
 # Chinese mail clients label GBK (and GB18030) text "gb2312"; GB18030 decodes all of them.
@@ -425,7 +426,7 @@ class _Intake:
 
     # files on disk
 
-    def walk(self, root: str, shown: str, visited: set) -> None:
+    def walk(self, root: str, shown: str, visited: set, depth: int = 0) -> None:
         """Every entry of folder ``root`` (shown as ``shown``), sorted; symbolic links to
         folders are followed once (a link loop is not walked twice)."""
         try:
@@ -440,9 +441,9 @@ class _Intake:
             return
         for entry in names:
             path = os.path.join(root, entry)
-            self.path(path, f"{shown}/{display_name(entry)}" if shown else display_name(entry), visited)
+            self.path(path, f"{shown}/{display_name(entry)}" if shown else display_name(entry), visited, depth + 1)
 
-    def path(self, path: str, shown: str, visited: set) -> None:
+    def path(self, path: str, shown: str, visited: set, depth: int = 0) -> None:
         """One path: a folder is walked, a regular file taken by its kind, anything else listed."""
         if self.excluded is not None and Path(path).resolve().is_relative_to(self.excluded):
             return  # the run's own output folder, which may sit inside the inbox
@@ -455,7 +456,10 @@ class _Intake:
             self.skip(shown, f"无法读取：{exc.strerror or exc}", Code.UNREADABLE_FILE)
             return
         if stat.S_ISDIR(info.st_mode):
-            self.walk(path, shown, visited)
+            if depth > MAX_FOLDER_DEPTH:
+                self.skip(shown, f"文件夹层级超过 {MAX_FOLDER_DEPTH} 层，未再深入。", Code.UNREADABLE_FILE)
+                return
+            self.walk(path, shown, visited, depth)
             return
         what = _not_regular(info.st_mode)
         if what:

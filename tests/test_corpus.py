@@ -171,6 +171,12 @@ def test_copy_without_cell_references_or_styles_keeps_the_values(corpus_run):
     assert book["资金"]["C2"].fill.fgColor.rgb.endswith("FFC7CE")  # the error's mark
 
 
+def test_strict_copy_keeps_the_departments_values_and_formats(corpus_run):
+    book = openpyxl.load_workbook(corpus_run["out"] / "workbooks" / "严格格式.xlsx")
+    assert book.sheetnames[0] == "自评结果"
+    assert (book["绩效指标"]["G4"].value, book["绩效指标"]["G4"].number_format) == (0.96, "0%")
+
+
 def test_refused_inputs_get_no_copy_attempt(corpus_run):
     codes = [code for *_, code in listed(corpus_run["frames"])]
     assert "copy-failed" not in codes

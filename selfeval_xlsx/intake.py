@@ -200,7 +200,11 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits
 
 
 def _msg_attachment(source: str | bytes, index: int) -> bytes:
-    return _msg_attachments(source)[index][1]
+    msg = _open_msg(source)
+    try:
+        return msg.attachments[index].data
+    finally:
+        msg.close()
 
 
 def _email_attachment(source: str | bytes, index: int) -> bytes:
@@ -387,19 +391,15 @@ def _open_msg(source: str | bytes):
     return extract_msg.openMsg(source, delayAttachments=False, errorBehavior=ErrorBehavior.SUPPRESS_ALL)
 
 
-def _msg_attachments(source: str | bytes) -> list[tuple[str, bytes]]:
-    """(file name, bytes) of every file attachment of an Outlook message."""
-    msg = _open_msg(source)
-    try:
-        found = []
-        for attachment in msg.attachments:
-            data = getattr(attachment, "data", None)
-            if isinstance(data, bytes):
-                name = attachment.longFilename or attachment.shortFilename or attachment.displayName or ""
-                found.append((name, data))
-        return found
-    finally:
-        msg.close()
+def _msg_files(msg) -> list[tuple[int, str, bytes]]:
+    """(position, file name, bytes) of every file attachment of an open Outlook message
+    (embedded messages and links have no bytes of their own)."""
+    found = []
+    for k, attachment in enumerate(msg.attachments):
+        data = getattr(attachment, "data", None)
+        if isinstance(data, bytes):
+            found.append((k, attachment.longFilename or attachment.shortFilename or attachment.displayName or "", data))
+    return found
 
 
 # -- walking the inbox ------------------------------------------------------------------------
@@ -561,11 +561,11 @@ class _Intake:
         try:
             date = msg.date if isinstance(msg.date, dt.datetime) else None
             sender = str(msg.sender or "")
+            members = [(name, data, ("msg", k)) for k, name, data in _msg_files(msg)]
         finally:
             msg.close()
         if date is not None and date.tzinfo is None:
             date = date.replace(tzinfo=dt.timezone.utc)
-        members = [(name, data, ("msg", k)) for k, (name, data) in enumerate(_msg_attachments(source))]
         return members, date or submitted, sender
 
     def zip_members(self, source: str | bytes, shown: str):

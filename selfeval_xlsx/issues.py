@@ -111,7 +111,7 @@ class Code(StrEnum):
     SPECIAL_FILE = "special-file", ERROR, FILE, "不是普通文件", True
     UNSUPPORTED_FORMAT = "unsupported-format", ERROR, FILE, "表格格式不支持", True
     DUPLICATE_FILE = "duplicate-file", WARNING, FILE, "重复的文件"
-    BAD_EMAIL = "bad-email", WARNING, FILE, "邮件无法解析"
+    BAD_EMAIL = "bad-email", ERROR, FILE, "邮件无法解析", True
     NO_ATTACHMENT = "no-attachment", WARNING, FILE, "邮件没有 Excel 附件"
 
 

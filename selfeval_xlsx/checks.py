@@ -18,13 +18,15 @@ from typing import Iterable
 
 from . import schema
 from .issues import Code, Issue, issue
-from .models import FundingRow, Indicator, IndicatorScore, Project, ProjectResult, Row, SpendingRow, Submission
+from .models import (NARRATIVE_FIELDS, FundingRow, Indicator, IndicatorScore, Project, ProjectResult, Row, SpendingRow,
+                     Submission)
 from .present import fmt_number
 from .rules import Rules
 from .vocab import NATURES, Kind, normalize_level, normalize_nature, normalize_source
 from .xlsx.parts import a1
 
 _ZERO = Decimal(0)
+_FAR_ABOVE = Decimal(2)  # B ≥ 2A on a positive target draws the over-achievement warning (§3 rule 13)
 _SPEC = {Project: schema.PROJECTS, FundingRow: schema.FUNDING, SpendingRow: schema.SPENDING,
          Indicator: schema.INDICATORS}
 
@@ -81,6 +83,7 @@ def check_submission(submission: Submission, rules: Rules) -> list[Issue]:
                       project, "project_id")
         _weights(found, project, rules)
         _reconcile_spending(found, project, rules)
+        _narratives(found, project, rules)
     return found.issues
 
 
@@ -91,7 +94,11 @@ def check_project(project: Project, rules: Rules) -> list[Issue]:
 
 def _required(found: _Found, record: Row) -> None:
     spec = _SPEC[type(record)]
+    # A 不适用 indicator has nothing to report as done (DOMAIN.md §3 rule 15).
+    not_applicable = isinstance(record, Indicator) and normalize_nature(record.nature) == Kind.NOT_APPLICABLE.label
     for column in spec.required:
+        if not_applicable and column.field == "actual":
+            continue
         col = record.cols.get(column.field)
         if col is not None and getattr(record, column.field) in ("", None) \
                 and (record.sheet, record.row, col) not in found.reported:
@@ -145,13 +152,18 @@ def _weights(found: _Found, project: Project, rules: Rules) -> None:
     indicator_total = sum(per_level1.values(), _ZERO)
     total = rules.budget_weight + indicator_total
     where = _sheet_where(indicators, schema.INDICATORS.name)
-    if total != rules.total_weight:
-        found.add(Code.WEIGHT_SUM, f"预算执行分值 {_fmt(rules.budget_weight)} 与各指标分值合计 {_fmt(indicator_total)} "
-                  f"之和为 {_fmt(total)}，应为 {_fmt(rules.total_weight)}", value=_fmt(total),
-                  project_id=project.project_id, where=where)
-        return
     names = [n for n, _ in rules.level1_weights] + [k for k in per_level1 if k not in dict(rules.level1_weights)]
     differs = [n for n in names if per_level1.get(n, _ZERO) != rules.default_weight(n)]
+    if total != rules.total_weight:
+        # On the project's first 分值 cell, naming the 一级 whose weights fall short (or exceed).
+        first = min(indicators, key=lambda i: (i.row is None, i.row or 0))
+        gaps = "；".join(f"{n}合计 {_fmt(per_level1.get(n, _ZERO))} 分，比默认的 {_fmt(rules.default_weight(n))} 分"
+                        f"{'少' if per_level1.get(n, _ZERO) < rules.default_weight(n) else '多'} "
+                        f"{_fmt(abs(per_level1.get(n, _ZERO) - rules.default_weight(n)))} 分" for n in differs)
+        found.add(Code.WEIGHT_SUM, f"预算执行分值 {_fmt(rules.budget_weight)} 与各指标分值合计 {_fmt(indicator_total)} "
+                  f"之和为 {_fmt(total)}，应为 {_fmt(rules.total_weight)}{'：' + gaps if gaps else ''}。请核对各指标分值。",
+                  first, "weight", _fmt(total))
+        return
     if differs:
         shown = "，".join(f"{n} {_fmt(per_level1.get(n, _ZERO))} 分（默认 {_fmt(rules.default_weight(n))} 分）"
                          for n in differs)
@@ -168,9 +180,33 @@ def _reconcile_spending(found: _Found, project: Project, rules: Rules) -> None:
     spent = sum((s.amount or _ZERO for s in spending), _ZERO)
     executed = sum((f.executed for f in project.funding), _ZERO)
     if abs(spent - executed) > rules.reconciliation_tolerance:
-        found.add(Code.SPENDING_MISMATCH, f"支出明细合计 {_fmt(spent)} 万元与全年执行数合计 {_fmt(executed)} 万元不一致，"
-                  "请核对", value=_fmt(spent), project_id=project.project_id,
-                  where=_sheet_where(spending, schema.SPENDING.name))
+        first = min(spending, key=lambda r: (r.row is None, r.row or 0))  # the project's first 金额 cell
+        found.add(Code.SPENDING_MISMATCH, f"项目「{project.project_id}」支出明细合计 {_fmt(spent)} 万元与全年执行数合计 "
+                  f"{_fmt(executed)} 万元不一致（相差 {_fmt(abs(spent - executed))} 万元），请核对", first, "amount",
+                  _fmt(spent))
+
+
+def _narratives(found: _Found, project: Project, rules: Rules) -> None:
+    """DOMAIN.md §7: an empty text cell the report needs is never papered over. The report
+    shows a sentence from the data or a 【待补充】 marker there; the department is told here,
+    on the cell (an error holding the report back under ``--strict``). Columns its form
+    lacks altogether are named in one problem on the project's 项目编号."""
+    code = Code.NARRATIVE_REQUIRED if rules.strict else Code.MISSING_NARRATIVE
+    consequence = "将按数据生成或标注“【待补充】”，请补充后重新报送。"
+    absent = []
+    for field in NARRATIVE_FIELDS:
+        if str(getattr(project, field) or "").strip():
+            continue
+        header = schema.PROJECTS.column(field).header
+        if field not in project.cols:
+            absent.append(header)
+            continue
+        found.add(code, f"项目「{project.project_id}」的「{header}」（{project.sheet}!{a1(project.row, project.cols[field])}）"
+                  f"未填写，自评报告中该部分{consequence}", project, field)
+    if absent:
+        found.add(code, f"「{project.sheet or schema.PROJECTS.name}」没有" + "、".join(f"「{h}」" for h in absent)
+                  + f"列，项目「{project.project_id}」自评报告中这些部分{consequence}", project, "project_id",
+                  "、".join(absent))
 
 
 def check_scores(result: ProjectResult, rules: Rules) -> list[Issue]:
@@ -179,7 +215,19 @@ def check_scores(result: ProjectResult, rules: Rules) -> list[Issue]:
     found = _Found(result.project.source_file, ())
     for s in result.indicators:
         _self_score(found, s, rules)
+        _over_achieved(found, s)
     return found.issues
+
+
+def _over_achieved(found: _Found, s: IndicatorScore) -> None:
+    """DOMAIN.md §3 rule 13: far above a positive target still scores w, but the target may
+    have been set too low; the reviewer decides, the tool never cuts the score itself."""
+    a, b = s.target_value, s.actual_value
+    if s.kind != Kind.POSITIVE or a is None or b is None or a <= 0 or b < _FAR_ABOVE * a:
+        return
+    ind = s.indicator
+    found.add(Code.OVER_ACHIEVED, f"「{ind.level3}」实际完成值 {_fmt(b)}{s.unit} 是年度指标值 {_fmt(a)}{s.unit} 的 "
+              f"{fmt_number(b / a, 1)} 倍，已按满分计；指标值可能定得过低，请复核。", ind, "actual", ind.actual)
 
 
 def _self_score(found: _Found, s: IndicatorScore, rules: Rules) -> None:

@@ -14,7 +14,7 @@ from . import __version__
 from .errors import SelfevalError
 from .guard import Limits
 from .intake import collect
-from .present import fmt_number, level1_order, text_width
+from .present import fmt_figure, level1_order, text_width
 from .issues import Code
 from .vocab import Severity
 
@@ -26,6 +26,9 @@ EPILOG = """\
   selfeval score 某局_2023.xlsx --json                    打印每个项目的得分
   selfeval template 自评表模板.xlsx                        生成空白填报模板
 退出码：0 全部通过（允许警告）；1 有文件被拒收或有项目存在错误；2 参数错误或文件无法读取。"""
+
+
+STRICT_HELP = "严格模式：报告所需的文字栏目（项目实施情况、项目管理情况、存在问题、改进措施等）未填写时按错误处理，该项目不评分、不生成报告"
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -40,7 +43,7 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 def _number(value) -> str:
     """A score for the terminal: two decimals so columns line up, whole numbers bare."""
-    return "-" if value is None else fmt_number(value, fixed=True).removesuffix(".00")
+    return "-" if value is None else fmt_figure(value)
 
 
 def _check_or_score(args) -> int:
@@ -48,7 +51,7 @@ def _check_or_score(args) -> int:
     from .pipeline import analyse
     from .rules import load_rules
 
-    rules = load_rules(args.rules)
+    rules = load_rules(args.rules, strict=args.strict)
     refs, skipped = collect(args.files)
     analyses, _, issues = gather([analyse(ref, rules, Limits()) for ref in refs])  # also one 项目编号 in two files
     unreadable = any(a.unreadable for a in analyses) or any(s.code is Code.MISSING_PATH or s.code.unreadable
@@ -92,8 +95,8 @@ def _print_scores(args, analyses) -> None:
         return
     levels = level1_order(k for r in results for k in r.subtotals)
     rows = [[r.project.project_id, r.project.name, _number(r.budget_score), *[_number(r.subtotals.get(k)) for k in levels],
-             _number(r.total), r.grade or "-", str(len(r.issues))] for r in results]
-    print(_table(["项目编号", "项目名称", "预算执行", *levels, "总分", "等级", "问题数"], rows))
+             _number(r.total), r.grade or "-", r.status, str(len(r.issues)), r.project.source_file] for r in results]
+    print(_table(["项目编号", "项目名称", "预算执行", *levels, "总分", "等级", "状态", "问题数", "来源文件"], rows))
     for analysis in analyses:
         for issue in analysis.issues:
             print(f"{analysis.ref.name}：{issue.message}")
@@ -103,16 +106,62 @@ def _json_number(value):
     return None if value is None else float(value)
 
 
+GROUP_LIMIT = 20  # names listed per reason before "…及另外 N 个"
+
+
+def _print_grouped(heading: str, items: list[tuple[str, str, str]]) -> None:
+    """``heading`` then the (reason, name, detail) items grouped by reason, at most
+    :data:`GROUP_LIMIT` names per reason."""
+    if not items:
+        return
+    print(f"{heading} {len(items)} 个：")
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for reason, name, detail in items:
+        groups.setdefault(reason, []).append((name, detail))
+    for reason, members in groups.items():
+        print(f"  {reason}（{len(members)} 个）：")
+        for name, detail in members[:GROUP_LIMIT]:
+            print(f"    {name}" + (f"：{detail}" if detail else ""))
+        if len(members) > GROUP_LIMIT:
+            print(f"    …及另外 {len(members) - GROUP_LIMIT} 个")
+
+
+def _print_refused(result) -> None:
+    """Every rejected and every skipped input, grouped by reason."""
+    rejected = []
+    for name, problems in result.rejections.items():
+        first = problems[0] if problems else None
+        more = f"（另有 {len(problems) - 1} 个问题，见问题清单）" if len(problems) > 1 else ""
+        rejected.append((first.title if first else "无法处理", name, (first.message if first else "") + more))
+    _print_grouped("拒收", rejected)
+    # A reason that only repeats its group's name ("不是工作簿或邮件，已跳过") is not printed twice.
+    _print_grouped("跳过", [(s.code.title, s.path, "" if s.reason.removesuffix("，已跳过") == s.code.title else s.reason)
+                          for s in result.skipped])
+
+
+def _print_project(r) -> None:
+    p = r.project
+    if r.superseded_by:
+        print(f"{p.project_id}  {p.name}  [{r.status}]  {p.source_file}  → 以「{r.superseded_by}」为准")
+        return
+    score = f"{_number(r.total)} 分 {r.grade}" if r.total is not None else "未评分"
+    print(f"{p.project_id}  {p.name}  {score}  [{r.status}]  {p.source_file}")
+
+
 def _run(args) -> int:
     from .batch import RunOptions, run
 
     refs, skipped = collect(args.inputs, exclude=args.output)
+    missing = [s.path for s in skipped if s.code is Code.MISSING_PATH]
+    if missing:  # a mistyped inbox must not rebuild summary.xlsx from nothing
+        print(f"输入路径不存在：{'、'.join(missing)}。请检查路径；未处理任何文件。", file=sys.stderr)
+        return 2
     if not refs and not skipped:
         print("没有找到任何输入文件。", file=sys.stderr)
         return 2
     options = RunOptions(output=Path(args.output), rules_path=args.rules, workers=args.workers,
                          scheduler=args.scheduler, force=args.force, report_template=args.report_template,
-                         reports=not args.no_reports,
+                         reports=not args.no_reports, strict=args.strict,
                          limits=Limits(seconds=args.max_seconds, memory_mb=args.max_memory_mb))
     if options.report_template is not None and not options.report_template.is_file():
         print(f"报告模板不存在：{options.report_template}", file=sys.stderr)
@@ -128,10 +177,9 @@ def _run(args) -> int:
         if bar:
             bar.close()
     if not args.quiet:
-        for r in result.results:
-            p = r.project
-            score = f"{_number(r.total)} 分 {r.grade}" if r.total is not None else "未评分"
-            print(f"{p.project_id}  {p.name}  {score}  [{r.status}]  {p.source_file}")
+        for r in (*result.counted, *result.superseded):
+            _print_project(r)
+    _print_refused(result)
     pdfs = []
     if args.pdf and result.reports:
         from .report import to_pdf
@@ -141,8 +189,9 @@ def _run(args) -> int:
         except SelfevalError as exc:
             print(f"PDF 转换未完成：{exc}", file=sys.stderr)
     errors, warnings = result.count(Severity.ERROR), result.count(Severity.WARNING)
+    replaced = f"，另有已取代 {len(result.superseded)} 个不计" if result.superseded else ""
     print(f"工作簿：读取 {result.inputs} 个（复用上次结果 {result.reused} 个），拒收 {result.rejected} 个，"
-          f"跳过 {len(result.skipped)} 个；项目：评分 {result.scored} 个，共 {len(result.results)} 个；"
+          f"跳过 {len(result.skipped)} 个；项目：评分 {result.scored} 个，共 {len(result.counted)} 个{replaced}；"
           f"问题：错误 {errors} 个，警告 {warnings} 个。")
     print(f"输出：{result.output / 'summary.xlsx'}，{result.output / 'workbooks'}，"
           f"{result.output / 'reports'}（报告 {len(result.reports)} 份{f'，PDF {len(pdfs)} 份' if pdfs else ''}）")
@@ -193,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("files", nargs="+", metavar="文件", help="工作簿（.xlsx/.xlsm/.xls）、邮件（.eml）或文件夹")
         p.add_argument("--json", action="store_true", help="以 JSON 输出，便于其他程序读取")
         p.add_argument("--rules", type=Path, metavar="FILE", help=rules_help)
+        p.add_argument("--strict", action="store_true", help=STRICT_HELP)
 
     p = sub.add_parser("run", help="批量处理：评分并输出汇总表、工作簿副本和报告",
                        description="批量处理一个收件箱（文件夹、工作簿、.eml 邮件）。输出：summary.xlsx（汇总、指标明细、问题清单、统计），"
@@ -204,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", metavar="ADDRESS", help="dask.distributed 调度器地址（如 tcp://10.0.0.5:8786），需安装 selfeval-xlsx[dask]")
     p.add_argument("--force", action="store_true", help="忽略上次运行的结果，全部重新处理")
     p.add_argument("--rules", type=Path, metavar="FILE", help=rules_help)
+    p.add_argument("--strict", action="store_true", help=STRICT_HELP)
     p.add_argument("--report-template", type=Path, metavar="FILE", help="自定义 Word 报告模板（docxtpl，在沙箱中渲染）")
     p.add_argument("--no-reports", action="store_true", help="不生成 Word 报告")
     p.add_argument("--pdf", action="store_true", help="同时用 LibreOffice 把报告转为 PDF（需要 soffice）")

@@ -36,6 +36,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .clock import EMAIL, FILE
 from .errors import UnreadableInput
 from .guard import Limits, check_entries
 from .issues import Code
@@ -48,14 +49,16 @@ UNSUPPORTED = {".xlsb": "Excel 二进制工作簿（.xlsb）", ".csv": "CSV 文�
                ".rar": "RAR 压缩包", ".7z": "7z 压缩包"}
 
 
-def _unsupported(shown: str, suffix: str) -> Skipped:
-    return Skipped(shown, f"{UNSUPPORTED[suffix]}无法读取，请用 Excel 另存为 .xlsx（压缩包请解压或改用 .zip）后提交。",
-                   Code.UNSUPPORTED_FORMAT)
 MAX_FOLDER_DEPTH = 64  # sub-folders below an inbox folder (a crafted tree would exhaust the stack)
 MAX_DEPTH = 3  # containers inside containers: an e-mail carrying a zip of zips is as deep as it gets
 _CHUNK = 2**20
 # Chinese mail clients label GBK (and GB18030) text "gb2312"; GB18030 decodes all of them.
 _CHARSETS = {"gb2312": "gb18030", "gbk": "gb18030", "gb_2312-80": "gb18030", "x-gbk": "gb18030", "cp936": "gb18030"}
+
+
+def _unsupported(shown: str, suffix: str) -> Skipped:
+    return Skipped(shown, f"{UNSUPPORTED[suffix]}无法读取，请用 Excel 另存为 .xlsx（压缩包请解压或改用 .zip）后提交。",
+                   Code.UNSUPPORTED_FORMAT)
 
 
 def display_name(raw: str | bytes) -> str:
@@ -76,13 +79,16 @@ class InputRef:
     ``inner`` the steps from that file to the workbook when it sits in a container
     (``("mime", start, end, encoding)`` a slice of an e-mail, ``("zip", member)``,
     ``("msg", index)``, ``("part", index)`` an e-mail attachment by position); ``name`` is
-    what users see in problems and summaries."""
+    what users see in problems and summaries. ``submitted`` is the e-mail's Date or
+    the file's modification time, as ``submitted_basis`` says (:data:`~selfeval_xlsx.clock.EMAIL`
+    or :data:`~selfeval_xlsx.clock.FILE`)."""
 
     path: str
     name: str
     sha256: str
     submitted: dt.datetime
     sender: str = ""
+    submitted_basis: str = FILE
     inner: tuple = field(default=(), compare=False)
 
     @property
@@ -486,7 +492,7 @@ class _Intake:
             limit = self.limits.max_email_bytes if suffix != ".zip" else self.limits.max_unzipped_bytes
             if info.st_size > limit:
                 raise _too_large(info.st_size, limit, "邮件" if suffix != ".zip" else "压缩包")
-            self.container(suffix, path, path, shown, (), mtime, "", 1)
+            self.container(suffix, path, path, shown, (), (mtime, FILE), "", 1)
         elif suffix in UNSUPPORTED:
             self.skipped.append(_unsupported(shown, suffix))
         else:
@@ -495,9 +501,10 @@ class _Intake:
     # containers
 
     def container(self, suffix: str, path: str, source: str | bytes, shown: str, inner: tuple,
-                  submitted: dt.datetime, sender: str, depth: int) -> None:
+                  submitted: tuple[dt.datetime, str], sender: str, depth: int) -> None:
         """The workbooks inside an e-mail, an Outlook message or a zip archive (``source`` is
-        the container's path or bytes; ``inner`` the steps that lead to it)."""
+        the container's path or bytes; ``inner`` the steps that lead to it; ``submitted`` the
+        time and its basis, which an e-mail's Date replaces)."""
         if depth > MAX_DEPTH:
             self.skip(shown, f"压缩包或邮件嵌套超过 {MAX_DEPTH} 层，未处理。请解压后直接提交工作簿。", Code.ZIP_BOMB)
             return
@@ -531,8 +538,8 @@ class _Intake:
                 self.skip(member_shown, str(_too_large(len(data), self.limits.max_file_bytes, "附件")),
                           Code.FILE_TOO_LARGE)
             elif member_suffix in WORKBOOK_SUFFIXES:
-                self.add(InputRef(path, member_shown, hashlib.sha256(data).hexdigest(), submitted, sender,
-                                  (*inner, step)))
+                self.add(InputRef(path, member_shown, hashlib.sha256(data).hexdigest(), submitted[0], sender,
+                                  submitted[1], (*inner, step)))
             else:
                 self.container(member_suffix, path, data, member_shown, (*inner, step), submitted, sender, depth + 1)
         if len(self.inputs) + len(self.skipped) == before:
@@ -542,7 +549,7 @@ class _Intake:
                 listed = f"（附件：{'、'.join(others)[:200]}）" if others else ""
                 self.skip(shown, f"邮件中没有 Excel 附件{listed}", Code.NO_ATTACHMENT)
 
-    def email_members(self, source: str | bytes, submitted: dt.datetime):
+    def email_members(self, source: str | bytes, submitted: tuple[dt.datetime, str]):
         raw = source if isinstance(source, bytes) else _read_regular(source, self.limits.max_email_bytes)
         blank = _HEADER_END.search(raw)
         headers = _HEADERS.parsebytes(raw[:blank.start()] + b"\n" if blank else raw)  # never the body's lines
@@ -550,9 +557,10 @@ class _Intake:
         if members is None:
             members = [(name, data, where or ("part", k))
                        for k, (name, data, where) in enumerate(_email_parts(_parse_email(raw), raw))]
-        return members, _email_date(headers) or submitted, header_text(_raw_header(headers, "From"))
+        date = _email_date(headers)
+        return members, (date, EMAIL) if date else submitted, header_text(_raw_header(headers, "From"))
 
-    def msg_members(self, source: str | bytes, submitted: dt.datetime):
+    def msg_members(self, source: str | bytes, submitted: tuple[dt.datetime, str]):
         try:
             msg = _open_msg(source)
         except ImportError:
@@ -566,7 +574,7 @@ class _Intake:
             msg.close()
         if date is not None and date.tzinfo is None:
             date = date.replace(tzinfo=dt.timezone.utc)
-        return members, date or submitted, sender
+        return members, (date, EMAIL) if date else submitted, sender
 
     def zip_members(self, source: str | bytes, shown: str):
         """(name, bytes, step) of the workbooks and containers in a zip archive (other

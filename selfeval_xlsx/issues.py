@@ -71,6 +71,7 @@ class Code(StrEnum):
     EXCEL_ERROR = "excel-error", ERROR, CELL, "公式计算结果为错误值"
     UNIT_IN_AMOUNT = "unit-in-amount", WARNING, CELL, "金额带单位（已换算）"
     BAD_AMOUNT_UNIT = "bad-amount-unit", ERROR, CELL, "金额的单位不是货币单位"
+    TOTALS_MISMATCH = "totals-mismatch", WARNING, CELL, "合计行与明细之和不一致"
     # Record rules (checks).
     EMPTY_REQUIRED = "empty-required", ERROR, CELL, "必填项为空"
     BAD_LEVEL1 = "bad-level1", ERROR, CELL, "一级指标名称不对"
@@ -86,6 +87,8 @@ class Code(StrEnum):
     WEIGHT_SUM = "weight-sum", ERROR, PROJECT, "分值合计不等于总分值"
     WEIGHT_SPLIT = "weight-split", WARNING, PROJECT, "一级指标分值与默认分配不同"
     SPENDING_MISMATCH = "spending-mismatch", WARNING, PROJECT, "支出明细与执行数不一致"
+    MISSING_NARRATIVE = "missing-narrative", WARNING, CELL, "报告文字栏目未填写"
+    NARRATIVE_REQUIRED = "narrative-required", ERROR, CELL, "报告文字栏目未填写（严格模式）"
     # Scoring.
     BAD_TARGET = "bad-target", ERROR, CELL, "年度指标值无法识别"
     BAD_ACTUAL = "bad-actual", ERROR, CELL, "实际完成值无法识别"
@@ -98,8 +101,11 @@ class Code(StrEnum):
     BAD_DEDUCTION = "bad-deduction", WARNING, CELL, "扣分为负数"
     BUDGET_ZERO = "budget-zero", WARNING, PROJECT, "全年预算数为 0"
     OVER_BUDGET = "over-budget", WARNING, CELL, "执行数超过预算数"
+    PERCENT_AS_FRACTION = "percent-as-fraction", WARNING, CELL, "百分比填成了小数"
+    OVER_ACHIEVED = "over-achieved", WARNING, CELL, "实际完成值远超年度指标值"
     # The batch.
     SUPERSEDED = "superseded", WARNING, PROJECT, "已被较新的提交取代"
+    SUBMISSION_ORDER = "submission-order", WARNING, PROJECT, "新旧提交的先后须核实"
     DUPLICATE_PROJECT_ACROSS_FILES = "duplicate-project-across-files", ERROR, PROJECT, "不同部门使用同一项目编号"
     COPY_FAILED = "copy-failed", ERROR, FILE, "工作簿副本生成失败"
     REPORT_FAILED = "report-failed", ERROR, PROJECT, "报告生成失败"

@@ -7,8 +7,11 @@ column, so any stage can name the exact cell of a problem.
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+
+from .vocab import Status
 
 
 @dataclass(slots=True)
@@ -86,7 +89,15 @@ class Project(Row):
     analysis: str = ""
     problems: str = ""
     improvements: str = ""
+    # Optional report sections and sign-off (rendered only when filled).
+    objectives: str = ""
+    evaluation_work: str = ""
+    other_notes: str = ""
+    finance_officer: str = ""
+    closing_unit: str = ""
+    closing_date: str = ""
     source_file: str = ""
+    submitted: str = ""  # 填报日期 as the form writes it: the submission's own date (DOMAIN §8)
     funding: list[FundingRow] = field(default_factory=list)
     spending: list[SpendingRow] = field(default_factory=list)
     indicators: list[Indicator] = field(default_factory=list)
@@ -105,6 +116,7 @@ class Submission:
     orphans: list[Row] = field(default_factory=list)
     duplicates: list[Project] = field(default_factory=list)
     has_funding_sheet: bool = True
+    sheet_order: tuple[str, ...] = ()  # the form's sheets in the workbook's order, then the others
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +139,17 @@ class IndicatorScore:
 
 
 @dataclass(frozen=True, slots=True)
+class Receipt:
+    """When and from whom the batch takes a submission to have come (DOMAIN.md §8): ``time``
+    (aware, or naive local for a form's date), ``basis`` the Chinese name of the clock it was
+    read from (填报日期, 邮件发送时间, 工作簿保存时间, 文件修改时间) and the e-mail's ``sender``."""
+
+    time: dt.datetime | None = None
+    basis: str = ""
+    sender: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ProjectResult:
     """The scored project: budget execution, every indicator, subtotals per 一级, total,
     grade and every issue that concerns this project. ``total`` is None when an error
@@ -146,14 +169,19 @@ class ProjectResult:
     grade: str = ""
     self_total: Decimal | None = None
     issues: tuple = ()
+    superseded_by: str = ""  # the input whose newer submission of this project counts instead
+    receipt: Receipt | None = None  # set by the batch (see batch.decisions.apply)
 
     @property
     def has_errors(self) -> bool:
         return any(i.is_error for i in self.issues)
 
     @property
-    def status(self) -> str:
-        """错误 (not scored), 警告 (scored with warnings) or 通过."""
+    def status(self) -> Status:
+        """已取代 (a newer submission counts), 错误 (not scored), 警告 (scored with warnings)
+        or 通过."""
+        if self.superseded_by:
+            return Status.SUPERSEDED
         if self.has_errors or self.total is None:
-            return "错误"
-        return "警告" if self.issues else "通过"
+            return Status.ERROR
+        return Status.WARNING if self.issues else Status.PASSED

@@ -30,6 +30,8 @@ class Analysis:
     ref: InputRef
     results: tuple[ProjectResult, ...]
     issues: tuple[Issue, ...]
+    sheet_order: tuple[str, ...] = ()  # the workbook's sheets, to list problems in its order
+    saved_at: dt.datetime | None = None  # when the workbook was last saved (docProps/core.xml)
 
     @property
     def unreadable(self) -> bool:
@@ -69,11 +71,11 @@ def score(project: Project, rules: Rules | None = None) -> ProjectResult:
 
 def _score(project: Project, rules: Rules, own: list[Issue], file_level: list[Issue]) -> ProjectResult:
     result = score_project(project, rules)
-    # A cell the reader already refused (an Excel error, a formula without a value) is not
-    # reported again by the scorer for being unreadable: one problem per cell.
-    refused = {(i.sheet, i.row, i.col) for i in own if i.is_error and i.row is not None}
-    scored = (i for i in result.issues if (i.sheet, i.row, i.col) not in refused)
-    issues = (*own, *scored, *checks.check_scores(result, rules))
+    # A cell with an error already (a formula without a value, a bad number) is reported
+    # once: what scoring then makes of the blank it left adds nothing.
+    reported = {(i.sheet, i.row, i.col) for i in own if i.is_error and i.row is not None}
+    issues = (*own, *(i for i in (*result.issues, *checks.check_scores(result, rules))
+                      if (i.sheet, i.row, i.col) not in reported))
     if checks.blocks((*issues, *file_level), project.project_id):
         return replace(result, issues=issues, total=None, grade="", self_total=None)
     return replace(result, issues=issues)
@@ -110,6 +112,7 @@ class time_limit:
 
 def _read_check_score(ref: InputRef, rules: Rules, limits: Limits) -> Analysis:
     from .reader import read_workbook  # pandas: imported by the work that reads, not by every user
+    from .xlsx.meta import saved_time
 
     with time_limit(limits.seconds):
         try:
@@ -118,7 +121,9 @@ def _read_check_score(ref: InputRef, rules: Rules, limits: Limits) -> Analysis:
             return Analysis(ref, (), (issue(exc.code, str(exc), file=ref.name),))
         submission = read_workbook(ref.name, data, name=ref.name, limits=limits)
         results, issues = evaluate(submission, rules)
-    return Analysis(ref, results, issues)
+        # Only a file the guard let through is opened a second time.
+        saved = None if any(i.code.unreadable for i in issues) else saved_time(data)
+    return Analysis(ref, results, issues, submission.sheet_order, saved)
 
 
 def analyse(ref: InputRef | str | Path, rules: Rules | None = None, limits: Limits = Limits()) -> Analysis:

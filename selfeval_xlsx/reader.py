@@ -8,6 +8,7 @@ is converted by its column's kind. Nothing here raises for bad data: it becomes 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import io
 import math
 import re
@@ -22,7 +23,7 @@ from .errors import UnreadableInput
 from .issues import Code, Issue, issue
 from .models import FundingRow, Indicator, Project, SpendingRow, Submission
 from .parsing import parse_number, parse_quantity
-from .vocab import normalize_level, normalize_nature, normalize_source
+from .vocab import normalize_level, normalize_nature, normalize_source, strip_format_chars
 from .xlsx.meta import SheetMeta, read_meta, read_ods_meta
 from .xlsx.parts import a1 as _a1, column_letter
 
@@ -206,7 +207,7 @@ def as_text(value) -> str:
         return _date_text(value)
     if isinstance(value, dt.time):
         return value.isoformat()
-    return str(value).strip()
+    return strip_format_chars(str(value)).strip()  # what the user sees: no invisible characters
 
 
 def _percent_text(value: float | int) -> str:
@@ -268,7 +269,9 @@ class _SheetReader:
         return best
 
     def rows(self) -> tuple[list[tuple[int, dict]], dict[str, int]]:
-        """Converted data rows as (0-based sheet row, field -> value) and the column map."""
+        """Converted data rows as (0-based sheet row, field -> value) and the column map.
+        Rows labelled 合计/小计/总计/总分 are the department's own totals, not records: they
+        are skipped (and checked against the rows above, see :class:`_Totals`)."""
         header = self.find_header()
         required = "、".join(c.header for c in self.spec.required)
         if header is None:
@@ -276,25 +279,30 @@ class _SheetReader:
                 **self.where(None)))
             return [], {}
         header_row, cols, units = header
-        for column in self.spec.required:
-            if column.field not in cols:
-                self.issues.append(issue(Code.MISSING_COLUMN,
-                    f"工作表「{self.sheet}」第 {header_row + 1} 行表头缺少必填列「{column.header}」，请按标准模板补上该列。",
-                    **self.where(header_row), value=column.header))
+        missing = [c for c in self.spec.required if c.field not in cols]
+        for k, column in enumerate(missing):
+            self.issues.append(self._missing_column(column, header_row, cols, k))
         self._duplicate_columns(header_row, cols)
         records = []
         fields = [(f, c, self.spec.column(f), units.get(f, "")) for f, c in cols.items()]
+        totals = _Totals(self, [(f, c, column, unit) for f, c, column, unit in fields if column.kind == schema.AMOUNT])
         for r in range(header_row + 1, self.values.shape[0]):
             row = self.values[r]
             if all(_is_blank(row[c]) for _, c, _, _ in fields):
                 continue
-            records.append((r, {f: self._convert(r, c, column, unit, row[c]) for f, c, column, unit in fields}))
+            label = _totals_label(row)
+            if label:
+                totals.check(r, row, label)
+                continue
+            values = {f: self._convert(r, c, column, unit, row[c]) for f, c, column, unit in fields}
+            totals.add(values)
+            records.append((r, values))
         return records, cols
 
     def _duplicate_columns(self, header_row: int, cols: dict[str, int]) -> None:
         """A header that appears twice: the first column is read, the other named (a warning
-        on its header), and every row where the two disagree is an error, since which one
-        the department meant cannot be told."""
+        on its header), and every row where the other holds something else is an error,
+        since which one the department meant cannot be told."""
         names = schema.HEADER_NAMES[self.spec.key]
         for c, value in enumerate(self.values[header_row]):
             if not isinstance(value, str):
@@ -310,10 +318,38 @@ class _SheetReader:
                 **self.where(header_row, c), value=as_text(value)))
             for r in range(header_row + 1, self.values.shape[0]):
                 a, b = self.values[r, first], self.values[r, c]
-                if as_text(a) != as_text(b) and not (_is_blank(a) and _is_blank(b)):
+                if not _is_blank(b) and as_text(a) != as_text(b):  # the read column says otherwise, or nothing
                     self.issues.append(issue(Code.CONFLICTING_COLUMNS,
                         f"{self.sheet}!{_a1(r, first)} 与 {_a1(r, c)} 同为「{header}」列，但内容不同（「{as_text(a)}」与"
                         f"「{as_text(b)}」），无法判断以哪个为准。请删除多余的一列。", **self.where(r, c), value=as_text(b)))
+
+    def _missing_column(self, column: schema.Column, header_row: int, cols: dict[str, int], k: int) -> Issue:
+        """A required column the header lacks, pointing at the header cell that comes closest
+        (a typo, a traditional character, an extra word) or, when none does, at the free
+        cell after the header where the column could go (the ``k``-th missing one)."""
+        where = f"工作表「{self.sheet}」第 {header_row + 1} 行表头缺少必填列「{column.header}」"
+        near = self._near_miss(column, header_row, set(cols.values()))
+        if near is not None:
+            col, text = near
+            return issue(Code.MISSING_COLUMN, f"{where}；{_a1(header_row, col)} 的「{text}」最接近，如就是该列，"
+                         f"请把表头改为「{column.header}」。", **self.where(header_row, col), value=text)
+        row = self.values[header_row]
+        col = 1 + max((c for c in range(len(row)) if not _is_blank(row[c])), default=-1) + k
+        return issue(Code.MISSING_COLUMN, f"{where}（没有相近的列名），请按标准模板补上该列（如在 {_a1(header_row, col)}）。",
+                     **self.where(header_row, col), value=column.header)
+
+    def _near_miss(self, column: schema.Column, header_row: int, used: set[int]) -> tuple[int, str] | None:
+        """(column, text) of the unmatched header cell most like one of ``column``'s names."""
+        names = [schema.normalize_header(n)[0] for n in (column.header, *column.aliases)]
+        best, best_ratio = None, _NEAR_MISS
+        for c, value in enumerate(self.values[header_row]):
+            if c in used or _is_blank(value) or not isinstance(value, str):
+                continue
+            name = schema.normalize_header(value)[0]
+            ratio = max(difflib.SequenceMatcher(None, name, n).ratio() for n in names)
+            if ratio >= best_ratio:
+                best, best_ratio = (c, as_text(value)), ratio
+        return best
 
     def _convert(self, row: int, col: int, column: schema.Column, unit: str, value):
         error = self.meta.errors.get((row, col))
@@ -391,6 +427,59 @@ class _SheetReader:
         return match.group(1) if match else ""
 
 
+_TOTALS_LABELS = frozenset({"合计", "小计", "总计", "总分"})
+_NEAR_MISS = 0.6  # difflib ratio from which a header cell is named as the likely intended column
+_TOTALS_TOLERANCE = Decimal("0.01")  # 万元, as the national reconciliation tolerance
+
+
+def _totals_label(row) -> str:
+    """合计/小计/总计/总分 when a cell of ``row`` says only that (``合 计：`` too), else ""."""
+    for value in row:
+        if isinstance(value, str) and len(value) <= 12 and ("计" in value or "总分" in value):
+            name = schema.normalize_header(value)[0].rstrip(":：")
+            if name in _TOTALS_LABELS:
+                return name
+    return ""
+
+
+class _Totals:
+    """The amounts of the data rows since the last totals row, to check a 合计/总计/总分 row
+    (all rows since the previous such row) or a 小计 row (rows since the previous totals
+    row of any kind) against them. A figure that disagrees is a warning on its cell: the
+    row itself never counts, but one of the two is wrong."""
+
+    def __init__(self, reader: "_SheetReader", amounts: list[tuple]):
+        self.reader, self.amounts = reader, amounts
+        self.since = {"小计": {}, "合计": {}}
+
+    def add(self, values: dict) -> None:
+        for f, *_ in self.amounts:
+            if isinstance(values.get(f), Decimal):
+                for sums in self.since.values():
+                    sums[f] = sums.get(f, Decimal(0)) + values[f]
+
+    def check(self, r: int, row, label: str) -> None:
+        key = "小计" if label == "小计" else "合计"
+        sums = self.since[key]
+        reader = self.reader
+        for f, c, column, unit in self.amounts:
+            value = row[c]
+            given = None if isinstance(value, (bool, dt.date, dt.time)) else parse_number(value)
+            if given is None:
+                continue
+            given = given / _WAN if unit == "元" else given
+            expected = sums.get(f, Decimal(0))
+            if abs(given - expected) > _TOTALS_TOLERANCE:
+                shown = lambda x: format(x.normalize(), "f")  # noqa: E731
+                reader.issues.append(issue(Code.TOTALS_MISMATCH,
+                    f"{reader.sheet}!{_a1(r, c)}「{label}」行的{column.header} {shown(given)} 万元与上方各行之和 "
+                    f"{shown(expected)} 万元不一致。{label}行不参与评分，请核对明细或{label}。",
+                    **reader.where(r, c), value=as_text(value)))
+        self.since["小计"] = {}
+        if key == "合计":
+            self.since["合计"] = {}
+
+
 def _match_sheets(file: str, grids: dict) -> tuple[dict[str, str], list[Issue]]:
     """Form sheet key -> actual sheet name, and issues for missing sheets."""
     found: dict[str, str] = {}
@@ -417,7 +506,7 @@ def _build(file: str, grids: dict, merges: dict, meta: dict) -> Submission:
         records, cols = reader.rows()
         tables[key] = [(sheet, r, cols, values) for r, values in records]
         issues.extend(reader.issues)
-    submission = Submission(file, has_funding_sheet="funding" in found)
+    submission = Submission(file, has_funding_sheet="funding" in found, sheet_order=tuple(grids))
     by_id: dict[str, Project] = {}
     for sheet, r, cols, values in tables.get("projects", []):
         project = Project(sheet=sheet, row=r, cols=cols, source_file=file, **_fields(values))

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
-from .vocab import NATURES, Level1, Source  # noqa: F401 - NATURES is part of the form
+from .vocab import NATURES, Level1, Source, strip_format_chars  # noqa: F401 - NATURES is part of the form
 
 TEXT, AMOUNT, NUMBER, YEAR, VALUE = "text", "amount", "number", "year", "value"
 
@@ -62,6 +62,13 @@ PROJECTS = SheetSpec("projects", "项目信息", ("projects", "项目", "项目�
     Column("analysis", "绩效分析", aliases=("项目绩效分析",), width=40),
     Column("problems", "存在问题", aliases=("存在问题或不足",), width=40),
     Column("improvements", "改进措施", aliases=("下一步改进措施",), width=40),
+    # Optional: report sections printed only when filled, and the sign-off.
+    Column("objectives", "绩效目标", aliases=("项目绩效目标",), width=40),
+    Column("evaluation_work", "自评工作开展情况", aliases=("绩效自评工作开展情况", "自评工作情况"), width=40),
+    Column("other_notes", "其他需要说明的问题", aliases=("其他需要说明的情况", "其他说明"), width=40),
+    Column("finance_officer", "财务负责人", width=12),
+    Column("closing_unit", "落款单位", width=20),
+    Column("closing_date", "落款日期", width=12),
 ))
 
 FUNDING = SheetSpec("funding", "资金", ("funding", "资金情况", "项目资金", "预算执行"), (
@@ -114,9 +121,10 @@ _SPACE = re.compile(r"[\s\u3000]+")
 
 
 def normalize_header(text: object) -> tuple[str, str]:
-    """Header cell -> (name, unit). Spaces and line breaks are dropped, bracket groups such
-    as ``（万元）`` or ``(A)`` are removed; the unit is ``"元"``/``"万元"`` when a group says so."""
-    s = _SPACE.sub("", str(text or ""))
+    """Header cell -> (name, unit). Spaces, line breaks and invisible format characters are
+    dropped, bracket groups such as ``（万元）`` or ``(A)`` are removed; the unit is
+    ``"元"``/``"万元"`` when a group says so."""
+    s = _SPACE.sub("", strip_format_chars(str(text or "")))
     unit = ""
     for group in _BRACKETS.findall(s):
         if group in ("元", "万元"):

@@ -172,6 +172,10 @@ def _score_indicator(ctx: _Context, ind: Indicator) -> IndicatorScore:
         return IndicatorScore(ind, nature or "", "", why=target.reason)
     kind = _kind(ctx, ind, nature, target)
     actual = P.parse_actual(ind.actual, target)
+    if actual.from_fraction:
+        ctx.add(Code.PERCENT_AS_FRACTION, f"「{ind.level3}」实际完成值「{ind.actual}」没有写 %，年度指标值「{ind.target}」"
+                f"是百分比，已按 {_fmt(actual.value)}% 计分；如实际就是 {ind.actual}%，请改写为「{ind.actual}%」。",
+                ind.where("actual"), ind.actual)
 
     if kind == QUALITATIVE or (kind == DEADLINE and actual.kind == P.BAND):
         return _finish(ctx, ind, weight, _banded(ctx, ind, weight, kind, actual, target))

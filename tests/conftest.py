@@ -10,11 +10,15 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "workbook_templates" / "examples"
 
+# The report's text columns (filled in a correct form: an empty one draws missing-narrative).
+NARRATIVE_HEADERS = ["年度总体目标", "实际完成情况", "项目实施情况", "项目管理情况", "资金使用情况", "绩效分析", "存在问题",
+                     "改进措施"]
+
 # A minimal correct form: one project, weights 10 (budget) + 50 + 30 + 10.
 # Row 1 of every sheet is the header, so 资金!E2 is the first project's 全年执行数.
 VALID = {
-    "项目信息": [["项目编号", "项目名称", "年度", "主管部门", "实施单位"],
-              ["P01", "社区党建经费", 2023, "某区民政局", "某街道办"]],
+    "项目信息": [["项目编号", "项目名称", "年度", "主管部门", "实施单位", *NARRATIVE_HEADERS],
+              ["P01", "社区党建经费", 2023, "某区民政局", "某街道办", *(f"{h}的说明。" for h in NARRATIVE_HEADERS)]],
     "资金": [["项目编号", "资金来源", "年初预算数", "全年预算数", "全年执行数"],
            ["P01", "本年财政拨款", 100, 100, 95]],
     "支出": [["项目编号", "支出事项", "经济分类", "金额", "备注"],

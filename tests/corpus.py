@@ -531,8 +531,8 @@ def build_corpus(folder: str | Path) -> list[Case]:
     put("合并单元格.xlsx", workbook_bytes(t, merges={"绩效指标": ["A2:A5", "B2:B3"]}),
         scored("合并单元格.xlsx", "S-MERGE", "merged cells"))
     t = tables("S-HUGE")
-    t["项目信息"][0] += ["项目实施情况", "存在问题", "改进措施"]
-    t["项目信息"][1] += [HUGE, HUGE, HUGE]
+    for header in ("项目实施情况", "存在问题", "改进措施"):
+        t["项目信息"][1][t["项目信息"][0].index(header)] = HUGE
     t["项目信息"][1][1] = HUGE
     t["绩效指标"][1][3] = HUGE
     put("超长单元格.xlsx", workbook_bytes(t), scored("超长单元格.xlsx", "S-HUGE", "32,000-character cells"))
@@ -541,10 +541,9 @@ def build_corpus(folder: str | Path) -> list[Case]:
     t["项目信息"][1][4] = "C:\\Windows\\System32\\..\\实施单位"
     put("路径字符.xlsx", workbook_bytes(t), scored("路径字符.xlsx", PATH_ID, "ids and names with ../ : *"))
     t = tables("=S-FORMULA")
-    t["项目信息"][0] += ["项目实施情况", "存在问题", "改进措施"]
     t["项目信息"][1][1] = FORMULA_NAME
     t["项目信息"][1][4] = FORMULA_TEXTS[1]
-    t["项目信息"][1] += [" ".join(TEMPLATE_TEXTS), TEMPLATE_TEXTS[0], TEMPLATE_TEXTS[3]]
+    t["项目信息"][1][5:8] = [" ".join(TEMPLATE_TEXTS), TEMPLATE_TEXTS[0], TEMPLATE_TEXTS[3]]  # 目标, 完成, 实施
     t["绩效指标"][1][3] = FORMULA_TEXTS[2]
     t["绩效指标"][2][3] = TEMPLATE_TEXTS[1]
     t["绩效指标"][3][3] = FORMULA_TEXTS[3]

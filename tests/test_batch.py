@@ -47,7 +47,8 @@ def test_examples_end_to_end(tmp_path):
     frames = summary_frames(out)
     overview = frames["汇总"]
     assert set(SUMMARY_COLUMNS) <= set(overview.columns)
-    assert len(overview) == 7
+    assert len(overview) == 7 + 1 and overview["来源文件"].iloc[-1] == "合计"
+    overview = overview.iloc[:-1]
     for column in ("全年预算数", "全年执行数", "执行率", "预算执行得分", "总分"):
         assert pd.api.types.is_numeric_dtype(overview[column]), column
     seed = overview.set_index("项目编号").loc["001"]
@@ -234,7 +235,7 @@ def test_output_folder_inside_the_inbox_is_not_read_back(tmp_path):
     out = inbox / "结果"
     assert main(["run", str(inbox), "-o", str(out), "--quiet"]) == 0
     assert main(["run", str(inbox), "-o", str(out), "--quiet"]) == 0  # the copies are not new submissions
-    overview = pd.read_excel(out / "summary.xlsx", sheet_name="汇总", engine="calamine")
+    overview = pd.read_excel(out / "summary.xlsx", sheet_name="汇总", engine="calamine").iloc[:-1]  # 合计 row
     assert len(overview) == 7 and not overview["来源文件"].str.contains("结果").any()
 
 

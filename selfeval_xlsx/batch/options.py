@@ -13,7 +13,8 @@ from ..vocab import Severity
 
 @dataclass
 class RunOptions:
-    """How a run behaves. ``workers`` 0 means one per CPU core."""
+    """How a run behaves. ``workers`` 0 means one per CPU core; ``strict`` makes an empty
+    narrative cell an error (no score, no report) instead of a warning."""
 
     output: Path = Path("output")
     rules_path: Path | None = None
@@ -22,6 +23,7 @@ class RunOptions:
     force: bool = False
     report_template: Path | None = None
     reports: bool = True
+    strict: bool = False  # an empty narrative cell is an error that holds the report back
     limits: Limits = field(default_factory=Limits)
 
 
@@ -37,17 +39,28 @@ class RunResult:
     results: list[ProjectResult] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
     reports: list[Path] = field(default_factory=list)
+    rejections: dict[str, list[Issue]] = field(default_factory=dict)  # rejected input -> why
+
+    @property
+    def counted(self) -> list[ProjectResult]:
+        """The projects that count: all but those a newer submission replaced (DOMAIN §8)."""
+        return [r for r in self.results if not r.superseded_by]
+
+    @property
+    def superseded(self) -> list[ProjectResult]:
+        """The projects a newer submission replaced (状态 已取代)."""
+        return [r for r in self.results if r.superseded_by]
 
     @property
     def scored(self) -> int:
-        return sum(r.total is not None for r in self.results)
+        return sum(r.total is not None for r in self.counted)
 
     def count(self, severity: Severity) -> int:
         return sum(i.severity == severity for i in self.issues)
 
     @property
     def clean(self) -> bool:
-        """Nothing rejected, every project scored, no error of any kind (a report that
-        failed to render included)."""
-        return (not self.rejected and not any(r.total is None for r in self.results)
+        """Nothing rejected, every project that counts scored, no error of any kind (a
+        report that failed to render included)."""
+        return (not self.rejected and not any(r.total is None for r in self.counted)
                 and not any(i.is_error for i in self.issues))

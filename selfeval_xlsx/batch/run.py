@@ -7,6 +7,7 @@ written under a temporary name and renamed, so a killed run leaves no partial fi
 """
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Callable
 
@@ -52,11 +53,12 @@ def _renderer(template: Path | None):
 
 
 def publish(ref: InputRef, cache: Path, notes: tuple[Issue, ...], copy_name: str, report_names: dict[str, str],
-            output: Path, template: Path | None, reports: bool, grades: tuple[str, ...]) -> tuple[list[str], list[Issue]]:
+            output: Path, template: Path | None, reports: bool, grades: tuple[str, ...],
+            generated: dt.datetime | None = None) -> tuple[list[str], list[Issue]]:
     """Write one input's annotated copy and the reports of its kept, scored projects (file
     names from ``report_names``, 项目编号 -> name), from its cached analysis and the batch's
-    decisions about it (``notes``, see :func:`decide`). Returns the written paths (relative
-    to ``output``) and problems met while writing."""
+    decisions about it (``notes``, see :func:`decide`); ``generated`` dates the reports.
+    Returns the written paths (relative to ``output``) and problems met while writing."""
     from ..annotate import annotate_workbook
 
     analysis = load_analysis(cache, ref)
@@ -77,7 +79,8 @@ def publish(ref: InputRef, cache: Path, notes: tuple[Issue, ...], copy_name: str
             if result.total is None:
                 continue
             try:
-                path = _renderer(template).write(result, output / "reports", report_names.get(result.project.project_id))
+                path = _renderer(template).write(result, output / "reports", report_names.get(result.project.project_id),
+                                                generated=generated)
                 written.append(f"reports/{path.name}")
             except Exception as exc:  # noqa: BLE001 - a template error stops one report only
                 problems.append(issue(Code.REPORT_FAILED, f"项目「{result.project.project_id}」的报告生成失败：{exc}",
@@ -86,7 +89,8 @@ def publish(ref: InputRef, cache: Path, notes: tuple[Issue, ...], copy_name: str
 
 
 def _summary_job(sources: list[tuple[InputRef, Path]], notes: Notes, issues: list[Issue],
-                 level1: list[str], grades: tuple[str, ...], path: Path) -> Path | None:
+                 level1: list[str], grades: tuple[str, ...], path: Path,
+                 sheet_orders: dict[str, tuple[str, ...]] | None = None) -> Path | None:
     """Phase B's summary job: ``summary.xlsx`` with the projects streamed one input at a
     time from the cache files (memory stays flat however large the batch). None when a
     cache file is gone."""
@@ -100,7 +104,7 @@ def _summary_job(sources: list[tuple[InputRef, Path]], notes: Notes, issues: lis
             yield from apply(analysis, notes.get(ref.sha256, ())).results
 
     try:
-        return write_summary(path, results(), issues, level1=level1, grades=grades)
+        return write_summary(path, results(), issues, level1=level1, grades=grades, sheet_orders=sheet_orders)
     except FileNotFoundError:
         return None
 
@@ -155,7 +159,8 @@ def _run(refs: list[InputRef], options: RunOptions, skipped: list[Skipped],
          progress: Callable[[int], None] | None) -> RunResult:
     output = options.output
     tick = (lambda *_: progress(1)) if progress else (lambda *_: None)
-    rules = load_rules(options.rules_path)
+    rules = load_rules(options.rules_path, strict=options.strict)
+    started = dt.datetime.now(dt.timezone.utc)  # the reports' date: one per run
     remove_temporaries(output)
     manifest = Manifest(output, fingerprint(rules, options), options.force)
     copy_names = _copy_names(refs)
@@ -180,19 +185,21 @@ def _run(refs: list[InputRef], options: RunOptions, skipped: list[Skipped],
             cached[ref.sha256] = analysis
         analyses = [cached[ref.sha256] for ref in refs]
         notes = decide(analyses)
-        _, result.results, result.issues = gather(analyses, skipped, notes)
+        shown, result.results, result.issues = gather(analyses, skipped, notes)
         result.rejected = sum(a.rejected for a in analyses)
+        result.rejections = {a.ref.name: [i for i in a.issues if i.blocks_file] for a in analyses if a.rejected}
+        sheet_orders = {a.ref.name: a.sheet_order for a in analyses}
 
         # Phase B for inputs that are new, or whose set of published projects changed. The
         # summary is one more job, first because it is the longest; like the others it reads
         # the full analyses from the cache files.
         sources = [(ref, manifest.cache_path(ref.sha256)) for ref in refs if ref.sha256 not in crashed]
-        level1 = level1_columns(k for r in result.results for k in r.subtotals)
+        level1 = level1_columns(k for r in result.counted for k in r.subtotals)
         report_names = _report_names(result.results)
         grades = rules.grade_names
-        jobs = [(_summary_job, sources, notes, result.issues, level1, grades, output / "summary.xlsx")]
+        jobs = [(_summary_job, sources, notes, result.issues, level1, grades, output / "summary.xlsx", sheet_orders)]
         owners = []
-        for analysis in analyses:
+        for analysis in shown:  # as published: a project a newer submission replaced has no report
             sha = analysis.ref.sha256
             published = sorted(r.project.project_id for r in analysis.results if r.total is not None)
             entry = manifest.entries.get(sha)
@@ -200,7 +207,7 @@ def _run(refs: list[InputRef], options: RunOptions, skipped: list[Skipped],
                 tick()
                 continue
             jobs.append((publish, analysis.ref, manifest.cache_path(sha), notes.get(sha, ()), copy_names[sha],
-                         report_names, output, options.report_template, options.reports, grades))
+                         report_names, output, options.report_template, options.reports, grades, started))
             owners.append((analysis, published))
         written = workers.map(jobs, lambda i: i and tick(), timed=bool)  # job 0, the summary, is not one input's
     finally:
@@ -216,7 +223,7 @@ def _run(refs: list[InputRef], options: RunOptions, skipped: list[Skipped],
         (output / path).unlink(missing_ok=True)
     if extra or written[0] is None:  # rare: problems met while writing belong in 问题清单 too
         result.issues.extend(extra)
-        if _summary_job(sources, notes, result.issues, level1, grades, output / "summary.xlsx") is None:
+        if _summary_job(sources, notes, result.issues, level1, grades, output / "summary.xlsx", sheet_orders) is None:
             raise SelfevalError(f"输出文件夹中的中间结果（{STATE_DIR}）在运行中被删除，无法写出 summary.xlsx；请重新运行。")
     manifest.save()
     result.reports = sorted((output / "reports").glob("*.docx")) if (output / "reports").exists() else []

@@ -46,7 +46,8 @@ def slim(analysis: Analysis) -> Analysis:
     for r in analysis.results:
         p = r.project
         project = Project(sheet=p.sheet, row=p.row, cols=p.cols, project_id=p.project_id, name=p.name, year=p.year,
-                          department=p.department, implementer=p.implementer, source_file=p.source_file)
+                          department=p.department, implementer=p.implementer, source_file=p.source_file,
+                          submitted=p.submitted)  # the batch's clock reads it
         light.append(replace(r, project=project, indicators=()))
     return replace(analysis, results=tuple(light))
 

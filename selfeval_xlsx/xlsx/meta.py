@@ -4,6 +4,7 @@ range of each sheet and the shared-string text its cells repeat). Read straight 
 parts (defusedxml for the small XML parts, one regular-expression pass over each sheet's XML)."""
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import zipfile
@@ -243,3 +244,20 @@ def read_ods_meta(data: bytes) -> dict[str, SheetMeta]:
                 row += int(element.get(f"{_ODS_TABLE}number-rows-repeated", "1") or 1)
                 element.clear()
     return result
+
+
+_MODIFIED = re.compile(rb"<(?:\w+:)?modified\b[^>]*>\s*([^<]{1,64}?)\s*<")
+
+
+def saved_time(data: bytes) -> dt.datetime | None:
+    """When the workbook was last saved, from docProps/core.xml ``dcterms:modified`` (Excel
+    writes it in UTC), as an aware datetime; None for an .xls or when the part does not say."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive, archive.open("docProps/core.xml") as part:
+            match = _MODIFIED.search(part.read(64 * 1024))  # the part is a few hundred bytes
+        if match is None:
+            return None
+        saved = dt.datetime.fromisoformat(match.group(1).decode("ascii").replace("Z", "+00:00"))
+    except (KeyError, ValueError, UnicodeDecodeError, zipfile.BadZipFile, OSError):
+        return None
+    return saved if saved.tzinfo is not None else saved.replace(tzinfo=dt.timezone.utc)

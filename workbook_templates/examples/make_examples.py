@@ -9,6 +9,7 @@ meant to pass ``check`` with warnings only; the expected totals are listed in EX
 """
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 
@@ -138,7 +139,8 @@ def _project(pid, name, implementer, leader, **text):
 
 
 BUREAU_PROJECTS = [
-    # JY2023-01 — rules: positive shortfall (B<A), percent actual stored as the number 0.92 with
+    # JY2023-01 — also fills the optional report sections (绩效目标, 自评工作开展情况, 其他需要说明的问题)
+    # and the sign-off (财务负责人, 落款单位, 落款日期). Rules: positive shortfall (B<A), percent actual stored as the number 0.92 with
     # a 0% format, an actual with no unit (45 for ≥45所), equal target, qualitative 达成 with a
     # self score inside its band, two funding sources, amounts with decimals.
     # Expected: rate 98.16% -> 9.82; total 97.75, 优.
@@ -159,6 +161,13 @@ BUREAU_PROJECTS = [
         problems="一是部分学校课后服务课程同质化，特色课程供给不足；二是新入职教师课后服务能力有待提升；"
                  "三是课后服务结束时间与部分家长下班时间仍有衔接空档。",
         improvements="扩大优质课程资源引进，推行弹性离校；加强新教师岗前培训和补考；按学期动态调整补助标准。",
+        # The optional report sections and sign-off, filled here to show them in the report.
+        objectives="总体目标：全区公办中小学全面开展课后服务，缓解家长“接送难”问题。主要绩效指标：开展课后服务学校"
+                   "45所，参与学生不少于3.2万人，教师培训合格率不低于95%，家长满意度不低于90%。",
+        evaluation_work="区教育局成立绩效自评工作小组，对照年初绩效目标逐项核实完成情况，查阅资金拨付凭证和课后服务台账，"
+                        "并抽取10所学校开展家长问卷调查。",
+        other_notes="课后服务中由家长分担的课程费用不在本项目资金中核算。",
+        finance_officer="王××", closing_unit="某区教育局", closing_date=dt.date(2024, 1, 20),
     ),
     # JY2023-02 — rules: over-spending (executed 336.80 > budget 320.00: rate shown as 105.25%,
     # score capped at 10, warning), reverse target ≤3天 with 4天 (linear: (1-1/3)×10 = 6.67),

@@ -178,6 +178,7 @@ def test_gbk_names_in_zips_and_mail_headers_are_decoded(tmp_path):
     assert [r.name for r in refs] == ["a.zip » 乙局自评.xlsx", "m.eml » 测试表格.xlsx", "m.eml » 丁局自评表.xlsx",
                                       "m.eml » 镕基.xlsx"]
     assert refs[1].sender == "某区财政局 <czj@example.invalid>" and refs[2].read() == data + b"2"
+    assert [r.submitted_basis for r in refs] == ["file", "email", "email", "email"]
 
 
 def test_outlook_msg_attachments_become_inputs(tmp_path):
@@ -185,7 +186,7 @@ def test_outlook_msg_attachments_become_inputs(tmp_path):
     corpus.write_msg(tmp_path / "m.msg", [("甲.xlsx", data), ("说明.docx", b"doc")])
     [ref], skipped = collect([tmp_path])
     assert (ref.name, ref.sender, ref.read()) == ("m.msg » 甲.xlsx", "某区民政局", data) and skipped == []
-    assert ref.submitted == dt.datetime(2023, 10, 2, 1, 0, tzinfo=dt.timezone.utc)
+    assert ref.submitted == dt.datetime(2023, 10, 2, 1, 0, tzinfo=dt.timezone.utc) and ref.submitted_basis == "email"
 
 
 @pytest.mark.parametrize("name", ["x.eml", "x.msg", "x.zip"])

@@ -133,10 +133,12 @@ def _print_refused(result) -> None:
         first = problems[0] if problems else None
         more = f"（另有 {len(problems) - 1} 个问题，见问题清单）" if len(problems) > 1 else ""
         rejected.append((first.title if first else "无法处理", name, (first.message if first else "") + more))
+    # Inputs refused before reading (too large, no regular file, a format not read) are refusals too.
+    rejected += [(s.code.title, s.path, s.reason) for s in result.skipped if s.code.severity is Severity.ERROR]
     _print_grouped("拒收", rejected)
     # A reason that only repeats its group's name ("不是工作簿或邮件，已跳过") is not printed twice.
     _print_grouped("跳过", [(s.code.title, s.path, "" if s.reason.removesuffix("，已跳过") == s.code.title else s.reason)
-                          for s in result.skipped])
+                          for s in result.skipped if s.code.severity is not Severity.ERROR])
 
 
 def _print_project(r) -> None:
@@ -190,8 +192,9 @@ def _run(args) -> int:
             print(f"PDF 转换未完成：{exc}", file=sys.stderr)
     errors, warnings = result.count(Severity.ERROR), result.count(Severity.WARNING)
     replaced = f"，另有已取代 {len(result.superseded)} 个不计" if result.superseded else ""
-    print(f"工作簿：读取 {result.inputs} 个（复用上次结果 {result.reused} 个），拒收 {result.rejected} 个，"
-          f"跳过 {len(result.skipped)} 个；项目：评分 {result.scored} 个，共 {len(result.counted)} 个{replaced}；"
+    refused = sum(s.code.severity is Severity.ERROR for s in result.skipped)
+    print(f"工作簿：读取 {result.inputs} 个（复用上次结果 {result.reused} 个），拒收 {result.rejected + refused} 个，"
+          f"跳过 {len(result.skipped) - refused} 个；项目：评分 {result.scored} 个，共 {len(result.counted)} 个{replaced}；"
           f"问题：错误 {errors} 个，警告 {warnings} 个。")
     print(f"输出：{result.output / 'summary.xlsx'}，{result.output / 'workbooks'}，"
           f"{result.output / 'reports'}（报告 {len(result.reports)} 份{f'，PDF {len(pdfs)} 份' if pdfs else ''}）")

@@ -242,16 +242,16 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_text in (("check", "检查工作簿填报问题（指出工作表和单元格），不写任何文件"),
                             ("score", "检查并评分，打印每个项目的得分")):
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("files", nargs="+", metavar="文件", help="工作簿（.xlsx/.xlsm/.xls）、邮件（.eml）或文件夹")
+        p.add_argument("files", nargs="+", metavar="文件", help="工作簿（.xlsx/.xlsm/.xls/.et/.ods）、邮件（.eml/.msg）、.zip 压缩包或文件夹")
         p.add_argument("--json", action="store_true", help="以 JSON 输出，便于其他程序读取")
         p.add_argument("--rules", type=Path, metavar="FILE", help=rules_help)
         p.add_argument("--strict", action="store_true", help=STRICT_HELP)
 
     p = sub.add_parser("run", help="批量处理：评分并输出汇总表、工作簿副本和报告",
-                       description="批量处理一个收件箱（文件夹、工作簿、.eml 邮件）。输出：summary.xlsx（汇总、指标明细、问题清单、统计），"
+                       description="批量处理一个收件箱（文件夹、工作簿、.eml/.msg 邮件、.zip 压缩包）。输出：summary.xlsx（汇总、指标明细、问题清单、统计），"
                                    "workbooks/（每个工作簿加上「自评结果」工作表的副本），reports/（每个项目一份 Word 报告）。"
                                    "再次运行时只处理新增或变化的文件。")
-    p.add_argument("inputs", nargs="+", metavar="输入", help="工作簿、.eml 邮件或文件夹（递归查找）")
+    p.add_argument("inputs", nargs="+", metavar="输入", help="工作簿、.eml/.msg 邮件、.zip 压缩包或文件夹（递归查找）")
     p.add_argument("-o", "--output", default="output", metavar="DIR", help="输出文件夹（默认 output/）")
     p.add_argument("--workers", type=int, default=0, metavar="N", help="并行进程数（默认：CPU 核数）")
     p.add_argument("--scheduler", metavar="ADDRESS", help="dask.distributed 调度器地址（如 tcp://10.0.0.5:8786），需安装 selfeval-xlsx[dask]")

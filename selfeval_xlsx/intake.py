@@ -236,14 +236,15 @@ def _charset(name: str | None) -> str:
 
 
 def _raw_header(message: email.message.Message, name: str) -> str:
-    """A header's value as received, decoded: raw 8-bit bytes read as UTF-8 or GB18030."""
+    """A header's value as received, unfolded and decoded: raw 8-bit bytes read as UTF-8 or
+    GB18030."""
     for key, value in message.raw_items():
         if key.lower() == name.lower():
-            return display_name(str(value).encode("ascii", "surrogateescape"))
+            return display_name(str(value).encode("ascii", "surrogateescape")).replace("\r\n", "").replace("\n", "")
     return ""
 
 
-def header_text(text: str) -> str:
+def _header_text(text: str) -> str:
     """Header text with RFC 2047 encoded words decoded (GBK labelled gb2312 included)."""
     if "=?" not in text:
         return text
@@ -283,7 +284,7 @@ def _filename(part: email.message.Message) -> str:
                 return data.decode(_charset(charset))
             except (LookupError, UnicodeDecodeError):
                 return display_name(data)
-        return header_text(email.utils.unquote(value))
+        return _header_text(email.utils.unquote(value))
     return ""
 
 
@@ -558,7 +559,7 @@ class _Intake:
             members = [(name, data, where or ("part", k))
                        for k, (name, data, where) in enumerate(_email_parts(_parse_email(raw), raw))]
         date = _email_date(headers)
-        return members, (date, EMAIL) if date else submitted, header_text(_raw_header(headers, "From"))
+        return members, (date, EMAIL) if date else submitted, _header_text(_raw_header(headers, "From"))
 
     def msg_members(self, source: str | bytes, submitted: tuple[dt.datetime, str]):
         try:

@@ -171,7 +171,7 @@ def test_gbk_names_in_zips_and_mail_headers_are_decoded(tmp_path):
     (tmp_path / "a.zip").write_bytes(corpus.zip_bytes([("乙局自评.xlsx".encode("gbk"), data)]))
     (tmp_path / "m.eml").write_bytes(corpus.raw_eml([
         (b'attachment; filename="' + "测试表格.xlsx".encode("gbk") + b'"', data + b"1"),
-        (corpus.rfc2231_split("丁局自评表.xlsx"), data + b"2"),
+        (corpus.rfc2231_split("丁局自评表.xlsx").replace(b"; filename*1*", b";\r\n\tfilename*1*"), data + b"2"),  # folded
         (b'attachment; filename="=?gb2312?B?' + base64.b64encode("镕基.xlsx".encode("gbk")) + b'?="', data + b"3")]))
     refs, skipped = collect([tmp_path])
     assert skipped == []

@@ -16,13 +16,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Iterable
 
+from . import parsing as P
 from . import schema
-from .issues import Code, Issue, issue
-from .models import (NARRATIVE_FIELDS, FundingRow, Indicator, IndicatorScore, Project, ProjectResult, Row, SpendingRow,
-                     Submission)
+from .issues import Code, Issue, Scope, issue
+from .models import (NARRATIVE_FIELDS, ApprovedIndicator, ApprovedProject, Approval, FundingRow, Indicator,
+                     IndicatorScore, Project, ProjectResult, Row, SpendingRow, Submission)
 from .present import fmt_number
 from .rules import Rules
-from .vocab import NATURES, Kind, normalize_level, normalize_nature, normalize_source
+from .vocab import NATURES, Kind, normalize_level, normalize_name, normalize_nature, normalize_source
 from .xlsx.parts import a1
 
 _ZERO = Decimal(0)
@@ -37,7 +38,8 @@ def _fmt(x: Decimal) -> str:
 
 def blocks(issues: Iterable[Issue], project_id: str) -> bool:
     """Whether ``issues`` (a file's, including the project's own) keep the project from a score."""
-    return any(i.is_error and (i.blocks_file or i.project_id in ("", project_id)) for i in issues)
+    return any(i.is_error and i.code.scope is not Scope.REVIEW and (i.blocks_file or i.project_id in ("", project_id))
+               for i in issues)
 
 
 class _Found:
@@ -241,3 +243,160 @@ def _self_score(found: _Found, s: IndicatorScore, rules: Rules) -> None:
     if score < ind.weight and not str(ind.deviation or "").strip():
         found.add(Code.MISSING_DEVIATION, f"「{ind.level3}」得分 {_fmt(score)} 低于分值 {_fmt(ind.weight)}，"
                   "请填写偏差原因分析及改进措施", ind, "deviation")
+
+
+# ---------------------------------------------------------------- approved targets (--targets)
+
+_LOWERED, _CHANGED = "lowered", "changed"
+_POSITIVE_OPS = {P.GT: 2, P.GE: 1, P.EQ: 1}  # how strict each operator of a positive target is
+_REVERSE_OPS = {P.LT: 2, P.LE: 1}
+
+
+def pair_indicators(indicators: list[Indicator], approved: tuple[ApprovedIndicator, ...]
+                    ) -> tuple[dict[int, tuple[ApprovedIndicator, bool]], list[ApprovedIndicator]]:
+    """Each submitted indicator's approved one: submitted index -> (approved, matched by
+    name). Matched by 三级指标 name (normalised), else by position within the same 一级/二级;
+    also the approved indicators left without a submitted one (dropped)."""
+    names: dict[str, list[int]] = {}
+    for j, a in enumerate(approved):
+        names.setdefault(normalize_name(a.level3), []).append(j)
+    pairs: dict[int, tuple[int, bool]] = {}
+    used: set[int] = set()
+    for i, ind in enumerate(indicators):
+        free = [j for j in names.get(normalize_name(ind.level3), ()) if j not in used]
+        if free:
+            pairs[i] = (free[0], True)
+            used.add(free[0])
+    at = {key: j for j, key in enumerate(_positions((a.level1, a.level2) for a in approved))}
+    for i, key in enumerate(_positions((ind.level1, ind.level2) for ind in indicators)):
+        j = at.get(key)
+        if i not in pairs and j is not None and j not in used:
+            pairs[i] = (j, False)
+            used.add(j)
+    return ({i: (approved[j], by_name) for i, (j, by_name) in pairs.items()},
+            [a for j, a in enumerate(approved) if j not in used])
+
+
+def _positions(levels) -> list[tuple[str, str, int]]:
+    """(一级, 二级, position within that 二级) of each row, in order."""
+    seen: dict[tuple[str, str], int] = {}
+    out = []
+    for level1, level2 in levels:
+        key = (normalize_level(level1, schema.LEVEL1), normalize_level(level2, schema.LEVEL2))
+        seen[key] = seen.get(key, -1) + 1
+        out.append((*key, seen[key]))
+    return out
+
+
+def target_change(submitted: str, approved: str, year=None) -> tuple[str, str]:
+    """How a submitted 年度指标值 differs from the approved one, read with
+    :func:`~selfeval_xlsx.parsing.parse_target`: ``("lowered", why)`` when the target was made
+    easier (a positive target lower, a reverse one looser, a deadline later), ``("changed",
+    why)`` for any other difference (units, direction, form, a harder target), ``("", "")``
+    when both mean the same (``不少于18次`` = ``≥18次``). An unreadable submitted target is
+    the scorer's to report."""
+    a, s = P.parse_target(approved, year), P.parse_target(submitted, year)
+    if s.kind == P.INVALID:
+        return "", ""
+    if a.kind == P.INVALID or a.kind != s.kind:
+        same = normalize_name(approved) == normalize_name(submitted)
+        return ("", "") if same else (_CHANGED, "写法或类型不同")
+    if a.kind == P.QUALITATIVE:
+        return ("", "") if normalize_name(approved) == normalize_name(submitted) else (_CHANGED, "")
+    if a.kind == P.DEADLINE:
+        if s.date == a.date:
+            return "", ""
+        return (_LOWERED, "完成时限推后") if s.date > a.date else (_CHANGED, "完成时限提前")
+    if a.unit != s.unit:
+        return _CHANGED, f"单位由「{a.unit}」改为「{s.unit}」"
+    reverse = a.op in _REVERSE_OPS
+    if reverse != (s.op in _REVERSE_OPS):
+        return _CHANGED, "指标方向改变"
+    strict = _REVERSE_OPS if reverse else _POSITIVE_OPS
+    easier = s.value > a.value if reverse else s.value < a.value
+    if s.value == a.value:
+        easier = strict[s.op] < strict[a.op]
+        if not easier:
+            return ("", "") if strict[s.op] == strict[a.op] else (_CHANGED, "目标提高")
+    if easier:
+        return _LOWERED, "反向指标放宽了上限" if reverse else "正向指标调低了目标"
+    return _CHANGED, "目标提高"
+
+
+def check_approved(project: Project, approved: ApprovedProject | None, matched_by: str, rules: Rules,
+                   scored_on_approved: bool = False) -> tuple[list[Issue], Approval]:
+    """The project against its approved targets (a record rule given the approval as data):
+    budget, every indicator's target and weight, indicators dropped, added or renamed. Each
+    problem names both values and points at the department's cell. ``scored_on_approved``:
+    the project is scored on the approved targets and weights, so a changed target or
+    weight is a note saying so rather than a problem to fix."""
+    found = _Found(project.source_file, ())
+    if approved is None:
+        found.add(Code.NO_APPROVED_TARGETS, f"项目「{project.project_id} {project.name}」（{project.department}）在批复绩效"
+                  "目标中找不到（项目编号、主管部门+项目名称均对不上），未能与批复比对；请核对项目编号和项目名称是否与批复一致。",
+                  project, "project_id", project.project_id)
+        return found.issues, Approval(targets=("",) * len(project.indicators))
+    pairs, dropped = pair_indicators(project.indicators, approved.indicators)
+    _approved_budget(found, project, approved, rules)
+    for i, ind in enumerate(project.indicators):
+        if i not in pairs:
+            found.add(Code.INDICATOR_ADDED, f"「{ind.level3}」不在批复的绩效目标中（{ind.level1}/{ind.level2}），"
+                      "请核对是否为批复指标或说明新增依据。", ind, "level3", ind.level3)
+            continue
+        a, by_name = pairs[i]
+        if not by_name:
+            found.add(Code.INDICATOR_RENAMED, f"「{ind.level3}」与批复的三级指标「{a.level3}」名称不同（按同一二级指标下的"
+                      "位置对应），请按批复名称填写。", ind, "level3", ind.level3)
+        _approved_indicator(found, ind, a, project.year, scored_on_approved)
+    for a in dropped:
+        found.add(Code.INDICATOR_DROPPED, f"批复的三级指标「{a.level3}」（{a.level1}/{a.level2}，年度指标值「{a.target}」"
+                  f"{'，分值 ' + _fmt(a.weight) if a.weight is not None else ''}）没有填报，请补充该指标的实际完成情况。",
+                  value=a.level3, project_id=project.project_id, where=_dropped_where(project, a))
+    targets = tuple(pairs[i][0].target if i in pairs else "" for i in range(len(project.indicators)))
+    return found.issues, Approval(approved.key, matched_by, targets, len(found.issues))
+
+
+def _approved_budget(found: _Found, project: Project, approved: ApprovedProject, rules: Rules) -> None:
+    funding = project.funding
+    if approved.budget is None or not funding or any(f.budget is None for f in funding):
+        return  # an unreadable 全年预算数 is reported already
+    budget = sum((f.budget for f in funding), _ZERO)
+    if abs(budget - approved.budget) > rules.reconciliation_tolerance:
+        found.add(Code.BUDGET_DIFFERS, f"全年预算数合计 {_fmt(budget)} 万元与批复的 {_fmt(approved.budget)} 万元不一致，"
+                  "请核对（年中调整的请说明依据）。", funding[0], "budget", _fmt(budget))
+
+
+def _approved_indicator(found: _Found, ind: Indicator, a: ApprovedIndicator, year: str, on_approved: bool) -> None:
+    change, why = target_change(ind.target, a.target, year)
+    weight_differs = a.weight is not None and ind.weight is not None and a.weight != ind.weight
+    if on_approved:
+        parts = []
+        if change:
+            parts.append(f"年度指标值「{ind.target}」与批复的「{a.target}」不一致{f'（{why}）' if why else ''}")
+        if weight_differs:
+            parts.append(f"分值 {_fmt(ind.weight)} 与批复的 {_fmt(a.weight)} 不一致")
+        if parts:
+            found.add(Code.SCORED_ON_APPROVED, f"「{ind.level3}」{'，'.join(parts)}，已按批复值计分。",
+                      ind, "target" if change else "weight", ind.target if change else _fmt(ind.weight))
+        return
+    if change == _LOWERED:
+        found.add(Code.TARGET_LOWERED, f"「{ind.level3}」年度指标值「{ind.target}」比批复的「{a.target}」容易达到（{why}），"
+                  "请按批复值填写。", ind, "target", ind.target)
+    elif change == _CHANGED:
+        found.add(Code.TARGET_CHANGED, f"「{ind.level3}」年度指标值「{ind.target}」与批复的「{a.target}」不一致"
+                  f"{f'（{why}）' if why else ''}，请按批复值填写或说明调整依据。", ind, "target", ind.target)
+    if weight_differs:
+        found.add(Code.WEIGHT_CHANGED, f"「{ind.level3}」分值 {_fmt(ind.weight)} 与批复的 {_fmt(a.weight)} 不一致，"
+                  "请按批复分值填写。", ind, "weight", _fmt(ind.weight))
+
+
+def _dropped_where(project: Project, a: ApprovedIndicator) -> dict:
+    """Where a dropped indicator belongs: the 二级指标 cell of the last row of its 二级 (or
+    the 一级指标 cell of its 一级), else the project's 项目编号."""
+    rows = project.indicators
+    for field, same in (("level2", lambda ind: (ind.level1, ind.level2) == (a.level1, a.level2)),
+                        ("level1", lambda ind: ind.level1 == a.level1)):
+        near = [ind for ind in rows if same(ind)]
+        if near:
+            return near[-1].where(field)
+    return project.where("project_id")

@@ -25,6 +25,9 @@ EPILOG = """\
   selfeval check 某局_2023.xlsx                           只检查填报问题，不输出文件
   selfeval score 某局_2023.xlsx --json                    打印每个项目的得分
   selfeval template 自评表模板.xlsx                        生成空白填报模板
+  selfeval template --targets 批复目标.xlsx -o 预填自评表   按批复绩效目标为各部门生成预填表
+  selfeval run 收件箱 -o 结果 --targets 批复目标.xlsx --replies
+                                                          与批复目标比对，并为各部门生成回复邮件草稿
 退出码：0 全部通过（允许警告）；1 有文件被拒收或有项目存在错误；2 参数错误或文件无法读取。"""
 
 
@@ -52,8 +55,13 @@ def _check_or_score(args) -> int:
     from .rules import load_rules
 
     rules = load_rules(args.rules, strict=args.strict)
+    approved = _approved(args)
     refs, skipped = collect(args.files)
-    analyses, _, issues = gather([analyse(ref, rules, Limits()) for ref in refs])  # also one 项目编号 in two files
+    analyses, _, issues = gather([analyse(ref, rules, Limits(), approved) for ref in refs])  # also one 项目编号 in two files
+    if approved is not None and approved.targets.issues:
+        issues = [*approved.targets.issues, *issues]
+        if not args.json:
+            _print_target_issues(approved.targets)
     unreadable = any(a.unreadable for a in analyses) or any(s.code is Code.MISSING_PATH or s.code.unreadable
                                                             for s in skipped)
     if args.command == "check":
@@ -100,6 +108,23 @@ def _print_scores(args, analyses) -> None:
     for analysis in analyses:
         for issue in analysis.issues:
             print(f"{analysis.ref.name}：{issue.message}")
+
+
+def _approved(args):
+    """The approved targets of ``--targets`` (None without it); raises TargetsError."""
+    if args.score_against_approved and not args.targets:
+        raise SelfevalError("--score-against-approved 需要同时用 --targets 指定批复绩效目标。")
+    if not args.targets:
+        return None
+    from .pipeline import Approved
+    from .targets import load_targets
+
+    return Approved(load_targets(args.targets), args.score_against_approved)
+
+
+def _print_target_issues(targets) -> None:
+    for i in targets.issues:
+        print(f"批复目标「{i.file}」：{i.message}")
 
 
 def _json_number(value):
@@ -161,10 +186,14 @@ def _run(args) -> int:
     if not refs and not skipped:
         print("没有找到任何输入文件。", file=sys.stderr)
         return 2
+    approved = _approved(args)
     options = RunOptions(output=Path(args.output), rules_path=args.rules, workers=args.workers,
                          scheduler=args.scheduler, force=args.force, report_template=args.report_template,
                          reports=not args.no_reports, strict=args.strict,
-                         limits=Limits(seconds=args.max_seconds, memory_mb=args.max_memory_mb))
+                         limits=Limits(seconds=args.max_seconds, memory_mb=args.max_memory_mb),
+                         targets=approved.targets if approved else None,
+                         score_on_approved=bool(approved and approved.score_on_approved),
+                         replies=args.replies or args.replies_with_reports, replies_with_reports=args.replies_with_reports)
     if options.report_template is not None and not options.report_template.is_file():
         print(f"报告模板不存在：{options.report_template}", file=sys.stderr)
         return 2
@@ -198,18 +227,41 @@ def _run(args) -> int:
           f"问题：错误 {errors} 个，警告 {warnings} 个。")
     print(f"输出：{result.output / 'summary.xlsx'}，{result.output / 'workbooks'}，"
           f"{result.output / 'reports'}（报告 {len(result.reports)} 份{f'，PDF {len(pdfs)} 份' if pdfs else ''}）")
+    if options.replies:
+        print(f"回复草稿：{result.output / 'replies'}（{len(result.replies)} 封，未发送；用 Outlook/Foxmail 打开后核对、发送）")
     return 0 if result.clean else 1
 
 
 def _template(args) -> int:
     from .form import write_template
 
+    if args.targets:
+        return _prefilled(args)
     path = Path(args.path)
     if path.exists() and not args.overwrite:
         print(f"文件已存在：{path}（如需覆盖请加 --overwrite）", file=sys.stderr)
         return 2
     write_template(path)
     print(f"已生成空白模板：{path}")
+    return 0
+
+
+def _prefilled(args) -> int:
+    from .form import prefilled_forms, prefilled_name, write_prefilled
+    from .targets import load_targets
+
+    targets = load_targets(args.targets)
+    _print_target_issues(targets)
+    folder = Path(args.output or "预填自评表")
+    names = [prefilled_name(d, forms[0]) for d, forms in prefilled_forms(targets.projects).items()]
+    existing = [n for n in names if (folder / n).exists()]
+    if existing and not args.overwrite:
+        print(f"文件已存在：{folder / existing[0]} 等 {len(existing)} 个（如需覆盖请加 --overwrite）", file=sys.stderr)
+        return 2
+    written = write_prefilled(folder, targets.projects)
+    print(f"已按批复绩效目标生成 {len(written)} 个部门的预填自评表（{len(targets.projects)} 个项目）：{folder}")
+    for path in written:
+        print(f"  {path.name}")
     return 0
 
 
@@ -246,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="以 JSON 输出，便于其他程序读取")
         p.add_argument("--rules", type=Path, metavar="FILE", help=rules_help)
         p.add_argument("--strict", action="store_true", help=STRICT_HELP)
+        _targets_arguments(p)
 
     p = sub.add_parser("run", help="批量处理：评分并输出汇总表、工作簿副本和报告",
                        description="批量处理一个收件箱（文件夹、工作簿、.eml/.msg 邮件、.zip 压缩包）。输出：summary.xlsx（汇总、指标明细、问题清单、统计），"
@@ -264,6 +317,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="不显示进度条和逐项目结果")
     p.add_argument("--max-seconds", type=float, default=Limits.seconds, metavar="S", help="单个文件的处理时间上限（秒）")
     p.add_argument("--max-memory-mb", type=int, default=Limits.memory_mb, metavar="MB", help="单个文件的内存上限（MB）")
+    _targets_arguments(p)
+    p.add_argument("--replies", action="store_true",
+                   help="为每个主管部门生成一封回复邮件草稿 replies/{主管部门}.eml：收件人为其报送邮件的发件人，正文列出各项目得分、"
+                        "等级、状态和问题（错误在前），附上标注了问题的工作簿副本；带 X-Unsent 标记，Outlook/Foxmail 打开即为"
+                        "待发送草稿。不会发送任何邮件")
+    p.add_argument("--replies-with-reports", action="store_true", help="回复草稿同时附上各项目的 Word 自评报告（含 --replies）")
 
     p = sub.add_parser("export", help="导出内置的评分规则或报告模板，供本地修改",
                        description="导出内置文件供本地修改：rules 为全国通用评分规则（national.toml，含中文说明），"
@@ -272,10 +331,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", nargs="?", metavar="PATH", help="输出路径（默认 national.toml 或 report_template.docx）")
     p.add_argument("--overwrite", action="store_true", help="覆盖已存在的文件")
 
-    p = sub.add_parser("template", help="生成空白填报模板", description="生成标准填报工作簿（含填表说明、下拉选项）。")
+    p = sub.add_parser("template", help="生成空白填报模板，或按批复绩效目标生成各部门的预填表",
+                       description="生成标准填报工作簿（含填表说明、下拉选项）。加 --targets 时按批复绩效目标为每个主管部门生成一份"
+                                   "预填自评表，放在 -o 指定的文件夹中。")
     p.add_argument("path", nargs="?", default="selfeval_template.xlsx", metavar="PATH", help="输出路径（默认 selfeval_template.xlsx）")
+    p.add_argument("--targets", type=Path, metavar="FILE|DIR",
+                   help="批复绩效目标（工作簿或文件夹）：为每个主管部门生成一份预填自评表，项目、年初预算数、一级至三级指标、"
+                        "年度指标值和分值已填好并锁定（工作表保护，无密码），部门只需在黄色单元格填写完成情况")
+    p.add_argument("-o", "--output", metavar="DIR", help="预填自评表的输出文件夹（与 --targets 同用，默认 预填自评表/）")
     p.add_argument("--overwrite", action="store_true", help="覆盖已存在的文件")
     return parser
+
+
+def _targets_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--targets", type=Path, metavar="FILE|DIR",
+                   help="批复绩效目标（工作簿或文件夹）：含「绩效目标」工作表（项目编号、项目名称、主管部门、全年预算数、"
+                        "一级/二级/三级指标、年度指标值、分值），或每个项目一张的「项目支出绩效目标表」。按项目编号、否则按"
+                        "主管部门+项目名称与填报项目对应，逐项比对指标值、分值、指标增减和预算数，差异标在部门的单元格上")
+    p.add_argument("--score-against-approved", action="store_true",
+                   help="按批复的年度指标值和分值计分（默认按部门填报的计分，由审核人决定），与 --targets 同用")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,3 +24,7 @@ class RulesError(SelfevalError):
 
 class TemplateError(SelfevalError):
     """A report template is missing, is not a .docx, or fails to render."""
+
+
+class TargetsError(SelfevalError):
+    """The approved targets (``--targets``) are missing, unreadable, or hold no 绩效目标."""

@@ -150,6 +150,12 @@ def _open_regular(path: str):
     return fh
 
 
+def read_file(path: str | os.PathLike, max_bytes: int | None = None) -> bytes:
+    """A regular file's bytes; ``UnreadableInput`` past ``max_bytes`` (from its size, before
+    reading), ``OSError`` for a FIFO, a device or a socket (never opened for reading)."""
+    return _read_regular(os.fspath(path), max_bytes)
+
+
 def _read_regular(path: str, max_bytes: int | None = None) -> bytes:
     with _open_regular(path) as fh:
         size = os.fstat(fh.fileno()).st_size

@@ -3,7 +3,8 @@
 Each :class:`Code` says once how serious it is, what it concerns and what it is called in
 Chinese; every module raises codes from here and nothing else lists them. An error whose scope
 is ``file`` blocks every project of the file; ``project`` and ``cell`` errors block the project
-they name (see :func:`selfeval_xlsx.checks.blocks`). ``unreadable`` codes mean the file itself
+they name (see :func:`selfeval_xlsx.checks.blocks`); a ``review`` error (a target made easier
+than the approved one) counts as an error but leaves the score standing: the reviewer decides. ``unreadable`` codes mean the file itself
 could not be opened, so no copy of it is made.
 
 Rows and columns are 0-based inside the program; :attr:`Issue.cell` turns them into the A1
@@ -23,9 +24,10 @@ class Scope(StrEnum):
     FILE = "file"
     PROJECT = "project"
     CELL = "cell"
+    REVIEW = "review"  # a cell the reviewer must look at: an error that leaves the score to them
 
 
-FILE, PROJECT, CELL = Scope.FILE, Scope.PROJECT, Scope.CELL
+FILE, PROJECT, CELL, REVIEW = Scope.FILE, Scope.PROJECT, Scope.CELL, Scope.REVIEW
 
 
 class Code(StrEnum):
@@ -110,6 +112,18 @@ class Code(StrEnum):
     COPY_FAILED = "copy-failed", ERROR, FILE, "工作簿副本生成失败"
     REPORT_FAILED = "report-failed", ERROR, PROJECT, "报告生成失败"
     CACHE_MISSING = "cache-missing", ERROR, FILE, "中间结果缺失"
+    # Approved targets (--targets): the submission compared with the approved 绩效目标.
+    NO_APPROVED_TARGETS = "no-approved-targets", WARNING, PROJECT, "未找到批复绩效目标"
+    TARGET_LOWERED = "target-lowered", ERROR, REVIEW, "年度指标值低于批复"
+    TARGET_CHANGED = "target-changed", WARNING, CELL, "年度指标值与批复不一致"
+    SCORED_ON_APPROVED = "scored-on-approved", WARNING, CELL, "已按批复指标计分"
+    INDICATOR_DROPPED = "indicator-dropped", ERROR, REVIEW, "缺少批复的指标"
+    INDICATOR_ADDED = "indicator-added", WARNING, CELL, "批复中没有的指标"
+    INDICATOR_RENAMED = "indicator-renamed", WARNING, CELL, "指标名称与批复不一致"
+    WEIGHT_CHANGED = "weight-changed", WARNING, CELL, "分值与批复不一致"
+    BUDGET_DIFFERS = "budget-differs", WARNING, CELL, "全年预算数与批复不一致"
+    APPROVED_NOT_SUBMITTED = "approved-not-submitted", WARNING, PROJECT, "批复项目未提交"
+    BAD_APPROVED_ROW = "bad-approved-row", WARNING, CELL, "批复目标无法使用"
     # Inputs not processed (intake).
     MISSING_PATH = "missing-path", ERROR, FILE, "路径不存在"
     LOCK_FILE = "lock-file", WARNING, FILE, "Excel 临时锁文件"

@@ -120,6 +120,60 @@ class Submission:
 
 
 @dataclass(frozen=True, slots=True)
+class ApprovedIndicator:
+    """One approved (批复) indicator: what the department must report on. ``where`` names
+    its cell in the targets file (``批复.xlsx 绩效目标!F5``) for messages."""
+
+    level1: str
+    level2: str
+    level3: str
+    target: str
+    weight: Decimal | None = None
+    nature: str = ""
+    where: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovedProject:
+    """A project's approved 绩效目标: its identity, approved budget (万元, None when the
+    targets file has none) and indicators, in the order the file lists them."""
+
+    project_id: str
+    name: str
+    department: str
+    year: str = ""
+    budget: Decimal | None = None
+    indicators: tuple[ApprovedIndicator, ...] = ()
+    file: str = ""
+    sheet: str = ""
+    row: int | None = None  # 0-based, where the project starts in ``sheet``
+
+    @property
+    def where(self) -> str:
+        """``批复.xlsx 绩效目标 第 5 行`` style location for messages."""
+        return f"{self.file} {self.sheet}" + (f" 第 {self.row + 1} 行" if self.row is not None else "")
+
+    @property
+    def key(self) -> str:
+        """How a run names this approved project: its 项目编号, else 主管部门/项目名称."""
+        return self.project_id or f"{self.department}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """How one submitted project compares with its approved targets. ``key`` is the
+    matched :attr:`ApprovedProject.key` (``""`` when none matched), ``matched_by`` says how
+    (项目编号 or 主管部门+项目名称), ``targets`` the approved 年度指标值 of each submitted
+    indicator in order (``""`` for one the approval lacks) and ``differences`` how many
+    differences were found."""
+
+    key: str = ""
+    matched_by: str = ""
+    targets: tuple[str, ...] = ()
+    differences: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class IndicatorScore:
     """How one indicator was scored. ``kind``: a :class:`~selfeval_xlsx.vocab.Kind`, or ""
     when the target could not be read. ``score`` is None for 不适用 and for rows that could
@@ -171,6 +225,7 @@ class ProjectResult:
     issues: tuple = ()
     superseded_by: str = ""  # the input whose newer submission of this project counts instead
     receipt: Receipt | None = None  # set by the batch (see batch.decisions.apply)
+    approval: Approval | None = None  # set when the run was given approved targets
 
     @property
     def has_errors(self) -> bool:

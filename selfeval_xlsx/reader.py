@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import io
-import math
 import re
 from dataclasses import replace
 from decimal import Decimal
@@ -20,6 +19,8 @@ import pandas as pd
 
 from . import guard, schema
 from .errors import UnreadableInput
+from .intake import read_file
+from .grid import fill_merges, is_blank as _is_blank
 from .issues import Code, Issue, issue
 from .models import FundingRow, Indicator, Project, SpendingRow, Submission
 from .parsing import parse_number, parse_quantity
@@ -41,7 +42,7 @@ _MONEY_UNITS = {"元": Decimal("0.0001"), "千元": Decimal("0.1"), "万元": De
 
 def read_workbook(path: str | Path, data: bytes | None = None, *, name: str | None = None,
                   limits: guard.Limits = guard.Limits()) -> Submission:
-    """Read one workbook (``.xlsx``, ``.xlsm`` or ``.xls``) into a :class:`Submission`.
+    """Read one workbook (``.xlsx``, ``.xlsm``, ``.xls``, ``.et`` or ``.ods``) into a :class:`Submission`.
 
     ``data`` may carry the file's bytes (e.g. an e-mail attachment) and ``name`` the name to
     show in problems (defaults to ``path``). An unreadable file yields a submission with no
@@ -50,14 +51,16 @@ def read_workbook(path: str | Path, data: bytes | None = None, *, name: str | No
     file = name or str(path)
     try:
         if data is None:
-            data = Path(path).read_bytes()
+            data = read_file(path, limits.max_file_bytes)  # a regular file within the size limit only
         fmt = guard.inspect(data, Path(path).suffix or ".xlsx", limits)
         # Read before calamine: the metadata says how much calamine would allocate.
         meta = _safe_meta(data, limits.max_cells) if fmt == "xlsx" else _ods_meta(data) if fmt == "ods" else {}
         oversized = _oversized(file, meta, limits)
         if oversized:
             return Submission(file, issues=oversized)
-        grids, merges, ambiguous = _load_grids(data, file)
+        ambiguous: list[Issue] = []
+        grids, merges = _load_grids(data, ambiguous=ambiguous)
+        ambiguous = [replace(i, file=file) for i in ambiguous]
     except UnreadableInput as exc:
         return Submission(file, issues=[issue(exc.code, str(exc), file=file)])
     except OSError as exc:
@@ -70,14 +73,20 @@ def read_workbook(path: str | Path, data: bytes | None = None, *, name: str | No
     return submission
 
 
-def _load_grids(data: bytes, file: str = "") -> tuple[dict[str, pd.DataFrame], dict[str, list], list[Issue]]:
-    """Every sheet as a raw object grid plus its merged ranges, and the problems of choosing
-    between sheets that both match a form sheet; calamine failures become ``UnreadableInput``
-    (calamine raises its own exception types, and occasionally others)."""
+def _load_grids(data: bytes, wanted_sheet=None, ambiguous: list[Issue] | None = None
+                ) -> tuple[dict[str, pd.DataFrame], dict[str, list]]:
+    """Every sheet as a raw object grid plus its merged ranges; calamine failures become
+    ``UnreadableInput`` (calamine raises its own exception types, and occasionally others).
+    ``wanted_sheet(name)`` picks the sheets to parse (default: one per form sheet, see
+    :func:`_choose_sheets`, whose problems go to ``ambiguous``); others map to None."""
     try:
         with pd.ExcelFile(io.BytesIO(data), engine=ENGINE) as book:
             # Only the form's sheets are read (not 填表说明 or list sheets); the others are named.
-            wanted, ambiguous = _choose_sheets(file, book.sheet_names, _hidden_sheets(book))
+            if wanted_sheet is None:
+                wanted, problems = _choose_sheets("", book.sheet_names, _hidden_sheets(book))
+                (ambiguous if ambiguous is not None else []).extend(problems)
+            else:
+                wanted = [n for n in book.sheet_names if wanted_sheet(n)]
             # Text is text: pandas would turn "NA", "None", "NULL" or "NaN" typed in a cell into a
             # blank (an id NA would vanish); blank cells come back as "".
             grids = pd.read_excel(book, sheet_name=wanted, header=None, dtype=object, na_filter=False)
@@ -93,7 +102,7 @@ def _load_grids(data: bytes, file: str = "") -> tuple[dict[str, pd.DataFrame], d
         if "password" in text.lower() or "encrypt" in text.lower():
             raise UnreadableInput("工作簿设置了密码保护，无法读取。请取消密码保护后重新提交。", Code.ENCRYPTED) from None
         raise UnreadableInput(f"文件无法按 Excel 工作簿读取（{text[:200]}），请用 Excel 打开并另存为 .xlsx 后提交。", Code.CORRUPT_FILE) from None
-    return grids, merges, ambiguous
+    return grids, merges
 
 
 def _hidden_sheets(book: pd.ExcelFile) -> set[str]:
@@ -157,10 +166,11 @@ def _is_form_sheet(name: str) -> bool:
     return schema.normalize_header(name)[0] in schema.SHEET_NAMES
 
 
-def _safe_meta(data: bytes, max_cells: int) -> dict[str, SheetMeta]:
-    """Metadata of the form's sheets only: 填表说明 and list sheets are never parsed."""
+def _safe_meta(data: bytes, max_cells: int, wanted_sheet=None) -> dict[str, SheetMeta]:
+    """Metadata of the form's sheets only (or those ``wanted_sheet`` picks): 填表说明 and
+    list sheets are never parsed."""
     try:
-        return read_meta(data, _is_form_sheet, max_cells)
+        return read_meta(data, wanted_sheet or _is_form_sheet, max_cells)
     except Exception:  # noqa: BLE001 - metadata only refines values; calamine already read them
         return {}
 
@@ -171,14 +181,6 @@ def _ods_meta(data: bytes) -> dict[str, SheetMeta]:
         return read_ods_meta(data)
     except Exception:  # noqa: BLE001 - metadata only refines values; calamine already read them
         return {}
-
-
-def _is_blank(value) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and not value.strip()
 
 
 def _number_text(value: float | int) -> str:
@@ -229,15 +231,7 @@ class _SheetReader:
 
     def _fill_merges(self, merges: list) -> None:
         """A merged range carries its top-left value to every cell it covers."""
-        nrows, ncols = self.values.shape
-        for (r0, c0), (r1, c1) in merges:
-            if r0 >= nrows or c0 >= ncols:
-                continue
-            value = self.values[r0, c0]
-            for r in range(r0, min(r1, nrows - 1) + 1):
-                for c in range(c0, min(c1, ncols - 1) + 1):
-                    if _is_blank(self.values[r, c]):
-                        self.values[r, c] = value
+        fill_merges(self.values, merges)
 
     def where(self, row: int | None, col: int | None = None) -> dict:
         return {"file": self.file, "sheet": self.sheet, "row": row, "col": col}

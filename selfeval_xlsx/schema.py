@@ -102,6 +102,23 @@ INDICATORS = SheetSpec("indicators", "绩效指标", ("indicators", "绩效指�
 ))
 
 SHEETS: tuple[SheetSpec, ...] = (PROJECTS, FUNDING, SPENDING, INDICATORS)
+
+# The approved targets (--targets) in the standard layout: one row per approved indicator,
+# the project's columns repeated, merged or written on its first row only. Not part of the
+# department's form; the 项目编号 or 主管部门 + 项目名称 identify the project.
+TARGETS = SheetSpec("targets", "绩效目标", ("approved", "targets", "批复绩效目标", "绩效目标批复"), (
+    Column("project_id", "项目编号", aliases=PROJECT_ID.aliases),
+    Column("name", "项目名称", aliases=("project_name",)),
+    Column("department", "主管部门", aliases=("部门", "主管单位", "主管部门及代码")),
+    Column("year", "年度", kind=YEAR, aliases=("年份", "预算年度")),
+    Column("budget", "全年预算数", kind=AMOUNT, aliases=("预算数", "批复预算数", "年度资金总额", "项目资金")),
+    Column("level1", "一级指标", True),
+    Column("level2", "二级指标"),
+    Column("level3", "三级指标", True),
+    Column("nature", "指标性质", aliases=("指标类型",)),
+    Column("target", "年度指标值", True, VALUE, aliases=("指标值", "年度目标值", "目标值", "批复指标值")),
+    Column("weight", "分值", kind=NUMBER, aliases=("权重", "指标分值")),
+))
 GUIDE_SHEET = "填表说明"
 RESULT_SHEET = "自评结果"
 
@@ -145,3 +162,4 @@ HEADER_NAMES: dict[str, dict[str, str]] = {
     for spec in SHEETS
 }
 SHEET_NAMES: dict[str, str] = {n: s.key for s in SHEETS for n in _names(s.name, s.key, *s.aliases)}
+HEADER_NAMES[TARGETS.key] = {n: c.field for c in TARGETS.columns for n in _names(c.header, c.field, *c.aliases)}

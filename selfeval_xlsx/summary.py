@@ -40,26 +40,30 @@ def year_value(year: str) -> int | str:
     return int(text) if text.isdigit() else text
 
 
-def _project_row(r: ProjectResult, level1: Sequence[str]) -> tuple:
+def _project_row(r: ProjectResult, level1: Sequence[str], approved: bool = False) -> tuple:
     """The 汇总 values of one project, in :func:`_project_columns` order."""
     p = r.project
     receipt = r.receipt
     # Excel has no time zones: the submission time is written as local time.
     submitted = clock.local(receipt.time).replace(tzinfo=None) if receipt and receipt.time else None
-    return (p.source_file, p.department, p.project_id, p.name, year_value(p.year),
+    row = (p.source_file, p.department, p.project_id, p.name, year_value(p.year),
             r.budget, r.executed, r.rate, r.budget_score,
             *(r.subtotals.get(k) for k in level1),
             r.total, r.grade, r.self_total, r.status, len(r.issues),
             submitted, receipt.basis if receipt else "", receipt.sender if receipt else "")
+    if approved:  # 与批复差异: blank when no approved targets were found for the project
+        row += (r.approval.differences if r.approval and r.approval.key else None,)
+    return row
 
 
-def _project_columns(level1: Sequence[str]) -> list[tuple[str, str]]:
-    """(header, kind) of every 汇总 column."""
+def _project_columns(level1: Sequence[str], approved: bool = False) -> list[tuple[str, str]]:
+    """(header, kind) of every 汇总 column (与批复差异 when compared with approved targets)."""
     return [("来源文件", TEXT), ("主管部门", TEXT), ("项目编号", TEXT), ("项目名称", TEXT), ("年度", YEAR),
             ("全年预算数", MONEY), ("全年执行数", MONEY), ("执行率", RATE), ("预算执行得分", SCORE),
             *((f"{k}得分", SCORE) for k in level1),
             ("总分", SCORE), ("等级", TEXT), ("自评总分", SCORE), ("状态", TEXT), ("问题数", COUNT),
-            ("提交时间", TIME), ("时间依据", TEXT), ("发件人", TEXT)]
+            ("提交时间", TIME), ("时间依据", TEXT), ("发件人", TEXT),
+            *((("与批复差异", COUNT),) if approved else ())]
 
 
 _INDICATOR_COLUMNS = [
@@ -74,14 +78,24 @@ _ISSUE_COLUMNS = [
 ]
 
 
-def _indicator_rows(r: ProjectResult):
+def _indicator_columns(approved: bool = False) -> list[tuple[str, str]]:
+    """(header, kind) of every 指标明细 column (批复指标值 after 年度指标值 when compared)."""
+    at = [h for h, _ in _INDICATOR_COLUMNS].index("年度指标值") + 1
+    return _INDICATOR_COLUMNS[:at] + [("批复指标值", TEXT)] + _INDICATOR_COLUMNS[at:] if approved else _INDICATOR_COLUMNS
+
+
+def _indicator_rows(r: ProjectResult, approved: bool = False):
     """Yield the 指标明细 values of every indicator of one project."""
     p = r.project
-    for s in r.indicators:
+    targets = r.approval.targets if r.approval else ()
+    for n, s in enumerate(r.indicators):
         ind = s.indicator
-        yield (p.source_file, p.project_id, p.name, ind.level1, ind.level2, ind.level3,
+        row = (p.source_file, p.project_id, p.name, ind.level1, ind.level2, ind.level3,
                Kind(s.kind).label if s.kind else "", ind.target, ind.actual, ind.weight, s.score,
                ind.self_score, s.method, s.why, ind.deviation)
+        if approved:
+            row = row[:8] + (targets[n] if n < len(targets) else "",) + row[8:]
+        yield row
 
 
 def _issue_rows(issues: Iterable[Issue], sheet_orders: Mapping[str, Sequence[str]]):
@@ -317,7 +331,7 @@ def _totals_row(headers: list[str], stats: _Stats) -> list:
 def write_summary(path: str | os.PathLike, results: Iterable[ProjectResult], issues: Sequence[Issue], *,
                   grades: Sequence[str], level1: Sequence[str] | None = None,
                   title: str = "项目支出绩效自评汇总",
-                  sheet_orders: Mapping[str, Sequence[str]] | None = None) -> Path:
+                  sheet_orders: Mapping[str, Sequence[str]] | None = None, approved: bool = False) -> Path:
     """Write the batch summary workbook to ``path`` atomically and return the path.
 
     ``results`` are the scored projects of the run, read once in one pass (a generator is
@@ -326,7 +340,8 @@ def write_summary(path: str | os.PathLike, results: Iterable[ProjectResult], iss
     the run's problems (file-level ones included) and fills 问题清单 as given. ``grades``:
     the rules' grade names, best first (they colour 等级 and count in 统计). Sheets: 汇总,
     指标明细, 问题清单, 统计 (DOMAIN.md §6). ``sheet_orders`` (file -> its sheet names) lists
-    each file's problems in the workbook's own sheet order.
+    each file's problems in the workbook's own sheet order. ``approved``: the run compared the
+    projects with approved targets, so 汇总 gets 与批复差异 and 指标明细 批复指标值.
 
     Only the projects that count are rows of 汇总, 指标明细 and 统计: a project a newer
     submission replaced (``superseded_by``) is left out, so that every sum an analyst takes
@@ -347,15 +362,15 @@ def write_summary(path: str | os.PathLike, results: Iterable[ProjectResult], iss
                            "keywords": "绩效自评, 汇总", "comments": "由 selfeval-xlsx 生成"})
         styles = _Styles(wb, grades)
         # constant_memory writes each sheet's rows in order, so both tables fill side by side.
-        columns = _project_columns(level1)
+        columns = _project_columns(level1, approved)
         overview = _Table(wb.add_worksheet("汇总"), styles, columns)
-        details = _Table(wb.add_worksheet("指标明细"), styles, _INDICATOR_COLUMNS)
+        details = _Table(wb.add_worksheet("指标明细"), styles, _indicator_columns(approved))
         stats = _Stats(grades)
         for r in results:
             if r.superseded_by:
                 continue
-            overview.add(_project_row(r, level1))
-            for row in _indicator_rows(r):
+            overview.add(_project_row(r, level1, approved))
+            for row in _indicator_rows(r, approved):
                 details.add(row)
             stats.add(r)
         headers = [h for h, _ in columns]

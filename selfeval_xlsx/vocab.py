@@ -5,6 +5,7 @@ the funding sources and the qualitative bands. Values are what the code passes a
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 
 try:
@@ -137,3 +138,13 @@ def normalize_source(text: object) -> str:
     s = compact(text).removeprefix("其中:").removeprefix("其中：")
     return {"当年财政拨款": Source.CURRENT.value, "财政拨款": Source.CURRENT.value,
             "上年结转": Source.CARRIED_OVER.value, "其他": Source.OTHER.value}.get(s, s)
+
+
+@lru_cache(maxsize=4096)
+def normalize_name(text: object) -> str:
+    """A name for matching (项目名称, 主管部门, 三级指标): full-width letters, digits and
+    brackets as ASCII (NFKC), invisible format characters (zero-width spaces, BOM) and every
+    kind of white space removed, letters lower-cased. Two names that look the same on screen
+    compare equal."""
+    s = unicodedata.normalize("NFKC", str(text or ""))
+    return compact("".join(c for c in s if unicodedata.category(c) != "Cf")).lower()

@@ -202,11 +202,11 @@ def test_an_input_stuck_where_the_alarm_cannot_reach_is_stopped_from_outside(tmp
     make_book(other, name="inbox/stuck.xlsx")
     real = pipeline._read_check_score
 
-    def stuck_in_native_code(ref, rules, limits):
+    def stuck_in_native_code(ref, rules, limits, *rest):
         if ref.name == "stuck.xlsx":
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})  # as inside calamine: no alarm
             time.sleep(60)
-        return real(ref, rules, limits)
+        return real(ref, rules, limits, *rest)
 
     monkeypatch.setattr(pipeline, "_read_check_score", stuck_in_native_code)  # the forked workers inherit it
     result = run_folder([inbox], tmp_path / "out", limits=Limits(seconds=1))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..guard import Limits
 from ..intake import Skipped
@@ -10,11 +11,17 @@ from ..issues import Issue
 from ..models import ProjectResult
 from ..vocab import Severity
 
+if TYPE_CHECKING:
+    from ..targets import Targets
+
 
 @dataclass
 class RunOptions:
     """How a run behaves. ``workers`` 0 means one per CPU core; ``strict`` makes an empty
-    narrative cell an error (no score, no report) instead of a warning."""
+    narrative cell an error (no score, no report) instead of a warning. ``targets``: the
+    approved targets to compare with (see :func:`selfeval_xlsx.targets.load_targets`), and
+    ``score_on_approved`` to score on them; ``replies``: write one reply draft per
+    department into ``replies/`` (with the reports attached too: ``replies_with_reports``)."""
 
     output: Path = Path("output")
     rules_path: Path | None = None
@@ -25,6 +32,10 @@ class RunOptions:
     reports: bool = True
     strict: bool = False  # an empty narrative cell is an error that holds the report back
     limits: Limits = field(default_factory=Limits)
+    targets: Targets | None = None
+    score_on_approved: bool = False
+    replies: bool = False
+    replies_with_reports: bool = False
 
 
 @dataclass
@@ -39,6 +50,7 @@ class RunResult:
     results: list[ProjectResult] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
     reports: list[Path] = field(default_factory=list)
+    replies: list[Path] = field(default_factory=list)
     rejections: dict[str, list[Issue]] = field(default_factory=dict)  # rejected input -> why
 
     @property

@@ -2,22 +2,25 @@
 input (:func:`selfeval_xlsx.pipeline.analyse`), keeping the full analysis in the output
 folder's cache; between the phases the main process decides which submissions count
 (:mod:`.decisions`); (B) write each input's annotated copy and its reports, and
-``summary.xlsx`` as one more job. A manifest makes reruns incremental, and every file is
+``summary.xlsx`` as one more job; then, when asked, one reply draft per department
+(:mod:`selfeval_xlsx.replies`), which attaches those copies. With approved targets, phase A
+compares each project with them (the targets go to each worker once, as a file). A manifest makes reruns incremental, and every file is
 written under a temporary name and renamed, so a killed run leaves no partial file behind.
 """
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 from pathlib import Path
 from typing import Callable
 
-from .._io import safe_filename
+from .._io import atomic_write_bytes, safe_filename
 from ..errors import SelfevalError
 from ..guard import Limits
 from ..intake import InputRef, Skipped
 from ..issues import Code, Issue, issue
 from ..models import ProjectResult
-from ..pipeline import Analysis, analyse
+from ..pipeline import Analysis, Approved, analyse
 from ..present import level1_columns
 from ..rules import Rules, load_rules
 from .decisions import Notes, apply, decide, gather
@@ -29,10 +32,26 @@ from .workers import Workers
 
 # ---------------------------------------------------------------- phase A: read and score
 
-def _analyse_and_cache(ref: InputRef, rules: Rules, limits: Limits, cache: Path) -> Analysis:
+_TARGETS: dict[str, Approved] = {}
+
+
+def _approved(handle: tuple[Path, str, bool] | None) -> Approved | None:
+    """The approved targets a job compares with, from the file the run saved them in
+    (``handle``: path, digest, score on them), loaded once per worker process: a county's
+    targets pickle to megabytes, too much to send with every job."""
+    if handle is None:
+        return None
+    path, digest, on_approved = handle
+    if digest not in _TARGETS:
+        _TARGETS[digest] = Approved(pickle.loads(Path(path).read_bytes()), on_approved)
+    return _TARGETS[digest]
+
+
+def _analyse_and_cache(ref: InputRef, rules: Rules, limits: Limits, cache: Path,
+                       approved: tuple[Path, str, bool] | None = None) -> Analysis:
     """Phase A's job: analyse and keep the answer for the writers and the next run (written
     by the worker, so the main process does not pickle everything twice)."""
-    analysis = analyse(ref, rules, limits)
+    analysis = analyse(ref, rules, limits, _approved(approved))
     save_analysis(cache, analysis)
     return slim(analysis)
 
@@ -90,7 +109,7 @@ def publish(ref: InputRef, cache: Path, notes: tuple[Issue, ...], copy_name: str
 
 def _summary_job(sources: list[tuple[InputRef, Path]], notes: Notes, issues: list[Issue],
                  level1: list[str], grades: tuple[str, ...], path: Path,
-                 sheet_orders: dict[str, tuple[str, ...]] | None = None) -> Path | None:
+                 sheet_orders: dict[str, tuple[str, ...]] | None = None, approved: bool = False) -> Path | None:
     """Phase B's summary job: ``summary.xlsx`` with the projects streamed one input at a
     time from the cache files (memory stays flat however large the batch). None when a
     cache file is gone."""
@@ -104,7 +123,8 @@ def _summary_job(sources: list[tuple[InputRef, Path]], notes: Notes, issues: lis
             yield from apply(analysis, notes.get(ref.sha256, ())).results
 
     try:
-        return write_summary(path, results(), issues, level1=level1, grades=grades, sheet_orders=sheet_orders)
+        return write_summary(path, results(), issues, level1=level1, grades=grades, sheet_orders=sheet_orders,
+                             approved=approved)
     except FileNotFoundError:
         return None
 
@@ -174,7 +194,11 @@ def _run(refs: list[InputRef], options: RunOptions, skipped: list[Skipped],
     try:
         for _ in range(result.reused):
             tick()
-        fresh = workers.map([(_analyse_and_cache, ref, rules, options.limits, manifest.cache_path(ref.sha256))
+        approved = None
+        if options.targets is not None and todo:
+            saved = atomic_write_bytes(manifest.dir / "targets.pickle", pickle.dumps(options.targets))
+            approved = (saved, f"{options.targets.digest}|{options.score_on_approved}", options.score_on_approved)
+        fresh = workers.map([(_analyse_and_cache, ref, rules, options.limits, manifest.cache_path(ref.sha256), approved)
                              for ref in todo], tick)
         crashed = {ref.sha256 for ref, analysis in zip(todo, fresh) if analysis is None}
         for ref, analysis in zip(todo, fresh):
@@ -189,6 +213,8 @@ def _run(refs: list[InputRef], options: RunOptions, skipped: list[Skipped],
         result.rejected = sum(a.rejected for a in analyses)
         result.rejections = {a.ref.name: [i for i in a.issues if i.blocks_file] for a in analyses if a.rejected}
         sheet_orders = {a.ref.name: a.sheet_order for a in analyses}
+        if options.targets is not None:  # the targets file's own problems, approved projects never submitted
+            result.issues.extend(options.targets.notes(result.results))
 
         # Phase B for inputs that are new, or whose set of published projects changed. The
         # summary is one more job, first because it is the longest; like the others it reads
@@ -197,7 +223,8 @@ def _run(refs: list[InputRef], options: RunOptions, skipped: list[Skipped],
         level1 = level1_columns(k for r in result.counted for k in r.subtotals)
         report_names = _report_names(result.results)
         grades = rules.grade_names
-        jobs = [(_summary_job, sources, notes, result.issues, level1, grades, output / "summary.xlsx", sheet_orders)]
+        jobs = [(_summary_job, sources, notes, result.issues, level1, grades, output / "summary.xlsx", sheet_orders,
+                 options.targets is not None)]
         owners = []
         for analysis in shown:  # as published: a project a newer submission replaced has no report
             sha = analysis.ref.sha256
@@ -210,6 +237,8 @@ def _run(refs: list[InputRef], options: RunOptions, skipped: list[Skipped],
                          report_names, output, options.report_template, options.reports, grades, started))
             owners.append((analysis, published))
         written = workers.map(jobs, lambda i: i and tick(), timed=bool)  # job 0, the summary, is not one input's
+        if options.replies:  # after the copies and reports they attach
+            result.replies = _replies(workers, output, shown, copy_names, report_names, options.replies_with_reports)
     finally:
         workers.close()
 
@@ -223,10 +252,26 @@ def _run(refs: list[InputRef], options: RunOptions, skipped: list[Skipped],
         (output / path).unlink(missing_ok=True)
     if extra or written[0] is None:  # rare: problems met while writing belong in 问题清单 too
         result.issues.extend(extra)
-        if _summary_job(sources, notes, result.issues, level1, grades, output / "summary.xlsx", sheet_orders) is None:
+        if _summary_job(sources, notes, result.issues, level1, grades, output / "summary.xlsx", sheet_orders,
+                        options.targets is not None) is None:
             raise SelfevalError(f"输出文件夹中的中间结果（{STATE_DIR}）在运行中被删除，无法写出 summary.xlsx；请重新运行。")
     manifest.save()
     result.reports = sorted((output / "reports").glob("*.docx")) if (output / "reports").exists() else []
     return result
+
+
+def _replies(workers: Workers, output: Path, shown: list[Analysis], copy_names: dict[str, str],
+             report_names: dict[str, str], with_reports: bool) -> list[Path]:
+    """One reply draft per department, as parallel jobs, with the copies and reports on disk."""
+    from ..replies import plan_replies, remove_stale, write_reply
+
+    copies = {sha: output / "workbooks" / name for sha, name in copy_names.items()
+              if (output / "workbooks" / name).exists()}
+    reports = {pid: output / "reports" / name for pid, name in report_names.items()
+               if with_reports and (output / "reports" / name).exists()}
+    planned = plan_replies(output, shown, copies, reports)
+    written = workers.map([(write_reply, path, reply, with_reports) for path, reply in planned], lambda i: None)
+    remove_stale(output, [path for path, _ in planned])
+    return [path for path in written if path is not None]
 
 

@@ -55,6 +55,8 @@ def slim(analysis: Analysis) -> Analysis:
 def fingerprint(rules: Rules, options: RunOptions) -> str:
     template = options.report_template.read_bytes() if options.report_template else b""
     text = f"{__version__}|{rules!r}|{options.reports}|".encode() + hashlib.sha256(template).digest()
+    if options.targets is not None:  # other approved targets, or scoring on them: everything is redone
+        text += f"|{options.targets.digest}|{options.score_on_approved}".encode()
     return hashlib.sha256(text).hexdigest()
 
 

@@ -102,10 +102,24 @@ _CELL_OPEN = re.compile(rb"<(?:\w+:)?c\b")
 _CELL_REF = re.compile(rb'<(?:\w+:)?c\b[^>]*?\br="([A-Z]+)(\d+)"')
 
 
+def _tag_start(xml: bytes, pos: int) -> int:
+    """Offset of the last ``<c `` (or the ``:`` of ``<x:c ``) before ``pos``, or -1. Steps
+    back one ``c `` at a time: searching for each form separately from ``pos`` scanned back to
+    the start of the sheet whenever one form never occurs, once per styled cell (quadratic)."""
+    end = pos
+    while True:
+        i = xml.rfind(b"c ", 0, end)
+        if i <= 0:
+            return -1
+        if xml[i - 1:i] in (b"<", b":"):
+            return i - 1
+        end = i
+
+
 def _enclosing_cell(xml: bytes, pos: int) -> tuple[tuple[int, int], bytes] | None:
     """((row, col), body) of the cell whose tag or body holds byte offset ``pos``; None when
     it cannot be told (e.g. a tag written ``<c\n``), which only costs precision."""
-    start = max(xml.rfind(b"<c ", 0, pos), xml.rfind(b":c ", 0, pos))
+    start = _tag_start(xml, pos)
     if start < 0:
         return None
     tag_end = xml.find(b">", start)

@@ -5,7 +5,8 @@ and every problem cell of the department's own sheets is filled red (error) or y
 (warning) with a comment holding the Chinese message. ``.xlsx``/``.xlsm`` are edited at the
 zip level (``xlsx.edit``), which keeps everything of the department's file — values, styles,
 dropdowns, merged cells, images, charts — except macros (the copy is always a plain
-``.xlsx``); an ``.xls`` is rebuilt with openpyxl from its values (``xlsx.xls_copy``). The
+``.xlsx``); an ``.xls`` (or WPS ``.et``, or ``.ods``) is rebuilt with openpyxl from its values
+(``xlsx.xls_copy``). The
 source file is only ever read.
 """
 from __future__ import annotations
@@ -55,7 +56,7 @@ def annotate_workbook(src: str | os.PathLike | bytes, dst: str | os.PathLike,
         if Path(dst).resolve() == Path(src).resolve():
             raise ValueError("annotate_workbook: dst must differ from src (the source is never modified)")
         src = Path(src).read_bytes()
-    if bytes(src[:4]) == _OLE2_MAGIC:
+    if bytes(src[:4]) == _OLE2_MAGIC or not _is_ooxml(src):  # .xls, WPS .et, OpenDocument .ods
         from .xlsx.xls_copy import copy_xls, mark_cells, write_sheet
 
         wb = copy_xls(src)
@@ -72,6 +73,15 @@ def annotate_workbook(src: str | os.PathLike | bytes, dst: str | os.PathLike,
                        f"{i.severity.label}：{i.message}", int(i.is_error))
              for i in issues if i.row is not None and i.sheet in names and i.sheet != RESULT_SHEET]
     return atomic_write_bytes(dst, edit.annotate(bytes(src), plan, marks, AUTHOR))
+
+
+def _is_ooxml(src: bytes) -> bool:
+    """An Excel 2007+ package (the zip-level editor's input), as opposed to an .ods."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(src)) as zf:
+            return "xl/workbook.xml" in zf.namelist()
+    except zipfile.BadZipFile:
+        return False
 
 
 def _text(value) -> str:

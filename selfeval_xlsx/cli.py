@@ -62,14 +62,16 @@ def _check_or_score(args) -> int:
         issues = [*approved.targets.issues, *issues]
         if not args.json:
             _print_target_issues(approved.targets)
-    unreadable = any(a.unreadable for a in analyses) or any(s.code is Code.MISSING_PATH for s in skipped)
+    unreadable = any(a.unreadable for a in analyses) or any(s.code is Code.MISSING_PATH or s.code.unreadable
+                                                            for s in skipped)
     if args.command == "check":
         _print_check(args, analyses, issues, skipped)
     else:
         _print_scores(args, analyses)
     if unreadable:
         return 2
-    return 1 if any(i.is_error for i in issues) else 0
+    refused = any(s.code.severity is Severity.ERROR for s in skipped)  # e.g. an attachment over the size limit
+    return 1 if refused or any(i.is_error for i in issues) else 0
 
 
 def _print_check(args, analyses, issues, skipped) -> None:
@@ -79,7 +81,7 @@ def _print_check(args, analyses, issues, skipped) -> None:
                           "issues": [i.to_dict() for i in issues]}, ensure_ascii=False, indent=1))
         return
     for s in skipped:
-        print(f"跳过：{s.path}（{s.reason}）")
+        print(f"{'拒收' if s.code.severity is Severity.ERROR else '跳过'}：{s.path}（{s.reason}）[{s.code}]")
     for analysis in analyses:
         own = [i for i in issues if i.file == analysis.ref.name]
         errors = sum(i.is_error for i in own)
@@ -167,10 +169,12 @@ def _print_refused(result) -> None:
         first = problems[0] if problems else None
         more = f"（另有 {len(problems) - 1} 个问题，见问题清单）" if len(problems) > 1 else ""
         rejected.append((first.title if first else "无法处理", name, (first.message if first else "") + more))
+    # Inputs refused before reading (too large, no regular file, a format not read) are refusals too.
+    rejected += [(s.code.title, s.path, s.reason) for s in result.skipped if s.code.severity is Severity.ERROR]
     _print_grouped("拒收", rejected)
     # A reason that only repeats its group's name ("不是工作簿或邮件，已跳过") is not printed twice.
     _print_grouped("跳过", [(s.code.title, s.path, "" if s.reason.removesuffix("，已跳过") == s.code.title else s.reason)
-                          for s in result.skipped])
+                          for s in result.skipped if s.code.severity is not Severity.ERROR])
 
 
 def _print_project(r) -> None:
@@ -228,8 +232,9 @@ def _run(args) -> int:
             print(f"PDF 转换未完成：{exc}", file=sys.stderr)
     errors, warnings = result.count(Severity.ERROR), result.count(Severity.WARNING)
     replaced = f"，另有已取代 {len(result.superseded)} 个不计" if result.superseded else ""
-    print(f"工作簿：读取 {result.inputs} 个（复用上次结果 {result.reused} 个），拒收 {result.rejected} 个，"
-          f"跳过 {len(result.skipped)} 个；项目：评分 {result.scored} 个，共 {len(result.counted)} 个{replaced}；"
+    refused = sum(s.code.severity is Severity.ERROR for s in result.skipped)
+    print(f"工作簿：读取 {result.inputs} 个（复用上次结果 {result.reused} 个），拒收 {result.rejected + refused} 个，"
+          f"跳过 {len(result.skipped) - refused} 个；项目：评分 {result.scored} 个，共 {len(result.counted)} 个{replaced}；"
           f"问题：错误 {errors} 个，警告 {warnings} 个。")
     print(f"输出：{result.output / 'summary.xlsx'}，{result.output / 'workbooks'}，"
           f"{result.output / 'reports'}（报告 {len(result.reports)} 份{f'，PDF {len(pdfs)} 份' if pdfs else ''}）")
@@ -300,17 +305,17 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_text in (("check", "检查工作簿填报问题（指出工作表和单元格），不写任何文件"),
                             ("score", "检查并评分，打印每个项目的得分")):
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("files", nargs="+", metavar="文件", help="工作簿（.xlsx/.xlsm/.xls）、邮件（.eml）或文件夹")
+        p.add_argument("files", nargs="+", metavar="文件", help="工作簿（.xlsx/.xlsm/.xls/.et/.ods）、邮件（.eml/.msg）、.zip 压缩包或文件夹")
         p.add_argument("--json", action="store_true", help="以 JSON 输出，便于其他程序读取")
         p.add_argument("--rules", type=Path, metavar="FILE", help=rules_help)
         p.add_argument("--strict", action="store_true", help=STRICT_HELP)
         _targets_arguments(p)
 
     p = sub.add_parser("run", help="批量处理：评分并输出汇总表、工作簿副本和报告",
-                       description="批量处理一个收件箱（文件夹、工作簿、.eml 邮件）。输出：summary.xlsx（汇总、指标明细、问题清单、统计），"
+                       description="批量处理一个收件箱（文件夹、工作簿、.eml/.msg 邮件、.zip 压缩包）。输出：summary.xlsx（汇总、指标明细、问题清单、统计），"
                                    "workbooks/（每个工作簿加上「自评结果」工作表的副本），reports/（每个项目一份 Word 报告）。"
                                    "再次运行时只处理新增或变化的文件。")
-    p.add_argument("inputs", nargs="+", metavar="输入", help="工作簿、.eml 邮件或文件夹（递归查找）")
+    p.add_argument("inputs", nargs="+", metavar="输入", help="工作簿、.eml/.msg 邮件、.zip 压缩包或文件夹（递归查找）")
     p.add_argument("-o", "--output", default="output", metavar="DIR", help="输出文件夹（默认 output/）")
     p.add_argument("--workers", type=int, default=0, metavar="N", help="并行进程数（默认：CPU 核数）")
     p.add_argument("--scheduler", metavar="ADDRESS", help="dask.distributed 调度器地址（如 tcp://10.0.0.5:8786），需安装 selfeval-xlsx[dask]")

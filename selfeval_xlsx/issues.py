@@ -62,12 +62,19 @@ class Code(StrEnum):
     MISSING_COLUMN = "missing-column", ERROR, FILE, "缺少必填列"
     UNKNOWN_LAYOUT = "unknown-layout", ERROR, FILE, "无法识别的表格格式"
     SHEET_NOT_READ = "sheet-not-read", WARNING, FILE, "工作表未能识别"
+    AMBIGUOUS_SHEET = "ambiguous-sheet", ERROR, FILE, "多张工作表对应同一表单"
+    DUPLICATE_SHEET = "duplicate-sheet", WARNING, FILE, "另有隐藏的同名工作表未读取"
+    DUPLICATE_HEADER = "duplicate-header", WARNING, CELL, "表头重复"
+    CONFLICTING_COLUMNS = "conflicting-columns", ERROR, CELL, "同名两列数值不同"
     # Cells the reader could not convert.
     FORMULA_NO_VALUE = "formula-no-value", ERROR, CELL, "公式没有计算结果"
     BAD_NUMBER = "bad-number", ERROR, CELL, "应填数字"
     NEGATIVE_NUMBER = "negative-number", ERROR, CELL, "数值为负"
     NUMBER_TOO_LARGE = "number-too-large", ERROR, CELL, "数值过大"
     BAD_YEAR = "bad-year", ERROR, CELL, "年度格式不对"
+    EXCEL_ERROR = "excel-error", ERROR, CELL, "公式计算结果为错误值"
+    UNIT_IN_AMOUNT = "unit-in-amount", WARNING, CELL, "金额带单位（已换算）"
+    BAD_AMOUNT_UNIT = "bad-amount-unit", ERROR, CELL, "金额的单位不是货币单位"
     TOTALS_MISMATCH = "totals-mismatch", WARNING, CELL, "合计行与明细之和不一致"
     # Record rules (checks).
     EMPTY_REQUIRED = "empty-required", ERROR, CELL, "必填项为空"
@@ -124,8 +131,10 @@ class Code(StrEnum):
     MISSING_PATH = "missing-path", ERROR, FILE, "路径不存在"
     LOCK_FILE = "lock-file", WARNING, FILE, "Excel 临时锁文件"
     NOT_AN_INPUT = "not-an-input", WARNING, FILE, "不是工作簿或邮件"
+    SPECIAL_FILE = "special-file", ERROR, FILE, "不是普通文件", True
+    UNSUPPORTED_FORMAT = "unsupported-format", ERROR, FILE, "表格格式不支持", True
     DUPLICATE_FILE = "duplicate-file", WARNING, FILE, "重复的文件"
-    BAD_EMAIL = "bad-email", WARNING, FILE, "邮件无法解析"
+    BAD_EMAIL = "bad-email", ERROR, FILE, "邮件无法解析", True
     NO_ATTACHMENT = "no-attachment", WARNING, FILE, "邮件没有 Excel 附件"
 
 

@@ -114,6 +114,15 @@ def is_candidate(sheet_name: str) -> bool:
     return sheet_name.strip() not in NOT_FORMS
 
 
+def candidates(file: str, names: list[str], hidden: set[str]) -> tuple[list[str], list[Issue]]:
+    """The sheets to search for forms: every visible one but the tool's own. A hidden sheet
+    is not read (it is often a stale copy, which would double its project); it is named."""
+    wanted = [n for n in names if is_candidate(n) and n not in hidden]
+    problems = [issue(Code.SHEET_NOT_READ, f"工作表「{n}」是隐藏的，未读取；如其中是需要评分的自评表，请取消隐藏后重新提交。",
+                      file=file, sheet=n) for n in names if is_candidate(n) and n in hidden]
+    return wanted, problems
+
+
 # --- cells as labels --------------------------------------------------------------------------
 
 def _compact(value) -> str:
@@ -571,7 +580,7 @@ class _FormReader:
     def _number(self, r: int, c: int, column: schema.Column, unit: str = "") -> Decimal | None:
         """A number cell; a printed form's ``—`` or ``/`` counts as blank."""
         raw = self.sheet.raw(r, c)
-        if isinstance(raw, str) and _blank(raw):
+        if isinstance(raw, str) and raw.strip() and _blank(raw):
             return None
         return self.cells.convert(r, c, column, unit)
 

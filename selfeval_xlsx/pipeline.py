@@ -6,6 +6,7 @@ superseded submission, are records of their own, applied when the outputs are wr
 from __future__ import annotations
 
 import datetime as dt
+import os
 import signal
 import threading
 from dataclasses import dataclass, replace
@@ -14,8 +15,9 @@ from typing import TYPE_CHECKING
 
 from . import checks
 from ._io import describe_os_error
+from .errors import UnreadableInput
 from .guard import Limits
-from .intake import InputRef, file_ref
+from .intake import InputRef, display_name, file_ref
 from .issues import Code, Issue, issue
 from .models import Approval, ApprovedProject, Project, ProjectResult, Submission
 from .rules import Rules, load_rules
@@ -168,7 +170,10 @@ def _read_check_score(ref: InputRef, rules: Rules, limits: Limits, approved: App
     from .xlsx.meta import saved_time
 
     with time_limit(limits.seconds):
-        data = ref.read()
+        try:
+            data = ref.read(limits.max_file_bytes)  # size from stat first: never read past the limit
+        except UnreadableInput as exc:
+            return Analysis(ref, (), (issue(exc.code, str(exc), file=ref.name),))
         submission = read_workbook(ref.name, data, name=ref.name, limits=limits)
         results, issues = evaluate(submission, rules, approved)
         # Only a file the guard let through is opened a second time.
@@ -183,7 +188,12 @@ def analyse(ref: InputRef | str | Path, rules: Rules | None = None, limits: Limi
     for a bad input: an unreadable, too slow or too large file, or an internal error,
     becomes a file-level issue."""
     if not isinstance(ref, InputRef):
-        ref = file_ref(Path(ref))
+        try:
+            ref = file_ref(ref)
+        except OSError as exc:  # not a regular file, or not readable
+            ref = InputRef(os.fspath(ref), display_name(os.fspath(ref)), "", dt.datetime.now(dt.timezone.utc))
+            return Analysis(ref, (), (issue(Code.UNREADABLE_FILE, describe_os_error(exc), file=ref.name,
+                                            value=exc.strerror or str(exc)),))
     rules = rules or load_rules()
     try:
         return _read_check_score(ref, rules, limits, approved)

@@ -377,6 +377,16 @@ def test_a_sheet_titled_like_the_form_but_without_its_blocks(form_book, national
     assert problem.code == "unknown-layout" and "说明" in problem.message and "项目资金" in problem.message
 
 
+def test_a_hidden_sheet_is_named_not_read(form_book, national):
+    path = form_book(national, more={"旧版": copy.deepcopy(NATIONAL)})  # a stale copy, hidden
+    book = openpyxl.load_workbook(path)
+    book["旧版"].sheet_state = "hidden"
+    book.save(path)
+    analysis = analyse(path)
+    assert [r.total for r in analysis.results] == [D("99.50")]
+    assert located(analysis) == {("旧版", "", "sheet-not-read")}
+
+
 # --- neither layout, broken files, the command line -----------------------------------------------
 
 def test_a_plain_workbook_gets_the_layout_message(tmp_path, capsys):

@@ -94,7 +94,7 @@ _YEAR_LINE = re.compile(r"[（(]?((?:19|20)\d\d)年度?[）)]?")
 _PLACEHOLDER = re.compile(r"[-－—–/／、]*|无")  # what printed forms put in cells that do not apply
 _DATE = re.compile(r"((?:19|20)\d\d)\s*[年./-]\s*(\d{1,2})\s*[月./-]\s*(\d{1,2})")
 _BRACKETS = re.compile(r"[（(【\[][^）)】\]]*[）)】\]]")
-_TEXT = schema.Column("text", "")  # a text cell that is no column of the standard form
+_SUBMITTED = schema.Column("submitted", "填报日期")  # the one line of the form the standard form has no column for
 
 
 class Cells(Protocol):
@@ -225,8 +225,9 @@ class _Form:
     def rows(self) -> range:
         return range(self.start, self.end)
 
-    def find(self, wanted, first: int | None = None) -> tuple[int, int] | None:
-        return self.sheet.find(range(self.start if first is None else first, self.end), wanted)
+    def find(self, wanted) -> tuple[int, int] | None:
+        """First (row, col) of the form whose label satisfies ``wanted``."""
+        return self.sheet.find(self.rows, wanted)
 
     def missing_labels(self) -> list[str]:
         """The labels a form needs that this one lacks (empty: it is a form)."""
@@ -358,7 +359,7 @@ class _FormReader:
         if c is None:
             self.form.values[fieldname], self.form.at[fieldname] = "", (r, label_col)
             return
-        column = schema.PROJECTS.column(fieldname) if fieldname in _PROJECT_FIELDS else replace(_TEXT, header=fieldname)
+        column = schema.PROJECTS.column(fieldname) if fieldname in _PROJECT_FIELDS else _SUBMITTED
         self.form.values[fieldname], self.form.at[fieldname] = self.cells.convert(r, c, column), (r, c)
 
     def _year(self) -> None:

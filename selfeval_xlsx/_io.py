@@ -1,4 +1,5 @@
-"""Small file helpers shared by every writer: atomic writes and safe file names."""
+"""Small file helpers shared by every writer: atomic writes, safe file names, and what a failed
+file operation means in words a user reads."""
 from __future__ import annotations
 
 import itertools
@@ -50,3 +51,14 @@ def atomic_write_bytes(dst: str | os.PathLike, data: bytes) -> Path:
     with atomic_path(dst) as tmp:
         tmp.write_bytes(data)
     return Path(dst)
+
+
+def describe_os_error(exc: OSError) -> str:
+    """A failed read as a Chinese sentence (the system's own text goes to support, not here)."""
+    if isinstance(exc, PermissionError):
+        return "没有读取该文件的权限，请检查文件权限后重试。"
+    if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+        return "文件不存在或已被移走，请检查路径后重试。"
+    if isinstance(exc, IsADirectoryError):
+        return "这是一个文件夹，不是文件。"
+    return "无法读取文件（磁盘或网络出错），请稍后重试。"

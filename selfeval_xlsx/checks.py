@@ -21,9 +21,9 @@ from . import schema
 from .issues import Code, Issue, Scope, issue
 from .models import (NARRATIVE_FIELDS, ApprovedIndicator, ApprovedProject, Approval, FundingRow, Indicator,
                      IndicatorScore, Project, ProjectResult, Row, SpendingRow, Submission)
-from .present import fmt_number
+from .present import fmt_number, fmt_rate
 from .rules import Rules
-from .vocab import NATURES, Kind, normalize_level, normalize_name, normalize_nature, normalize_source
+from .vocab import NATURES, Kind, Layout, normalize_level, normalize_name, normalize_nature, normalize_source
 from .xlsx.parts import a1
 
 _ZERO = Decimal(0)
@@ -58,6 +58,17 @@ class _Found:
         self.issues.append(issue(code, message, file=self.file, value="" if value is None else str(value),
                                  project_id=pid, **where))
 
+    def seen(self, record: Row, field: str) -> bool:
+        """Whether the cell of ``record``'s ``field`` has a problem already."""
+        where = record.where(field)
+        return (where["sheet"], where["row"], where["col"]) in self.reported
+
+
+def _cell(record: Row, field: str) -> str:
+    """``绩效指标!B7``: where ``record``'s ``field`` is, for a message."""
+    where = record.where(field)
+    return f"{where['sheet']}!{a1(where['row'], where['col'])}"
+
 
 def check_submission(submission: Submission, rules: Rules) -> list[Issue]:
     """Every record rule over a read submission; its conversion problems (``submission.issues``)
@@ -67,9 +78,13 @@ def check_submission(submission: Submission, rules: Rules) -> list[Issue]:
         _required(found, project)
     for project in submission.duplicates:
         first = next(p for p in submission.projects if p.project_id == project.project_id)
-        found.add(Code.DUPLICATE_PROJECT_ID,
-                  f"项目编号「{project.project_id}」在「{project.sheet}」中重复出现（第 {first.row + 1} 行和第 "
-                  f"{project.row + 1} 行），请为每个项目使用唯一编号。", project, "project_id", project.project_id)
+        if project.sheet != first.sheet:  # two national forms, one sheet each
+            message = (f"「{project.sheet}」与「{first.sheet}」的项目编号同为「{project.project_id}」，是同一个项目"
+                       "（自评表未填项目编号时，按主管部门、项目名称和年度生成编号）。请删除重复的工作表，或核对项目名称。")
+        else:
+            message = (f"项目编号「{project.project_id}」在「{project.sheet}」中重复出现（第 {first.row + 1} 行和第 "
+                       f"{project.row + 1} 行），请为每个项目使用唯一编号。")
+        found.add(Code.DUPLICATE_PROJECT_ID, message, project, "project_id", project.project_id)
     for row in submission.orphans:
         _required(found, row)
         if row.project_id and not isinstance(row, Project):
@@ -86,6 +101,7 @@ def check_submission(submission: Submission, rules: Rules) -> list[Issue]:
         _weights(found, project, rules)
         _reconcile_spending(found, project, rules)
         _narratives(found, project, rules)
+        _stated_funding(found, project, rules)
     return found.issues
 
 
@@ -102,9 +118,8 @@ def _required(found: _Found, record: Row) -> None:
         if not_applicable and column.field == "actual":
             continue
         col = record.cols.get(column.field)
-        if col is not None and getattr(record, column.field) in ("", None) \
-                and (record.sheet, record.row, col) not in found.reported:
-            found.add(Code.EMPTY_REQUIRED, f"{record.sheet}!{a1(record.row, col)}「{column.header}」为必填项，不能为空。",
+        if col is not None and getattr(record, column.field) in ("", None) and not found.seen(record, column.field):
+            found.add(Code.EMPTY_REQUIRED, f"{_cell(record, column.field)}「{column.header}」为必填项，不能为空。",
                       record, column.field)
 
 
@@ -112,12 +127,14 @@ def _vocabulary(found: _Found, record: Row) -> None:
     if isinstance(record, Indicator):
         level1 = normalize_level(record.level1, schema.LEVEL1)
         level2 = normalize_level(record.level2, schema.LEVEL2)
+        # A merged 一级/二级 run is one cell (its first row): reported once, not per row.
         if level1 and level1 not in schema.LEVEL2_BY_LEVEL1:
-            found.add(Code.BAD_LEVEL1, f"{record.sheet}!{a1(record.row, record.cols.get('level1'))}「一级指标」应为{'、'.join(schema.LEVEL1)}之一，读到「{level1}」。",
-                      record, "level1", level1)
-        elif level1 and level2 and level2 not in schema.LEVEL2_BY_LEVEL1[level1]:
+            if not found.seen(record, "level1"):
+                found.add(Code.BAD_LEVEL1, f"{_cell(record, 'level1')}「一级指标」应为{'、'.join(schema.LEVEL1)}之一，读到「{level1}」。",
+                          record, "level1", level1)
+        elif level1 and level2 and level2 not in schema.LEVEL2_BY_LEVEL1[level1] and not found.seen(record, "level2"):
             found.add(Code.BAD_LEVEL2,
-                      f"{record.sheet}!{a1(record.row, record.cols.get('level2'))}「二级指标」「{level2}」不属于"
+                      f"{_cell(record, 'level2')}「二级指标」「{level2}」不属于"
                       f"「{level1}」（应为{'、'.join(schema.LEVEL2_BY_LEVEL1[level1])}之一）。",
                       record, "level2", level2)
         if normalize_nature(record.nature) not in ("", *NATURES):
@@ -130,8 +147,9 @@ def _vocabulary(found: _Found, record: Row) -> None:
         elif record.weight is not None and record.weight < 0:
             found.add(Code.BAD_WEIGHT, f"「{record.level3}」分值 {_fmt(record.weight)} 为负数", record, "weight",
                       _fmt(record.weight))
-    elif isinstance(record, FundingRow) and record.source and normalize_source(record.source) not in schema.SOURCES:
-        found.add(Code.BAD_SOURCE, f"{record.sheet}!{a1(record.row, record.cols.get('source'))}「资金来源」建议填写"
+    elif isinstance(record, FundingRow) and record.source and normalize_source(record.source) not in schema.SOURCES \
+            and not found.seen(record, "source"):
+        found.add(Code.BAD_SOURCE, f"{_cell(record, 'source')}「资金来源」建议填写"
                   f"{'、'.join(schema.SOURCES)}之一，读到「{record.source}」。", record, "source", record.source)
 
 
@@ -205,19 +223,47 @@ def _narratives(found: _Found, project: Project, rules: Rules) -> None:
             continue
         found.add(code, f"项目「{project.project_id}」的「{header}」（{project.sheet}!{a1(project.row, project.cols[field])}）"
                   f"未填写，自评报告中该部分{consequence}", project, field)
-    if absent:
+    if absent and project.layout == Layout.NATIONAL:  # the form has no place for them
+        found.add(code, f"「{project.sheet}」是国家表式的自评表，没有" + "、".join(f"「{h}」" for h in absent)
+                  + f"栏目，项目「{project.name}」自评报告中这些部分将按数据生成或标注“【待补充】”。如需写入单位"
+                  "自己的文字，请改用标准填报表（selfeval template 生成）填写。", project, "project_id", "、".join(absent))
+    elif absent:
         found.add(code, f"「{project.sheet or schema.PROJECTS.name}」没有" + "、".join(f"「{h}」" for h in absent)
                   + f"列，项目「{project.project_id}」自评报告中这些部分{consequence}", project, "project_id",
                   "、".join(absent))
 
 
+_AMOUNTS = (("initial_budget", "年初预算数"), ("budget", "全年预算数"), ("executed", "全年执行数"))
+_RATE_TOLERANCE = Decimal("0.005")  # a rate written as a whole percent (98% for 98.16%) still agrees
+
+
+def _stated_funding(found: _Found, project: Project, rules: Rules) -> None:
+    """A national form's 年度资金总额 row against the sum of its source rows (the rows count)."""
+    stated = project.stated
+    if stated is None or stated.row is None or any(f.row == stated.row for f in project.funding):
+        return  # no total row, or it is the one funding row
+    for name, header in _AMOUNTS:
+        given, values = getattr(stated, name), [getattr(f, name) for f in project.funding]
+        # Σ over the rows that were read; an unreadable amount is reported already.
+        if given is None or not values or all(v is None for v in values) or (name != "initial_budget" and None in values):
+            continue
+        total = sum((v for v in values if v is not None), _ZERO)
+        if abs(given - total) > rules.reconciliation_tolerance:
+            found.add(Code.TOTALS_MISMATCH, f"「年度资金总额」的{header}填写为 {_fmt(given)} 万元，"
+                      f"与其中各项资金合计 {_fmt(total)} 万元不一致，已按各项资金合计计算", stated, name, _fmt(given),
+                      project_id=project.project_id)
+
+
 def check_scores(result: ProjectResult, rules: Rules) -> list[Issue]:
     """Completeness once the project is scored (DOMAIN.md §3 rule 11): a self score that
-    differs from the computed one, a shortfall without its 偏差原因."""
+    differs from the computed one, a shortfall without its 偏差原因, and a national form's own
+    figures (budget 分值, 执行率, 得分, 总分) that differ from the computed ones."""
     found = _Found(result.project.source_file, ())
     for s in result.indicators:
         _self_score(found, s, rules)
         _over_achieved(found, s)
+    if result.project.stated is not None:
+        _stated_scores(found, result, rules)
     return found.issues
 
 
@@ -230,6 +276,30 @@ def _over_achieved(found: _Found, s: IndicatorScore) -> None:
     ind = s.indicator
     found.add(Code.OVER_ACHIEVED, f"「{ind.level3}」实际完成值 {_fmt(b)}{s.unit} 是年度指标值 {_fmt(a)}{s.unit} 的 "
               f"{fmt_number(b / a, 1)} 倍，已按满分计；指标值可能定得过低，请复核。", ind, "actual", ind.actual)
+
+
+def _stated_scores(found: _Found, result: ProjectResult, rules: Rules) -> None:
+    stated, pid = result.project.stated, result.project.project_id
+
+    def differs(code: Code, name: str, message: str, given: Decimal) -> None:
+        found.add(code, message, stated, name, _fmt(given), project_id=pid)
+
+    if stated.weight is not None and stated.weight != result.budget_weight:
+        differs(Code.STATED_DIFFERS, "weight", f"「年度资金总额」的分值填写为 {_fmt(stated.weight)}，评分规则中为 "
+                f"{_fmt(result.budget_weight)}，已按 {_fmt(result.budget_weight)} 分计算", stated.weight)
+    if stated.rate is not None and result.rate is not None and abs(stated.rate - result.rate) > _RATE_TOLERANCE:
+        differs(Code.STATED_DIFFERS, "rate", f"「年度资金总额」的执行率填写为 {fmt_rate(stated.rate)}，按全年执行数 {_fmt(result.executed)} "
+                f"÷ 全年预算数 {_fmt(result.budget)} 计算为 {fmt_rate(result.rate)}", stated.rate)
+    if stated.score is not None and result.budget_score is not None \
+            and abs(stated.score - result.budget_score) > rules.self_score_tolerance:
+        differs(Code.SELF_SCORE_DIFFERS, "score", f"「年度资金总额」的预算执行自评得分 {_fmt(stated.score)} 与按规则计算的得分 "
+                f"{_fmt(result.budget_score)} 不一致（执行率 {fmt_rate(result.rate)}）", stated.score)
+    if stated.total_weight is not None and stated.total_weight != result.total_weight:
+        differs(Code.STATED_DIFFERS, "total_weight", f"「总分」的分值填写为 {_fmt(stated.total_weight)}，评分规则中为 "
+                f"{_fmt(result.total_weight)}", stated.total_weight)
+    if stated.total is not None and result.total is not None and abs(stated.total - result.total) > rules.self_score_tolerance:
+        differs(Code.SELF_SCORE_DIFFERS, "total", f"「总分」填写为 {_fmt(stated.total)}，与按规则计算的总分 "
+                f"{_fmt(result.total)} 不一致", stated.total)
 
 
 def _self_score(found: _Found, s: IndicatorScore, rules: Rules) -> None:

@@ -16,7 +16,7 @@ from .guard import Limits
 from .intake import collect
 from .present import fmt_figure, level1_order, text_width
 from .issues import Code
-from .vocab import Severity
+from .vocab import Layout, Severity
 
 
 EPILOG = """\
@@ -77,6 +77,7 @@ def _check_or_score(args) -> int:
 def _print_check(args, analyses, issues, skipped) -> None:
     if args.json:
         print(json.dumps({"files": [a.ref.name for a in analyses], "skipped": [s.__dict__ for s in skipped],
+                          "layouts": {a.ref.name: dict(a.layouts) for a in analyses},
                           "issues": [i.to_dict() for i in issues]}, ensure_ascii=False, indent=1))
         return
     for s in skipped:
@@ -85,9 +86,19 @@ def _print_check(args, analyses, issues, skipped) -> None:
         own = [i for i in issues if i.file == analysis.ref.name]
         errors = sum(i.is_error for i in own)
         print(f"\n{analysis.ref.name}：{len(analysis.results)} 个项目，错误 {errors} 个，警告 {len(own) - errors} 个")
+        for line in _layout_lines(analysis.layouts):
+            print(line)
         if own:
             rows = [[i.sheet or "-", i.cell or "-", i.severity.label, str(i.code), i.message] for i in own]
             print(_table(["工作表", "单元格", "级别", "代码", "说明"], rows))
+
+
+def _layout_lines(layouts) -> list[str]:
+    """``  附件1、附件2：项目支出绩效自评表（国家表式）``: the sheets read, by recognised layout."""
+    groups: dict[str, list[str]] = {}
+    for sheet, layout in layouts:
+        groups.setdefault(Layout(layout).label, []).append(sheet)
+    return [f"  {'、'.join(sheets)}：{label}" for label, sheets in groups.items()]
 
 
 def _print_scores(args, analyses) -> None:

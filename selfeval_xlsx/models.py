@@ -3,7 +3,9 @@
 The reader produces :class:`Project` records (with their funding, spending and indicator
 rows); the scorer turns one into a :class:`ProjectResult`. Amounts are ``Decimal`` in 万元.
 Every row remembers its sheet and 0-based sheet row, and ``cols`` maps field -> 0-based
-column, so any stage can name the exact cell of a problem.
+column, so any stage can name the exact cell of a problem. A record whose fields sit on
+several rows (the national form's 项目名称, 主管部门 …, or a merged 一级指标 whose cell is the
+first row of its run) names those rows in ``rows``.
 """
 from __future__ import annotations
 
@@ -16,15 +18,19 @@ from .vocab import Status
 
 @dataclass(slots=True)
 class Row:
-    """Where a record came from: sheet name, 0-based sheet row, field -> 0-based column."""
+    """Where a record came from: sheet name, 0-based sheet row, field -> 0-based column, and
+    field -> 0-based row for the fields that are not on ``row``."""
 
     sheet: str = ""
     row: int | None = None
     cols: dict[str, int] = field(default_factory=dict, repr=False)
+    rows: dict[str, int] = field(default_factory=dict, repr=False)
 
     def where(self, field_name: str | None = None) -> dict:
         """Keyword arguments locating this row (and one of its fields) for an Issue."""
-        return {"sheet": self.sheet, "row": self.row, "col": self.cols.get(field_name) if field_name else None}
+        if not field_name:
+            return {"sheet": self.sheet, "row": self.row, "col": None}
+        return {"sheet": self.sheet, "row": self.rows.get(field_name, self.row), "col": self.cols.get(field_name)}
 
 
 @dataclass(slots=True)
@@ -67,13 +73,33 @@ class Indicator(Row):
     deviation: str = ""
 
 
+@dataclass(slots=True)
+class Stated(Row):
+    """The figures a national form states beside the rows they sum up: its 年度资金总额 row
+    (amounts in 万元, the budget's 分值, 执行率 as a fraction, 得分) and its 总分 row
+    (``total_weight``, ``total``; located through ``rows``). None where a cell is blank.
+    The checks compare each with the computed figure."""
+
+    initial_budget: Decimal | None = None
+    budget: Decimal | None = None
+    executed: Decimal | None = None
+    weight: Decimal | None = None
+    rate: Decimal | None = None
+    score: Decimal | None = None
+    total_weight: Decimal | None = None
+    total: Decimal | None = None
+
+
 NARRATIVE_FIELDS = ("goal", "achieved", "implementation", "management", "funds_usage",
                     "analysis", "problems", "improvements")
 
 
 @dataclass(slots=True)
 class Project(Row):
-    """One 项目信息 row with every row of the other sheets that carries its 项目编号."""
+    """One 项目信息 row with every row of the other sheets that carries its 项目编号, or one
+    national form (``layout``). A national form's sign-off goes to ``closing_unit`` (填报单位),
+    ``leader`` (项目负责人), ``finance_officer`` (财务负责人), ``submitted`` and ``closing_date``
+    (填报日期, ``YYYY-MM-DD`` when it reads as a date); ``stated`` holds the form's own totals."""
 
     project_id: str = ""
     name: str = ""
@@ -97,7 +123,9 @@ class Project(Row):
     closing_unit: str = ""
     closing_date: str = ""
     source_file: str = ""
+    layout: str = "standard"  # a vocab.Layout value
     submitted: str = ""  # 填报日期 as the form writes it: the submission's own date (DOMAIN §8)
+    stated: Stated | None = None
     funding: list[FundingRow] = field(default_factory=list)
     spending: list[SpendingRow] = field(default_factory=list)
     indicators: list[Indicator] = field(default_factory=list)
@@ -108,7 +136,8 @@ class Submission:
     """Everything read from one workbook: its projects (each with its rows) and the problems
     met converting cells. ``orphans`` are rows whose 项目编号 names no project and
     ``duplicates`` the 项目信息 rows that repeat an id already seen; the reader keeps them for
-    the checks to report. Each issue carries its project_id when it belongs to one project."""
+    the checks to report. Each issue carries its project_id when it belongs to one project.
+    ``layouts`` names the layout (a vocab.Layout) recognised on each sheet that was read."""
 
     file: str
     projects: list[Project] = field(default_factory=list)
@@ -116,6 +145,7 @@ class Submission:
     orphans: list[Row] = field(default_factory=list)
     duplicates: list[Project] = field(default_factory=list)
     has_funding_sheet: bool = True
+    layouts: dict[str, str] = field(default_factory=dict)
     sheet_order: tuple[str, ...] = ()  # the form's sheets in the workbook's order, then the others
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import checks
+from ._io import describe_os_error
 from .errors import UnreadableInput
 from .guard import Limits
 from .intake import InputRef, display_name, file_ref
@@ -29,14 +30,16 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Analysis:
-    """What one input gave: its scored projects and the problems that belong to no project
-    (each project's own problems are in its result)."""
+    """What one input gave: its scored projects, the problems that belong to no project
+    (each project's own problems are in its result) and, per sheet read, the layout
+    recognised there (``(sheet, vocab.Layout value)`` pairs)."""
 
     ref: InputRef
     results: tuple[ProjectResult, ...]
     issues: tuple[Issue, ...]
     sheet_order: tuple[str, ...] = ()  # the workbook's sheets, to list problems in its order
     saved_at: dt.datetime | None = None  # when the workbook was last saved (docProps/core.xml)
+    layouts: tuple[tuple[str, str], ...] = ()  # (sheet, vocab.Layout value) for each sheet read
 
     @property
     def unreadable(self) -> bool:
@@ -175,7 +178,7 @@ def _read_check_score(ref: InputRef, rules: Rules, limits: Limits, approved: App
         results, issues = evaluate(submission, rules, approved)
         # Only a file the guard let through is opened a second time.
         saved = None if any(i.code.unreadable for i in issues) else saved_time(data)
-    return Analysis(ref, results, issues, submission.sheet_order, saved)
+    return Analysis(ref, results, issues, submission.sheet_order, saved, tuple(submission.layouts.items()))
 
 
 def analyse(ref: InputRef | str | Path, rules: Rules | None = None, limits: Limits = Limits(),
@@ -189,7 +192,8 @@ def analyse(ref: InputRef | str | Path, rules: Rules | None = None, limits: Limi
             ref = file_ref(ref)
         except OSError as exc:  # not a regular file, or not readable
             ref = InputRef(os.fspath(ref), display_name(os.fspath(ref)), "", dt.datetime.now(dt.timezone.utc))
-            return Analysis(ref, (), (issue(Code.UNREADABLE_FILE, f"无法读取文件：{exc.strerror or exc}", file=ref.name),))
+            return Analysis(ref, (), (issue(Code.UNREADABLE_FILE, describe_os_error(exc), file=ref.name,
+                                            value=exc.strerror or str(exc)),))
     rules = rules or load_rules()
     try:
         return _read_check_score(ref, rules, limits, approved)
@@ -198,8 +202,8 @@ def analyse(ref: InputRef | str | Path, rules: Rules | None = None, limits: Limi
     except MemoryError:
         problem = issue(Code.MEMORY_LIMIT, f"处理所需内存超过 {limits.memory_mb} MB 上限，已中止。", file=ref.name)
     except OSError as exc:
-        problem = issue(Code.UNREADABLE_FILE, f"无法读取文件：{exc.strerror or exc}", file=ref.name)
+        problem = issue(Code.UNREADABLE_FILE, describe_os_error(exc), file=ref.name, value=exc.strerror or str(exc))
     except Exception as exc:  # noqa: BLE001 - one bad workbook never stops the batch
-        problem = issue(Code.INTERNAL_ERROR, f"处理时发生内部错误（{type(exc).__name__}），请将该文件转交技术支持。",
-                        file=ref.name, value=str(exc)[:200])
+        problem = issue(Code.INTERNAL_ERROR, "处理时发生内部错误，请将该文件转交技术支持。",
+                        file=ref.name, value=f"{type(exc).__name__}: {exc}"[:300])
     return Analysis(ref, (), (problem,))

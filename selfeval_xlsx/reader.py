@@ -4,6 +4,11 @@ pandas ``read_excel`` on the calamine engine gives the raw grid of each sheet (h
 grid row i is Excel row i + 1). The form (schema.py) says which headers to look for; the header
 row is found below any title rows, merged ranges are filled, blank rows skipped, and each value
 is converted by its column's kind. Nothing here raises for bad data: it becomes an Issue.
+
+A workbook with any of the standard form's sheets is read as the standard form, and only
+those sheets are parsed. Any other workbook is searched for the national 项目支出绩效自评表
+(:mod:`selfeval_xlsx.national`, which converts its cells with the same sheet reader); one with
+neither gets one ``unknown-layout`` problem.
 """
 from __future__ import annotations
 
@@ -11,22 +16,24 @@ import datetime as dt
 import difflib
 import io
 import re
+import zipfile
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
 
-from . import guard, schema
+from . import guard, national, schema
+from ._io import describe_os_error
 from .errors import UnreadableInput
 from .intake import read_file
 from .grid import fill_merges, is_blank as _is_blank
 from .issues import Code, Issue, issue
 from .models import FundingRow, Indicator, Project, SpendingRow, Submission
 from .parsing import parse_number, parse_quantity
-from .vocab import normalize_level, normalize_nature, normalize_source, strip_format_chars
+from .vocab import Layout, normalize_level, normalize_nature, normalize_source, strip_format_chars
 from .xlsx.meta import SheetMeta, read_meta, read_ods_meta
-from .xlsx.parts import a1 as _a1, column_letter
+from .xlsx.parts import a1 as _a1, column_letter, sheet_names
 
 ENGINE = "calamine"  # pandas engine; the benchmark's naive baseline swaps in "openpyxl"
 HEADER_SEARCH_ROWS = 30  # non-blank rows looked at for the header (title rows come first)
@@ -53,8 +60,11 @@ def read_workbook(path: str | Path, data: bytes | None = None, *, name: str | No
         if data is None:
             data = read_file(path, limits.max_file_bytes)  # a regular file within the size limit only
         fmt = guard.inspect(data, Path(path).suffix or ".xlsx", limits)
-        # Read before calamine: the metadata says how much calamine would allocate.
-        meta = _safe_meta(data, limits.max_cells) if fmt == "xlsx" else _ods_meta(data) if fmt == "ods" else {}
+        names = _xlsx_sheet_names(data) if fmt == "xlsx" else None
+        # Read before calamine: the metadata says how much calamine would allocate (for the
+        # sheets it will parse: the form's, or every candidate of a national workbook).
+        pick = national.is_candidate if names is not None and not _is_standard(names) else None
+        meta = _safe_meta(data, limits.max_cells, pick) if fmt == "xlsx" else _ods_meta(data) if fmt == "ods" else {}
         oversized = _oversized(file, meta, limits)
         if oversized:
             return Submission(file, issues=oversized)
@@ -62,15 +72,38 @@ def read_workbook(path: str | Path, data: bytes | None = None, *, name: str | No
         grids, merges = _load_grids(data, ambiguous=ambiguous)
         ambiguous = [replace(i, file=file) for i in ambiguous]
     except UnreadableInput as exc:
-        return Submission(file, issues=[issue(exc.code, str(exc), file=file)])
+        return Submission(file, issues=[issue(exc.code, str(exc), file=file, value=exc.detail)])
     except OSError as exc:
-        return Submission(file, issues=[issue(Code.UNREADABLE_FILE, f"无法读取文件：{exc.strerror or exc}", file=file)])
+        return Submission(file, issues=[issue(Code.UNREADABLE_FILE, describe_os_error(exc), file=file,
+                                              value=exc.strerror or str(exc))])
+    if not _is_standard(grids):
+        submission = national.read_forms(file, (_SheetReader(file, None, n, g, merges.get(n, []), meta.get(n))
+                                                for n, g in grids.items() if g is not None))
+        if submission.projects or not any(_is_form_sheet(n) for n in grids):
+            submission.issues = [*ambiguous, *submission.issues]  # hidden sheets left unread
+            submission.sheet_order = tuple(grids)
+            return submission
+        # else: a standard workbook missing sheets, which the standard reader names
     submission = _build(file, grids, merges, meta)
     if ambiguous:  # a sheet left unread for being ambiguous is not also "missing"
         unread = {i.sheet for i in ambiguous if i.is_error}
         submission.issues = [*ambiguous, *(i for i in submission.issues
                                            if not (i.code is Code.MISSING_SHEET and i.sheet in unread))]
     return submission
+
+
+def _is_standard(names) -> bool:
+    """Two or more of the standard form's sheets: the standard layout. One alone may be a
+    national form on a sheet that happens to be called 项目 or 项目资金, so its content decides."""
+    return len({schema.SHEET_NAMES[schema.normalize_header(n)[0]] for n in names if _is_form_sheet(n)}) >= 2
+
+
+def _xlsx_sheet_names(data: bytes) -> list[str] | None:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return sheet_names(archive.read("xl/workbook.xml"))
+    except Exception:  # noqa: BLE001 - calamine then decides (and reports a broken file)
+        return None
 
 
 def _load_grids(data: bytes, wanted_sheet=None, ambiguous: list[Issue] | None = None
@@ -89,7 +122,7 @@ def _load_grids(data: bytes, wanted_sheet=None, ambiguous: list[Issue] | None = 
                 wanted = [n for n in book.sheet_names if wanted_sheet(n)]
             # Text is text: pandas would turn "NA", "None", "NULL" or "NaN" typed in a cell into a
             # blank (an id NA would vanish); blank cells come back as "".
-            grids = pd.read_excel(book, sheet_name=wanted, header=None, dtype=object, na_filter=False)
+            grids = pd.read_excel(book, sheet_name=wanted, header=None, dtype=object, na_filter=False) if wanted else {}
             grids.update({n: None for n in book.sheet_names if n not in grids})
             merges = {}
             for sheet in wanted:
@@ -98,10 +131,11 @@ def _load_grids(data: bytes, wanted_sheet=None, ambiguous: list[Issue] | None = 
                 except Exception:  # merged ranges are a convenience; .xls/.ods may lack them
                     merges[sheet] = []
     except Exception as exc:  # noqa: BLE001 - any parser failure means "cannot read this file"
-        text = f"{type(exc).__name__}: {exc}"
+        text = f"{type(exc).__name__}: {exc}"[:300]  # for support, never in the message
         if "password" in text.lower() or "encrypt" in text.lower():
-            raise UnreadableInput("工作簿设置了密码保护，无法读取。请取消密码保护后重新提交。", Code.ENCRYPTED) from None
-        raise UnreadableInput(f"文件无法按 Excel 工作簿读取（{text[:200]}），请用 Excel 打开并另存为 .xlsx 后提交。", Code.CORRUPT_FILE) from None
+            raise UnreadableInput("工作簿设置了密码保护，无法读取。请取消密码保护后重新提交。", Code.ENCRYPTED, text) from None
+        raise UnreadableInput("文件已损坏，无法按 Excel 工作簿读取。请确认该文件能用 Excel 正常打开，另存为 .xlsx 后重新提交。",
+                              Code.CORRUPT_FILE, text) from None
     return grids, merges
 
 
@@ -119,6 +153,8 @@ def _choose_sheets(file: str, names: list[str], hidden: set[str]) -> tuple[list[
     """The sheets to read: one per form sheet. Several sheets may match one (a hidden stale
     「绩效指标」 beside its copy 「绩效指标 (2)」): the only visible one is read, with a warning
     naming the others; when that does not decide, none is read and the file is refused."""
+    if not _is_standard(names):  # no standard workbook: any sheet may hold national forms
+        return national.candidates(file, names, hidden)
     by_key: dict[str, list[str]] = {}
     for name in names:
         key = schema.SHEET_NAMES.get(schema.normalize_header(name)[0])
@@ -167,8 +203,8 @@ def _is_form_sheet(name: str) -> bool:
 
 
 def _safe_meta(data: bytes, max_cells: int, wanted_sheet=None) -> dict[str, SheetMeta]:
-    """Metadata of the form's sheets only (or those ``wanted_sheet`` picks): 填表说明 and
-    list sheets are never parsed."""
+    """Metadata of the sheets that will be parsed (``wanted_sheet`` picks them; by default the
+    form's): 填表说明 and list sheets of the standard form are never parsed."""
     try:
         return read_meta(data, wanted_sheet or _is_form_sheet, max_cells)
     except Exception:  # noqa: BLE001 - metadata only refines values; calamine already read them
@@ -219,12 +255,14 @@ def _percent_text(value: float | int) -> str:
 
 
 class _SheetReader:
-    """Reads one sheet of the form: header detection, column mapping, value conversion."""
+    """Reads one sheet of the form: header detection, column mapping, value conversion.
+    Without a ``spec`` it only converts cells (:meth:`convert`), for a layout found by content."""
 
-    def __init__(self, file: str, spec: schema.SheetSpec, sheet: str, grid: pd.DataFrame,
+    def __init__(self, file: str, spec: schema.SheetSpec | None, sheet: str, grid: pd.DataFrame,
                  merges: list, meta: SheetMeta | None):
         self.file, self.spec, self.sheet = file, spec, sheet
         self.meta = meta or SheetMeta()
+        self.merges = merges
         self.issues: list[Issue] = []
         self.values = grid.to_numpy(dtype=object, copy=True)
         self._fill_merges(merges)
@@ -292,6 +330,11 @@ class _SheetReader:
             totals.add(values)
             records.append((r, values))
         return records, cols
+
+    def convert(self, row: int, col: int, column: schema.Column, unit: str = ""):
+        """The cell at (row, col) read as ``column`` says (its kind; its header names it in
+        problems), a conversion problem added to :attr:`issues`."""
+        return self._convert(row, col, column, unit, self.values[row, col])
 
     def _duplicate_columns(self, header_row: int, cols: dict[str, int]) -> None:
         """A header that appears twice: the first column is read, the other named (a warning
@@ -500,7 +543,8 @@ def _build(file: str, grids: dict, merges: dict, meta: dict) -> Submission:
         records, cols = reader.rows()
         tables[key] = [(sheet, r, cols, values) for r, values in records]
         issues.extend(reader.issues)
-    submission = Submission(file, has_funding_sheet="funding" in found, sheet_order=tuple(grids))
+    submission = Submission(file, has_funding_sheet="funding" in found, sheet_order=tuple(grids),
+                            layouts={sheet: Layout.STANDARD.value for sheet in found.values()})
     by_id: dict[str, Project] = {}
     for sheet, r, cols, values in tables.get("projects", []):
         project = Project(sheet=sheet, row=r, cols=cols, source_file=file, **_fields(values))

@@ -86,6 +86,13 @@ class Source(StrEnum):
     OTHER = "其他资金"
 
 
+class Layout(_Labelled):
+    """The input layouts a workbook may use (DOMAIN.md §5 and §5b)."""
+
+    STANDARD = "standard", "标准填报表"
+    NATIONAL = "national", "项目支出绩效自评表（国家表式）"
+
+
 class Band(StrEnum):
     """Qualitative bands (DOMAIN.md §3 rule 5), from the best."""
 

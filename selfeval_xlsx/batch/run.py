@@ -91,8 +91,8 @@ def publish(ref: InputRef, cache: Path, notes: tuple[Issue, ...], copy_name: str
                               grades=grades)
             written.append(f"workbooks/{copy_name}")
         except Exception as exc:  # noqa: BLE001 - the department copy is best effort per file
-            problems.append(issue(Code.COPY_FAILED, f"无法生成带自评结果的工作簿副本（{type(exc).__name__}），"
-                                  "其余结果不受影响。", file=ref.name, value=str(exc)[:200]))
+            problems.append(issue(Code.COPY_FAILED, "无法生成带自评结果的工作簿副本，其余结果不受影响。",
+                                  file=ref.name, value=f"{type(exc).__name__}: {exc}"[:300]))
     if reports:
         for result in analysis.results:
             if result.total is None:

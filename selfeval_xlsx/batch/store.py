@@ -45,9 +45,9 @@ def slim(analysis: Analysis) -> Analysis:
     light = []
     for r in analysis.results:
         p = r.project
-        project = Project(sheet=p.sheet, row=p.row, cols=p.cols, project_id=p.project_id, name=p.name, year=p.year,
-                          department=p.department, implementer=p.implementer, source_file=p.source_file,
-                          submitted=p.submitted)  # the batch's clock reads it
+        project = Project(sheet=p.sheet, row=p.row, cols=p.cols, rows=p.rows, project_id=p.project_id, name=p.name,
+                          year=p.year, department=p.department, implementer=p.implementer, source_file=p.source_file,
+                          layout=p.layout, submitted=p.submitted)  # the batch's clock reads it
         light.append(replace(r, project=project, indicators=()))
     return replace(analysis, results=tuple(light))
 

@@ -1,5 +1,6 @@
-"""Small file helpers shared by every writer: atomic writes, safe file names, and the
-Chinese message for a write the output folder refused."""
+"""Small file helpers shared by every writer: atomic writes, safe file names, and what a failed
+file operation means in words a user reads (a read: :func:`describe_os_error`; a write the
+output folder refused: :func:`write_failure`, :func:`output_error`)."""
 from __future__ import annotations
 
 import errno
@@ -58,6 +59,17 @@ def atomic_write_bytes(dst: str | os.PathLike, data: bytes) -> Path:
     return Path(dst)
 
 
+def describe_os_error(exc: OSError) -> str:
+    """A failed read as a Chinese sentence (the system's own text goes to support, not here)."""
+    if isinstance(exc, PermissionError):
+        return "没有读取该文件的权限，请检查文件权限后重试。"
+    if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+        return "文件不存在或已被移走，请检查路径后重试。"
+    if isinstance(exc, IsADirectoryError):
+        return "这是一个文件夹，不是文件。"
+    return "无法读取文件（磁盘或网络出错），请稍后重试。"
+
+
 def host_name() -> str:
     """This machine's name (without importing :mod:`socket` where ``os.uname`` has it)."""
     if hasattr(os, "uname"):
@@ -107,8 +119,9 @@ def write_failure(exc: BaseException) -> OSError | None:
     return None
 
 
-def describe_os_error(exc: OSError) -> str:
-    """A Chinese reason for an OSError (``磁盘空间不足`` …), with the system's words after it."""
+def describe_write_failure(exc: OSError) -> str:
+    """Why the output folder refused a write, in Chinese (``磁盘空间不足`` …), with the
+    system's words after it: the analyst fixes the folder, so the exact cause helps."""
     reason = _WRITE_FAILURES.get(exc.errno, "无法读写")
     return f"{reason}（{exc.strerror or exc}）" if exc.strerror else reason
 
@@ -116,5 +129,5 @@ def describe_os_error(exc: OSError) -> str:
 def output_error(exc: OSError, path: str | os.PathLike | None = None) -> OutputError:
     """The :class:`OutputError` that stops a run whose output folder refused a write."""
     where = path or exc.filename or ""
-    return OutputError(f"无法写入 {where}：{describe_os_error(exc)}。已写出的文件都是完整的；"
+    return OutputError(f"无法写入 {where}：{describe_write_failure(exc)}。已写出的文件都是完整的；"
                        "解决后再次运行同一命令，会从中断处继续。")

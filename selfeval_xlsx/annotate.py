@@ -5,7 +5,8 @@ and every problem cell of the department's own sheets is filled red (error) or y
 (warning) with a comment holding the Chinese message. ``.xlsx``/``.xlsm`` are edited at the
 zip level (``xlsx.edit``), which keeps everything of the department's file — values, styles,
 dropdowns, merged cells, images, charts — except macros (the copy is always a plain
-``.xlsx``); an ``.xls`` is rebuilt with openpyxl from its values (``xlsx.xls_copy``). The
+``.xlsx``); an ``.xls`` (or WPS ``.et``, or ``.ods``) is rebuilt with openpyxl from its values
+(``xlsx.xls_copy``). The
 source file is only ever read.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ._io import atomic_path, atomic_write_bytes
-from .issues import Issue
+from .issues import Code, Issue
 from .models import ProjectResult
 from .present import (AUTHOR, MAX_TEXT, MAX_WIDTH, MONEY_FORMAT, RATE_FORMAT, SCORE_FORMAT, SEVERITY_COLOURS,
                       STATUS_COLOURS, clean_text, grade_colours, issue_sort_key, level1_columns, text_width)
@@ -55,7 +56,7 @@ def annotate_workbook(src: str | os.PathLike | bytes, dst: str | os.PathLike,
         if Path(dst).resolve() == Path(src).resolve():
             raise ValueError("annotate_workbook: dst must differ from src (the source is never modified)")
         src = Path(src).read_bytes()
-    if bytes(src[:4]) == _OLE2_MAGIC:
+    if bytes(src[:4]) == _OLE2_MAGIC or not _is_ooxml(src):  # .xls, WPS .et, OpenDocument .ods
         from .xlsx.xls_copy import copy_xls, mark_cells, write_sheet
 
         wb = copy_xls(src)
@@ -74,6 +75,15 @@ def annotate_workbook(src: str | os.PathLike | bytes, dst: str | os.PathLike,
     return atomic_write_bytes(dst, edit.annotate(bytes(src), plan, marks, AUTHOR))
 
 
+def _is_ooxml(src: bytes) -> bool:
+    """An Excel 2007+ package (the zip-level editor's input), as opposed to an .ods."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(src)) as zf:
+            return "xl/workbook.xml" in zf.namelist()
+    except zipfile.BadZipFile:
+        return False
+
+
 def _text(value) -> str:
     """User text safe for a cell: no characters XML refuses, within Excel's limit."""
     return clean_text(value)[:MAX_TEXT]
@@ -86,10 +96,8 @@ def _plan(results: Sequence[ProjectResult], issues: Sequence[Issue], sheet_names
     fills = {**{g: c.fill for g, c in grade_colours(grades).items()}, **{s: c.fill for s, c in STATUS_COLOURS.items()}}
     sheet = edit.NewSheet(RESULT_SHEET, [], {**_STYLES, **{f"fill:{rgb}": Style(border=True, fill=rgb)
                                                           for rgb in set(fills.values())}})
-    n_err = sum(1 for i in issues if i.is_error)
     sheet.cells.append((0, 0, "项目支出绩效自评结果", "title"))
-    sheet.cells.append((1, 0, f"共 {len(results)} 个项目；错误 {n_err} 条，警告 {len(issues) - n_err} 条。"
-                              "标红的单元格有错误，标黄的有警告，鼠标移到单元格上可看说明。", "note"))
+    sheet.cells.append((1, 0, _headline(results, issues), "note"))
     level1 = level1_columns(k for r in results for k in r.subtotals)
     row = _table(sheet, 3, "一、项目得分",
                  [("项目编号", TEXT), ("项目名称", TEXT), ("全年预算数", MONEY), ("全年执行数", MONEY),
@@ -121,6 +129,22 @@ def _plan(results: Sequence[ProjectResult], issues: Sequence[Issue], sheet_names
         sheet.cells.append((first_issue_row, 0, "未发现问题。", "note"))
     sheet.widths = {c: min(w, MAX_WIDTH) for c, w in sheet.widths.items()}
     return sheet
+
+
+def _headline(results: Sequence[ProjectResult], issues: Sequence[Issue]) -> str:
+    """The sentence under the title: how many projects and problems, and plainly when a newer
+    submission replaced this one (its projects no longer count)."""
+    replaced = [r for r in results if r.superseded_by]
+    which = "；".join(f"项目「{r.project.project_id}」由「{r.superseded_by}」取代" for r in replaced)
+    if replaced and len(replaced) == len(results):
+        return f"本工作簿已由较新的提交取代，其中的项目不再计分（{which}）。以下内容仅供参考，请以较新的提交为准。"
+    own = [i for i in issues if i.code != Code.SUPERSEDED]
+    n_err = sum(1 for i in own if i.is_error)
+    counts = f"共 {len(results)} 个项目；错误 {n_err} 条，警告 {len(own) - n_err} 条。"
+    if replaced:
+        counts = (f"共 {len(results)} 个项目，其中 {len(replaced)} 个已由较新的提交取代、不再计分（{which}）；"
+                  f"其余项目错误 {n_err} 条，警告 {len(own) - n_err} 条。")
+    return counts + "标红的单元格有错误，标黄的有警告，鼠标移到单元格上可看说明。"
 
 
 def _table(sheet: edit.NewSheet, row: int, title: str, columns, rows, fills: dict[str, str]) -> int:

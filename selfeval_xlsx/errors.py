@@ -11,11 +11,13 @@ class SelfevalError(Exception):
 class UnreadableInput(SelfevalError):
     """An input file cannot be opened as a workbook at all (not a spreadsheet, corrupt,
     encrypted, too large or a compression bomb). ``code`` is its
-    :class:`~selfeval_xlsx.issues.Code`."""
+    :class:`~selfeval_xlsx.issues.Code`; ``detail`` what the parser said, for support (never
+    part of the message users read)."""
 
-    def __init__(self, message: str, code):
+    def __init__(self, message: str, code, detail: str = ""):
         super().__init__(message)
         self.code = code
+        self.detail = detail
 
 
 class RulesError(SelfevalError):
@@ -24,6 +26,10 @@ class RulesError(SelfevalError):
 
 class TemplateError(SelfevalError):
     """A report template is missing, is not a .docx, or fails to render."""
+
+
+class TargetsError(SelfevalError):
+    """The approved targets (``--targets``) are missing, unreadable, or hold no 绩效目标."""
 
 
 class OutputError(SelfevalError):

@@ -12,12 +12,13 @@ import math
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import IO, Iterable, Mapping
+from typing import IO, Collection, Iterable, Mapping
 
 import xlsxwriter
 
 from . import schema
-from ._io import atomic_path
+from ._io import atomic_path, safe_filename
+from .models import ApprovedProject
 from .present import text_width
 
 TEMPLATE_PATH = resources.files(__package__) / "data" / "selfeval_template.xlsx"  # package data
@@ -32,6 +33,11 @@ _PROPERTIES = {"title": "项目支出绩效自评表", "subject": "项目支出�
                "company": "selfeval-xlsx", "comments": "由 selfeval-xlsx 生成", "created": CREATED}
 
 _REQUIRED_FILL, _OPTIONAL_FILL = "#F8CBAD", "#DDEBF7"
+# A pre-filled form (selfeval template --targets): the bureau's cells grey and locked, the
+# department's cells yellow and open; sheets protected without a password.
+_FIXED_FILL, _OPEN_FILL = "#EDEDED", "#FFF2CC"
+FIXED, OPEN = "fixed", "open"
+_PROTECTION = {"insert_rows": True, "format_columns": True, "format_rows": True, "autofilter": True}
 _NUM_FORMATS = {schema.TEXT: "@", schema.VALUE: "@", schema.AMOUNT: "#,##0.00", schema.YEAR: "0",
                 schema.NUMBER: "General"}
 _WRAPPED = (schema.TEXT, schema.VALUE)  # text columns wrap; their rows get a height that fits
@@ -116,11 +122,26 @@ class _Form:
                 {"font_name": "等线", "font_size": 11, "num_format": num_format, "valign": "top"})
         return self._cell_formats[num_format]
 
-    def write_guide(self) -> None:
-        ws = self.book.add_worksheet(schema.GUIDE_SHEET)
-        _write_guide(ws, self.guide)
+    def style(self, kind: str, state: str, num_format: str | None = None):
+        """A cached format for a cell of a pre-filled form: ``FIXED`` (grey, locked) or
+        ``OPEN`` (yellow, or no fill with ``state`` ``""``, unlocked), in the column's number format."""
+        key = (kind, state, num_format)
+        if key not in self._cell_formats:
+            props = {"font_name": "等线", "font_size": 11, "num_format": num_format or _NUM_FORMATS[kind],
+                     "valign": "top", "text_wrap": kind in _WRAPPED, "locked": state == FIXED}
+            if state:
+                props["bg_color"] = _FIXED_FILL if state == FIXED else _OPEN_FILL
+            self._cell_formats[key] = self.book.add_format(props)
+        return self._cell_formats[key]
 
-    def write_sheet(self, spec: schema.SheetSpec, rows: list[Mapping]) -> None:
+    def write_guide(self, prefilled: bool = False) -> None:
+        ws = self.book.add_worksheet(schema.GUIDE_SHEET)
+        _write_guide(ws, self.guide, prefilled)
+
+    def write_sheet(self, spec: schema.SheetSpec, rows: list[Mapping], fixed: Collection[str] | None = None) -> None:
+        """One sheet of the form. ``fixed``: the fields the bureau filled in; when given, those
+        cells are locked, every other cell is open (highlighted in the written rows) and the
+        sheet is protected without a password."""
         ws = self.book.add_worksheet(spec.name)
         columns = spec.columns
         checked = max(DATA_ROWS, len(rows))  # dropdowns and checks cover the data, at least 500 rows
@@ -131,7 +152,8 @@ class _Form:
             ws.set_row(0, 28)
         ws.set_row(header, 32)
         for col, column in enumerate(columns):
-            ws.set_column(col, col, _width(column), self.columns[column.kind])
+            column_format = self.columns[column.kind] if fixed is None else self.style(column.kind, "")
+            ws.set_column(col, col, _width(column), column_format)
             ws.write_string(header, col, column.header, self.header[column.required])
             rule = _validation(column.field, column.kind, first)
             if rule:
@@ -142,13 +164,16 @@ class _Form:
         ws.set_paper(9)
         ws.fit_to_pages(1, 0)
         ws.repeat_rows(header)
-        self._write_rows(ws, spec, rows, first)
+        self._write_rows(ws, spec, rows, first, fixed)
+        if fixed is not None:
+            ws.protect("", _PROTECTION)
 
     def _title_for(self, spec: schema.SheetSpec) -> str:
         unit = "（金额单位：万元）" if spec.key in ("funding", "spending") else ""
         return f"{self.title}——{spec.name}{unit}"
 
-    def _write_rows(self, ws, spec: schema.SheetSpec, rows: list[Mapping], first: int) -> None:
+    def _write_rows(self, ws, spec: schema.SheetSpec, rows: list[Mapping], first: int,
+                    fixed: Collection[str] | None = None) -> None:
         index = {c.field: i for i, c in enumerate(spec.columns)}
         # Neither Excel nor LibreOffice reliably grows a row for wrapped text in a generated
         # file, so each row gets a height from its longest text (estimated, CJK = 2 units).
@@ -159,19 +184,34 @@ class _Form:
             if unknown:
                 raise ValueError(f"{spec.name}: unknown field(s) {sorted(unknown)}")
             lines = 1
+            if fixed is not None:
+                self._write_states(ws, spec, r, record, fixed)
             for field, value in record.items():
                 if field in index and value is not None and value != "":
-                    num_format = record.get(f"{field}_format")
-                    self._write_value(ws, r, index[field], value, num_format)
+                    if fixed is None:
+                        self._write_value(ws, r, index[field], value, record.get(f"{field}_format"))
                     if isinstance(value, str) and field in wrap_width:
                         lines = max(lines, _lines(value, wrap_width[field]))
             if lines > 1:
                 ws.set_row(r, min(_MAX_ROW_HEIGHT, _LINE_HEIGHT * lines + 3))
 
-    def _write_value(self, ws, row: int, col: int, value, num_format: str | None) -> None:
+    def _write_states(self, ws, spec: schema.SheetSpec, r: int, record: Mapping, fixed: Collection[str]) -> None:
+        """Every cell of one pre-filled row: the bureau's cells locked (a required one it left
+        blank stays open, or the department could never complete the form), the rest open."""
+        for col, column in enumerate(spec.columns):
+            value = record.get(column.field)
+            blank = value is None or value == ""
+            locked = column.field in fixed and not (blank and column.required)
+            fmt = self.style(column.kind, FIXED if locked else OPEN, record.get(f"{column.field}_format"))
+            if blank:
+                ws.write_blank(r, col, None, fmt)
+            else:
+                self._write_value(ws, r, col, value, None, fmt)
+
+    def _write_value(self, ws, row: int, col: int, value, num_format: str | None, fmt=None) -> None:
         # A cell without its own format falls back to the column format set above, so only
         # cells that ask for a number format (percent actuals, dates) get one.
-        fmt = self.cell_format(num_format) if num_format else None
+        fmt = fmt or (self.cell_format(num_format) if num_format else None)
         if isinstance(value, str):
             ws.write_string(row, col, value, fmt)
         elif isinstance(value, bool):
@@ -200,13 +240,14 @@ class _Form:
         self.book.close()
 
 
-def _write(target, projects, funding, spending, indicators, title_rows: bool) -> None:
+def _write(target, projects, funding, spending, indicators, title_rows: bool,
+           fixed: Mapping[str, Collection[str]] | None = None) -> None:
     years = sorted({str(p.get("year")) for p in projects if p.get("year") not in (None, "")})
     title = f"{years[0]}年度项目支出绩效自评表" if len(years) == 1 else "项目支出绩效自评表"
     form = _Form(target, title_rows, title)
-    form.write_guide()
+    form.write_guide(prefilled=fixed is not None)
     for spec, rows in zip(schema.SHEETS, (projects, funding, spending, indicators)):
-        form.write_sheet(spec, rows)
+        form.write_sheet(spec, rows, None if fixed is None else fixed.get(spec.key, ()))
     form.write_lists()
     form.close()
 
@@ -228,15 +269,58 @@ def write_template(path: str | Path | IO[bytes] = TEMPLATE_PATH) -> None:
 
 def write_workbook(path: str | Path | IO[bytes], projects: Iterable[Mapping], funding: Iterable[Mapping],
                    spending: Iterable[Mapping], indicators: Iterable[Mapping], *,
-                   title_rows: bool = False) -> None:
+                   title_rows: bool = False, fixed: Mapping[str, Collection[str]] | None = None) -> None:
     """Write the form filled with data. Each record is a dict keyed by schema field names
     (``{"project_id": "P01", "name": ..., "year": 2022}``); amounts in 万元. Strings are
     stored as text (never formulas, numbers or links), numbers as numbers, dates as dates.
     ``"<field>_format": "0%"`` gives that cell its own number format, e.g. an actual stored
     as 0.92 and shown as 92%. ``title_rows`` puts a merged title row above every header.
-    Unknown keys raise ``ValueError`` (a typo in a fixture should not pass silently)."""
+    Unknown keys raise ``ValueError`` (a typo in a fixture should not pass silently).
+    ``fixed`` (sheet key -> fields) makes a pre-filled form: those filled cells are locked,
+    the others open and highlighted, every sheet protected without a password."""
     projects, funding, spending, indicators = (list(x) for x in (projects, funding, spending, indicators))
-    _to_target(path, lambda t: _write(t, projects, funding, spending, indicators, title_rows))
+    _to_target(path, lambda t: _write(t, projects, funding, spending, indicators, title_rows, fixed))
+
+
+# Cells of a pre-filled form that the bureau's approved targets fix (the rest is the department's).
+PREFILLED_FIXED = {"projects": ("project_id", "name", "year", "department"), "funding": ("project_id", "initial_budget"),
+                   "spending": (), "indicators": ("project_id", "level1", "level2", "level3", "nature", "target", "weight")}
+NO_DEPARTMENT = "未填写主管部门"
+
+
+def prefilled_forms(approved: Iterable[ApprovedProject]) -> dict[str, tuple[list, list, list]]:
+    """主管部门 -> (项目信息, 资金, 绩效指标 records) of its pre-filled form. A project the
+    approval gives no 项目编号 gets a readable one, ``001`` …, in the order of the targets."""
+    forms: dict[str, tuple[list, list, list]] = {}
+    for p in approved:
+        projects, funding, indicators = forms.setdefault(p.department or NO_DEPARTMENT, ([], [], []))
+        pid = p.project_id or f"{len(projects) + 1:03d}"
+        year = int(p.year) if str(p.year).isdigit() else p.year
+        projects.append({"project_id": pid, "name": p.name, "year": year, "department": p.department})
+        funding.append({"project_id": pid, "source": schema.SOURCES[0], "initial_budget": p.budget, "budget": p.budget})
+        indicators.extend({"project_id": pid, "level1": a.level1, "level2": a.level2, "level3": a.level3,
+                           "nature": a.nature, "target": a.target, "weight": a.weight} for a in p.indicators)
+    return forms
+
+
+def prefilled_name(department: str, projects: list[Mapping]) -> str:
+    """File name of a department's pre-filled form: ``某区民政局_2023年度绩效自评表.xlsx``."""
+    years = {str(p["year"]) for p in projects if p.get("year") not in (None, "")}
+    year = f"_{years.pop()}年度" if len(years) == 1 else "_"
+    return f"{safe_filename(department, 80)}{year}绩效自评表.xlsx"
+
+
+def write_prefilled(folder: str | Path, approved: Iterable[ApprovedProject]) -> list[Path]:
+    """One pre-filled standard workbook per 主管部门 in ``folder``: its projects, funding
+    budget and indicators (一级…年度指标值, 分值) filled in from the approved targets and
+    locked (:data:`PREFILLED_FIXED`), the cells the department fills open and highlighted,
+    sheets protected without a password, with the 填表说明 sheet. Returns the files written."""
+    written = []
+    for department, (projects, funding, indicators) in sorted(prefilled_forms(approved).items()):
+        path = Path(folder) / prefilled_name(department, projects)
+        write_workbook(path, projects, funding, [], indicators, fixed=PREFILLED_FIXED)
+        written.append(path)
+    return written
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,7 +340,8 @@ _GENERAL = (
 )
 
 _SHEET_INTRO = {
-    "projects": "每个项目填写一行。文字栏目将直接写入绩效自评报告的对应章节，请按报告口径填写完整段落。",
+    "projects": "每个项目填写一行。文字栏目将直接写入绩效自评报告的对应章节，请按报告口径填写完整段落；"
+                "未填写的栏目在报告中按数据生成或标注“【待补充】”，并列入问题清单。",
     "funding": "每个项目按资金来源逐行填写；有多个来源（如本年财政拨款和上年结转资金）时分行填写。",
     "spending": "按支出事项逐行填写，同一项目各行金额合计应等于“资金”表中全年执行数合计（允许 0.01 万元误差）。",
     "indicators": "每个三级指标填写一行。默认分值：产出指标 50 分、效益指标 30 分、满意度指标 10 分，"
@@ -280,6 +365,14 @@ _FIELD_HELP = {
     "analysis": ("写入报告“二、（二）项目绩效分析”。", "……经过满意度调查实际满意度约为 95%。"),
     "problems": ("写入报告“三、存在问题或不足”。", "一是党员教育培训工作缺乏创新思路和举措……"),
     "improvements": ("写入报告“四、下一步改进措施”。", "加强资金的合理使用，提前做好资金使用规划……"),
+    "objectives": ("选填。项目绩效目标（总体目标和主要绩效指标），填写后报告“一、基本情况”增加“项目绩效目标”一节。",
+                   "总体目标：……；主要绩效指标：开设培训班不少于18次……"),
+    "evaluation_work": ("选填。绩效自评工作的组织、方法和过程，填写后报告增加“自评工作开展情况”一章。",
+                        "成立自评工作小组，对照年初绩效目标逐项核实……"),
+    "other_notes": ("选填。其他需要说明的问题，填写后报告末尾增加该章。", ""),
+    "finance_officer": ("选填。财务负责人姓名，写入附表下方的签署栏。", "李××"),
+    "closing_unit": ("选填。报告落款单位，写在报告末尾，并作为附表的填报单位；未填时附表按实施单位填写。", "某街道党建工作办公室"),
+    "closing_date": ("选填。报告落款日期，写在报告末尾和附表的填报日期处。", "2023-01-15"),
     "source": ("从下拉列表选择：" + "、".join(schema.SOURCES) + "。", "本年财政拨款"),
     "initial_budget": ("年初批复的预算数（万元）。", "100.00"),
     "budget": ("年中调整后的全年预算数（万元），是计算预算执行率的分母。", "100.00"),
@@ -323,6 +416,10 @@ _SCORING = (
 )
 
 _NUMERALS = "一二三四五六七八九十"
+_PREFILLED = ("本表已按批复的绩效目标预先填好项目、预算和绩效指标：灰色单元格（项目编号、项目名称、主管部门、年初预算数、"
+              "一级至三级指标、指标性质、年度指标值、分值）已锁定，不能修改；黄色单元格请填写（实施单位、各项文字说明、资金来源、"
+              "全年预算数、全年执行数、实际完成值、自评得分、偏差原因分析及改进措施），“支出”表按实际支出逐行填写。"
+              "工作表保护没有密码；如批复目标确需调整，请先与财政部门联系。")
 
 
 def _lines(text: str, width: int) -> int:
@@ -330,7 +427,7 @@ def _lines(text: str, width: int) -> int:
     return max(1, math.ceil(text_width(text) / max(1, width - 2)))
 
 
-def _write_guide(ws, fmt: dict) -> None:
+def _write_guide(ws, fmt: dict, prefilled: bool = False) -> None:
     for col, width in enumerate(_GUIDE_WIDTHS):
         ws.set_column(col, col, width)
     last = len(_GUIDE_WIDTHS) - 1
@@ -344,6 +441,8 @@ def _write_guide(ws, fmt: dict) -> None:
         row += 1
 
     paragraph("项目支出绩效自评表 填表说明", "title", 32)
+    if prefilled:
+        paragraph(_PREFILLED, "text")
     paragraph(f"{_NUMERALS[0]}、总体要求", "section", 24)
     for i, text in enumerate(_GENERAL, start=1):
         paragraph(f"{i}. {text}")

@@ -24,6 +24,7 @@ class Limits:
     """Bounds on one input. Defaults fit real department workbooks with a wide margin."""
 
     max_file_bytes: int = 50 * 2**20
+    max_email_bytes: int = 100 * 2**20  # an e-mail (or .msg) with its attachments
     max_unzipped_bytes: int = 500 * 2**20
     max_entries: int = 5000
     max_ratio: int = 200  # deflate of real sheet XML rarely passes 30:1; bombs reach 1000:1
@@ -34,7 +35,8 @@ class Limits:
 
 
 def inspect(data: bytes, suffix: str, limits: Limits = Limits()) -> str:
-    """Return the workbook format (``"xlsx"`` or ``"xls"``) or raise ``UnreadableInput``."""
+    """Return the workbook format (``"xlsx"``, ``"xls"`` or ``"ods"``) or raise ``UnreadableInput``.
+    The content decides, not the name: a WPS ``.et`` is the .xls or .xlsx it holds."""
     if not data:
         raise UnreadableInput("文件为空（0 字节），请重新导出工作簿后提交。", Code.EMPTY_FILE)
     if len(data) > limits.max_file_bytes:
@@ -48,8 +50,7 @@ def inspect(data: bytes, suffix: str, limits: Limits = Limits()) -> str:
         kind = "文本或 CSV 文件" if _looks_like_text(data) else "未知格式的文件"
         raise UnreadableInput(
             f"这不是 Excel 工作簿（看起来是{kind}，只是扩展名为 {suffix}）。请用 Excel 另存为 .xlsx 后提交。", Code.NOT_A_WORKBOOK)
-    _inspect_zip(data, limits)
-    return "xlsx"
+    return _inspect_zip(data, limits)
 
 
 def _looks_like_text(data: bytes) -> bool:
@@ -63,24 +64,35 @@ def _looks_like_text(data: bytes) -> bool:
     return False
 
 
-def _inspect_zip(data: bytes, limits: Limits) -> None:
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        entries = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-        raise UnreadableInput("文件已损坏（压缩包不完整或被截断），请重新保存后提交。", Code.CORRUPT_FILE) from None
+ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
+
+
+def check_entries(entries: list[zipfile.ZipInfo], limits: Limits, what: str = "工作簿",
+                  name=lambda entry: f"部件 {entry.filename}") -> None:
+    """Refuse a zip (a workbook's, or an archive of workbooks: ``what``) whose entry count,
+    total size or a member's compression ratio is a bomb's, from the sizes it declares."""
     if len(entries) > limits.max_entries:
-        raise UnreadableInput(f"工作簿内部包含 {len(entries)} 个部件，超过上限 {limits.max_entries}，已拒收。", Code.ZIP_BOMB)
+        raise UnreadableInput(f"{what}内部包含 {len(entries)} 个部件，超过上限 {limits.max_entries}，已拒收。", Code.ZIP_BOMB)
     total = 0
     for entry in entries:
         total += entry.file_size
         ratio = entry.file_size / max(entry.compress_size, 1)
         if total > limits.max_unzipped_bytes or (entry.file_size > 2**20 and ratio > limits.max_ratio):
             raise UnreadableInput(
-                f"工作簿解压后异常巨大（部件 {entry.filename} 解压 {entry.file_size / 2**20:.0f} MB，压缩比 "
+                f"{what}解压后异常巨大（{name(entry)} 解压 {entry.file_size / 2**20:.0f} MB，压缩比 "
                 f"{ratio:.0f}:1），疑似压缩炸弹，已拒收。", Code.ZIP_BOMB)
+
+
+def _inspect_zip(data: bytes, limits: Limits) -> str:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        raise UnreadableInput("文件已损坏（压缩包不完整或被截断），请重新保存后提交。", Code.CORRUPT_FILE) from None
+    check_entries(entries, limits)
     names = {e.filename for e in entries}
-    if "xl/workbook.xml" not in names:
+    is_ods = "content.xml" in names and "mimetype" in names and _head(archive, "mimetype").strip() == ODS_MIMETYPE
+    if "xl/workbook.xml" not in names and not is_ods:
         raise UnreadableInput("压缩包中没有 Excel 工作簿内容（缺少 xl/workbook.xml），请用 Excel 另存为 .xlsx。", Code.NOT_A_WORKBOOK)
     try:
         for entry in entries:
@@ -92,6 +104,16 @@ def _inspect_zip(data: bytes, limits: Limits) -> None:
                     raise UnreadableInput(f"工作簿部件 {entry.filename} 在正文之前含有 DTD/实体声明或异常内容，疑似恶意文件，已拒收。", Code.XML_ENTITIES)
     except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError):
         raise UnreadableInput("文件已损坏（压缩数据无法解开），请重新保存后提交。", Code.CORRUPT_FILE) from None
+    return "ods" if is_ods else "xlsx"
+
+
+def _head(archive: zipfile.ZipFile, name: str) -> bytes:
+    """The first bytes of a small part (never more, whatever size it declares)."""
+    try:
+        with archive.open(name) as part:
+            return part.read(100)
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError):
+        return b""
 
 
 _PROLOG_SKIP = re.compile(r"\s+|<\?.*?\?>|<!--.*?-->", re.S)

@@ -3,7 +3,8 @@
 Each :class:`Code` says once how serious it is, what it concerns and what it is called in
 Chinese; every module raises codes from here and nothing else lists them. An error whose scope
 is ``file`` blocks every project of the file; ``project`` and ``cell`` errors block the project
-they name (see :func:`selfeval_xlsx.checks.blocks`). ``unreadable`` codes mean the file itself
+they name (see :func:`selfeval_xlsx.checks.blocks`); a ``review`` error (a target made easier
+than the approved one) counts as an error but leaves the score standing: the reviewer decides. ``unreadable`` codes mean the file itself
 could not be opened, so no copy of it is made.
 
 Rows and columns are 0-based inside the program; :attr:`Issue.cell` turns them into the A1
@@ -23,9 +24,10 @@ class Scope(StrEnum):
     FILE = "file"
     PROJECT = "project"
     CELL = "cell"
+    REVIEW = "review"  # a cell the reviewer must look at: an error that leaves the score to them
 
 
-FILE, PROJECT, CELL = Scope.FILE, Scope.PROJECT, Scope.CELL
+FILE, PROJECT, CELL, REVIEW = Scope.FILE, Scope.PROJECT, Scope.CELL, Scope.REVIEW
 
 
 class Code(StrEnum):
@@ -58,12 +60,22 @@ class Code(StrEnum):
     MISSING_SPENDING_SHEET = "missing-spending-sheet", WARNING, FILE, "缺少支出工作表"
     MISSING_HEADER = "missing-header", ERROR, FILE, "找不到表头"
     MISSING_COLUMN = "missing-column", ERROR, FILE, "缺少必填列"
+    UNKNOWN_LAYOUT = "unknown-layout", ERROR, FILE, "无法识别的表格格式"
+    SHEET_NOT_READ = "sheet-not-read", WARNING, FILE, "工作表未能识别"
+    AMBIGUOUS_SHEET = "ambiguous-sheet", ERROR, FILE, "多张工作表对应同一表单"
+    DUPLICATE_SHEET = "duplicate-sheet", WARNING, FILE, "另有隐藏的同名工作表未读取"
+    DUPLICATE_HEADER = "duplicate-header", WARNING, CELL, "表头重复"
+    CONFLICTING_COLUMNS = "conflicting-columns", ERROR, CELL, "同名两列数值不同"
     # Cells the reader could not convert.
     FORMULA_NO_VALUE = "formula-no-value", ERROR, CELL, "公式没有计算结果"
     BAD_NUMBER = "bad-number", ERROR, CELL, "应填数字"
     NEGATIVE_NUMBER = "negative-number", ERROR, CELL, "数值为负"
     NUMBER_TOO_LARGE = "number-too-large", ERROR, CELL, "数值过大"
     BAD_YEAR = "bad-year", ERROR, CELL, "年度格式不对"
+    EXCEL_ERROR = "excel-error", ERROR, CELL, "公式计算结果为错误值"
+    UNIT_IN_AMOUNT = "unit-in-amount", WARNING, CELL, "金额带单位（已换算）"
+    BAD_AMOUNT_UNIT = "bad-amount-unit", ERROR, CELL, "金额的单位不是货币单位"
+    TOTALS_MISMATCH = "totals-mismatch", WARNING, CELL, "合计行与明细之和不一致"
     # Record rules (checks).
     EMPTY_REQUIRED = "empty-required", ERROR, CELL, "必填项为空"
     BAD_LEVEL1 = "bad-level1", ERROR, CELL, "一级指标名称不对"
@@ -79,6 +91,8 @@ class Code(StrEnum):
     WEIGHT_SUM = "weight-sum", ERROR, PROJECT, "分值合计不等于总分值"
     WEIGHT_SPLIT = "weight-split", WARNING, PROJECT, "一级指标分值与默认分配不同"
     SPENDING_MISMATCH = "spending-mismatch", WARNING, PROJECT, "支出明细与执行数不一致"
+    MISSING_NARRATIVE = "missing-narrative", WARNING, CELL, "报告文字栏目未填写"
+    NARRATIVE_REQUIRED = "narrative-required", ERROR, CELL, "报告文字栏目未填写（严格模式）"
     # Scoring.
     BAD_TARGET = "bad-target", ERROR, CELL, "年度指标值无法识别"
     BAD_ACTUAL = "bad-actual", ERROR, CELL, "实际完成值无法识别"
@@ -87,22 +101,40 @@ class Code(StrEnum):
     SELF_SCORE_REQUIRED = "self-score-required", ERROR, CELL, "须填写自评得分"
     SELF_SCORE_OUT_OF_BAND = "self-score-out-of-band", ERROR, CELL, "自评得分不在档次区间内"
     SELF_SCORE_DIFFERS = "self-score-differs", WARNING, CELL, "自评得分与计算得分不一致"
+    STATED_DIFFERS = "stated-differs", WARNING, CELL, "表中填写的合计或比率与计算不一致"
     MISSING_DEVIATION = "missing-deviation", WARNING, CELL, "未填写偏差原因"
     BAD_DEDUCTION = "bad-deduction", WARNING, CELL, "扣分为负数"
     BUDGET_ZERO = "budget-zero", WARNING, PROJECT, "全年预算数为 0"
     OVER_BUDGET = "over-budget", WARNING, CELL, "执行数超过预算数"
+    PERCENT_AS_FRACTION = "percent-as-fraction", WARNING, CELL, "百分比填成了小数"
+    OVER_ACHIEVED = "over-achieved", WARNING, CELL, "实际完成值远超年度指标值"
     # The batch.
     SUPERSEDED = "superseded", WARNING, PROJECT, "已被较新的提交取代"
+    SUBMISSION_ORDER = "submission-order", WARNING, PROJECT, "新旧提交的先后须核实"
     DUPLICATE_PROJECT_ACROSS_FILES = "duplicate-project-across-files", ERROR, PROJECT, "不同部门使用同一项目编号"
     COPY_FAILED = "copy-failed", ERROR, FILE, "工作簿副本生成失败"
     REPORT_FAILED = "report-failed", ERROR, PROJECT, "报告生成失败"
     CACHE_MISSING = "cache-missing", ERROR, FILE, "中间结果缺失"
+    # Approved targets (--targets): the submission compared with the approved 绩效目标.
+    NO_APPROVED_TARGETS = "no-approved-targets", WARNING, PROJECT, "未找到批复绩效目标"
+    TARGET_LOWERED = "target-lowered", ERROR, REVIEW, "年度指标值低于批复"
+    TARGET_CHANGED = "target-changed", WARNING, CELL, "年度指标值与批复不一致"
+    SCORED_ON_APPROVED = "scored-on-approved", WARNING, CELL, "已按批复指标计分"
+    INDICATOR_DROPPED = "indicator-dropped", ERROR, REVIEW, "缺少批复的指标"
+    INDICATOR_ADDED = "indicator-added", WARNING, CELL, "批复中没有的指标"
+    INDICATOR_RENAMED = "indicator-renamed", WARNING, CELL, "指标名称与批复不一致"
+    WEIGHT_CHANGED = "weight-changed", WARNING, CELL, "分值与批复不一致"
+    BUDGET_DIFFERS = "budget-differs", WARNING, CELL, "全年预算数与批复不一致"
+    APPROVED_NOT_SUBMITTED = "approved-not-submitted", WARNING, PROJECT, "批复项目未提交"
+    BAD_APPROVED_ROW = "bad-approved-row", WARNING, CELL, "批复目标无法使用"
     # Inputs not processed (intake).
     MISSING_PATH = "missing-path", ERROR, FILE, "路径不存在"
     LOCK_FILE = "lock-file", WARNING, FILE, "Excel 临时锁文件"
     NOT_AN_INPUT = "not-an-input", WARNING, FILE, "不是工作簿或邮件"
+    SPECIAL_FILE = "special-file", ERROR, FILE, "不是普通文件", True
+    UNSUPPORTED_FORMAT = "unsupported-format", ERROR, FILE, "表格格式不支持", True
     DUPLICATE_FILE = "duplicate-file", WARNING, FILE, "重复的文件"
-    BAD_EMAIL = "bad-email", WARNING, FILE, "邮件无法解析"
+    BAD_EMAIL = "bad-email", ERROR, FILE, "邮件无法解析", True
     NO_ATTACHMENT = "no-attachment", WARNING, FILE, "邮件没有 Excel 附件"
 
 

@@ -3,25 +3,34 @@
 The reader produces :class:`Project` records (with their funding, spending and indicator
 rows); the scorer turns one into a :class:`ProjectResult`. Amounts are ``Decimal`` in 万元.
 Every row remembers its sheet and 0-based sheet row, and ``cols`` maps field -> 0-based
-column, so any stage can name the exact cell of a problem.
+column, so any stage can name the exact cell of a problem. A record whose fields sit on
+several rows (the national form's 项目名称, 主管部门 …, or a merged 一级指标 whose cell is the
+first row of its run) names those rows in ``rows``.
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+
+from .vocab import Status
 
 
 @dataclass(slots=True)
 class Row:
-    """Where a record came from: sheet name, 0-based sheet row, field -> 0-based column."""
+    """Where a record came from: sheet name, 0-based sheet row, field -> 0-based column, and
+    field -> 0-based row for the fields that are not on ``row``."""
 
     sheet: str = ""
     row: int | None = None
     cols: dict[str, int] = field(default_factory=dict, repr=False)
+    rows: dict[str, int] = field(default_factory=dict, repr=False)
 
     def where(self, field_name: str | None = None) -> dict:
         """Keyword arguments locating this row (and one of its fields) for an Issue."""
-        return {"sheet": self.sheet, "row": self.row, "col": self.cols.get(field_name) if field_name else None}
+        if not field_name:
+            return {"sheet": self.sheet, "row": self.row, "col": None}
+        return {"sheet": self.sheet, "row": self.rows.get(field_name, self.row), "col": self.cols.get(field_name)}
 
 
 @dataclass(slots=True)
@@ -64,13 +73,33 @@ class Indicator(Row):
     deviation: str = ""
 
 
+@dataclass(slots=True)
+class Stated(Row):
+    """The figures a national form states beside the rows they sum up: its 年度资金总额 row
+    (amounts in 万元, the budget's 分值, 执行率 as a fraction, 得分) and its 总分 row
+    (``total_weight``, ``total``; located through ``rows``). None where a cell is blank.
+    The checks compare each with the computed figure."""
+
+    initial_budget: Decimal | None = None
+    budget: Decimal | None = None
+    executed: Decimal | None = None
+    weight: Decimal | None = None
+    rate: Decimal | None = None
+    score: Decimal | None = None
+    total_weight: Decimal | None = None
+    total: Decimal | None = None
+
+
 NARRATIVE_FIELDS = ("goal", "achieved", "implementation", "management", "funds_usage",
                     "analysis", "problems", "improvements")
 
 
 @dataclass(slots=True)
 class Project(Row):
-    """One 项目信息 row with every row of the other sheets that carries its 项目编号."""
+    """One 项目信息 row with every row of the other sheets that carries its 项目编号, or one
+    national form (``layout``). A national form's sign-off goes to ``closing_unit`` (填报单位),
+    ``leader`` (项目负责人), ``finance_officer`` (财务负责人), ``submitted`` and ``closing_date``
+    (填报日期, ``YYYY-MM-DD`` when it reads as a date); ``stated`` holds the form's own totals."""
 
     project_id: str = ""
     name: str = ""
@@ -86,7 +115,17 @@ class Project(Row):
     analysis: str = ""
     problems: str = ""
     improvements: str = ""
+    # Optional report sections and sign-off (rendered only when filled).
+    objectives: str = ""
+    evaluation_work: str = ""
+    other_notes: str = ""
+    finance_officer: str = ""
+    closing_unit: str = ""
+    closing_date: str = ""
     source_file: str = ""
+    layout: str = "standard"  # a vocab.Layout value
+    submitted: str = ""  # 填报日期 as the form writes it: the submission's own date (DOMAIN §8)
+    stated: Stated | None = None
     funding: list[FundingRow] = field(default_factory=list)
     spending: list[SpendingRow] = field(default_factory=list)
     indicators: list[Indicator] = field(default_factory=list)
@@ -97,7 +136,8 @@ class Submission:
     """Everything read from one workbook: its projects (each with its rows) and the problems
     met converting cells. ``orphans`` are rows whose 项目编号 names no project and
     ``duplicates`` the 项目信息 rows that repeat an id already seen; the reader keeps them for
-    the checks to report. Each issue carries its project_id when it belongs to one project."""
+    the checks to report. Each issue carries its project_id when it belongs to one project.
+    ``layouts`` names the layout (a vocab.Layout) recognised on each sheet that was read."""
 
     file: str
     projects: list[Project] = field(default_factory=list)
@@ -105,6 +145,62 @@ class Submission:
     orphans: list[Row] = field(default_factory=list)
     duplicates: list[Project] = field(default_factory=list)
     has_funding_sheet: bool = True
+    layouts: dict[str, str] = field(default_factory=dict)
+    sheet_order: tuple[str, ...] = ()  # the form's sheets in the workbook's order, then the others
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovedIndicator:
+    """One approved (批复) indicator: what the department must report on. ``where`` names
+    its cell in the targets file (``批复.xlsx 绩效目标!F5``) for messages."""
+
+    level1: str
+    level2: str
+    level3: str
+    target: str
+    weight: Decimal | None = None
+    nature: str = ""
+    where: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovedProject:
+    """A project's approved 绩效目标: its identity, approved budget (万元, None when the
+    targets file has none) and indicators, in the order the file lists them."""
+
+    project_id: str
+    name: str
+    department: str
+    year: str = ""
+    budget: Decimal | None = None
+    indicators: tuple[ApprovedIndicator, ...] = ()
+    file: str = ""
+    sheet: str = ""
+    row: int | None = None  # 0-based, where the project starts in ``sheet``
+
+    @property
+    def where(self) -> str:
+        """``批复.xlsx 绩效目标 第 5 行`` style location for messages."""
+        return f"{self.file} {self.sheet}" + (f" 第 {self.row + 1} 行" if self.row is not None else "")
+
+    @property
+    def key(self) -> str:
+        """How a run names this approved project: its 项目编号, else 主管部门/项目名称."""
+        return self.project_id or f"{self.department}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """How one submitted project compares with its approved targets. ``key`` is the
+    matched :attr:`ApprovedProject.key` (``""`` when none matched), ``matched_by`` says how
+    (项目编号 or 主管部门+项目名称), ``targets`` the approved 年度指标值 of each submitted
+    indicator in order (``""`` for one the approval lacks) and ``differences`` how many
+    differences were found."""
+
+    key: str = ""
+    matched_by: str = ""
+    targets: tuple[str, ...] = ()
+    differences: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +223,17 @@ class IndicatorScore:
 
 
 @dataclass(frozen=True, slots=True)
+class Receipt:
+    """When and from whom the batch takes a submission to have come (DOMAIN.md §8): ``time``
+    (aware, or naive local for a form's date), ``basis`` the Chinese name of the clock it was
+    read from (填报日期, 邮件发送时间, 工作簿保存时间, 文件修改时间) and the e-mail's ``sender``."""
+
+    time: dt.datetime | None = None
+    basis: str = ""
+    sender: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ProjectResult:
     """The scored project: budget execution, every indicator, subtotals per 一级, total,
     grade and every issue that concerns this project. ``total`` is None when an error
@@ -146,14 +253,20 @@ class ProjectResult:
     grade: str = ""
     self_total: Decimal | None = None
     issues: tuple = ()
+    superseded_by: str = ""  # the input whose newer submission of this project counts instead
+    receipt: Receipt | None = None  # set by the batch (see batch.decisions.apply)
+    approval: Approval | None = None  # set when the run was given approved targets
 
     @property
     def has_errors(self) -> bool:
         return any(i.is_error for i in self.issues)
 
     @property
-    def status(self) -> str:
-        """错误 (not scored), 警告 (scored with warnings) or 通过."""
+    def status(self) -> Status:
+        """已取代 (a newer submission counts), 错误 (not scored), 警告 (scored with warnings)
+        or 通过."""
+        if self.superseded_by:
+            return Status.SUPERSEDED
         if self.has_errors or self.total is None:
-            return "错误"
-        return "警告" if self.issues else "通过"
+            return Status.ERROR
+        return Status.WARNING if self.issues else Status.PASSED

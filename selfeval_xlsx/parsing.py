@@ -114,7 +114,8 @@ class Actual:
     ``kind``: ``quantity`` (``value`` in ``unit``; no unit written -> the target's),
     ``date`` (``date`` may be None for completion words; ``on_time`` says whether the
     deadline was kept), ``band`` (``band`` is 达成 / 部分达成 / 未达成) or ``invalid``
-    (``problem`` is ``bad-actual`` or ``unit-mismatch``, ``reason`` says why)."""
+    (``problem`` is ``bad-actual`` or ``unit-mismatch``, ``reason`` says why).
+    ``from_fraction``: a unit-less 0 < B ≤ 1 against a percent target, read as B × 100 %."""
 
     text: str
     kind: str
@@ -125,6 +126,7 @@ class Actual:
     band: str = ""
     problem: str = ""
     reason: str = ""
+    from_fraction: bool = False
 
 
 def _normalize(text: str) -> str:
@@ -296,6 +298,10 @@ def _parse_actual(text: str, target: Target) -> Actual:
             reason = f"无法识别实际完成值「{text}」，请填写数值（如 18次、95%）"
         return Actual(text, INVALID, problem=Code.BAD_ACTUAL, reason=reason)
     unit = _unit(m["unit"]) or target.unit
+    if not m["unit"] and target.kind == QUANTITY and target.unit == "%" and target.value > 1 and 0 < value <= 1:
+        # DOMAIN §3 rule 14: 0.92 against ≥90% is 92 % typed as a fraction (an Excel percent
+        # cell arrives as "92%"). A target of at most 1 % leaves 0.3 ambiguous: read as typed.
+        return Actual(text, QUANTITY, value=value * 100, unit="%", from_fraction=True)
     if target.kind == QUANTITY and target.unit and unit != target.unit:
         return Actual(text, INVALID, value=value, unit=unit, problem=Code.UNIT_MISMATCH,
                       reason=f"实际完成值单位「{unit}」与年度指标值单位「{target.unit}」不一致，请换算成同一单位")

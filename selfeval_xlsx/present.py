@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Iterable, Sequence
 
-from .vocab import Level1, Severity
+from .vocab import Level1, Severity, Status
 
 AUTHOR = "selfeval-xlsx"
 DASH = "—"  # a missing value in text
@@ -31,9 +31,11 @@ class Colour:
 
 GREEN, BLUE = Colour("C6EFCE", "006100"), Colour("DDEBF7", "1F4E78")
 YELLOW, RED = Colour("FFEB9C", "9C5700"), Colour("FFC7CE", "9C0006")
+GREY = Colour("EDEDED", "595959")
 SEVERITY_COLOURS = {Severity.ERROR: RED, Severity.WARNING: YELLOW}
-# Status words (the result's 状态 column) share the severity colours.
-STATUS_COLOURS = {Severity.ERROR.label: RED, Severity.WARNING.label: YELLOW}
+# Status words (the result's 状态 column) share the severity colours; 已取代 is greyed out.
+STATUS_COLOURS = {Severity.ERROR.label: RED, Severity.WARNING.label: YELLOW, Status.SUPERSEDED.value: GREY}
+TIME_FORMAT = "yyyy-mm-dd hh:mm"
 
 
 def grade_colours(grades: Sequence[str]) -> dict[str, Colour]:
@@ -75,6 +77,13 @@ def fmt_number(value, places: int | None = 2, *, fixed: bool = False) -> str:
     if "." in text and not fixed:
         text = text.rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
+
+
+def fmt_figure(value) -> str:
+    """An amount or a score in the one number style of a document: whole numbers bare
+    (``100``), anything else with two decimals (``336.80``, ``92.50``); None -> ``—``."""
+    text = fmt_number(value, fixed=True)
+    return text[:-3] if text.endswith(".00") else text
 
 
 def fmt_rate(rate) -> str:

@@ -4,27 +4,36 @@ pandas ``read_excel`` on the calamine engine gives the raw grid of each sheet (h
 grid row i is Excel row i + 1). The form (schema.py) says which headers to look for; the header
 row is found below any title rows, merged ranges are filled, blank rows skipped, and each value
 is converted by its column's kind. Nothing here raises for bad data: it becomes an Issue.
+
+A workbook with any of the standard form's sheets is read as the standard form, and only
+those sheets are parsed. Any other workbook is searched for the national 项目支出绩效自评表
+(:mod:`selfeval_xlsx.national`, which converts its cells with the same sheet reader); one with
+neither gets one ``unknown-layout`` problem.
 """
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import io
-import math
 import re
+import zipfile
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
 
-from . import guard, schema
+from . import guard, national, schema
+from ._io import describe_os_error
 from .errors import UnreadableInput
+from .intake import read_file
+from .grid import fill_merges, is_blank as _is_blank
 from .issues import Code, Issue, issue
 from .models import FundingRow, Indicator, Project, SpendingRow, Submission
-from .parsing import parse_number
-from .vocab import normalize_level, normalize_nature, normalize_source
-from .xlsx.meta import SheetMeta, read_meta
-from .xlsx.parts import a1 as _a1
+from .parsing import parse_number, parse_quantity
+from .vocab import Layout, normalize_level, normalize_nature, normalize_source, strip_format_chars
+from .xlsx.meta import SheetMeta, read_meta, read_ods_meta
+from .xlsx.parts import a1 as _a1, column_letter, sheet_names
 
 ENGINE = "calamine"  # pandas engine; the benchmark's naive baseline swaps in "openpyxl"
 HEADER_SEARCH_ROWS = 30  # non-blank rows looked at for the header (title rows come first)
@@ -32,11 +41,15 @@ _WAN = Decimal(10000)
 _TOO_LARGE = Decimal(10) ** 12  # 万元 (a trillion): no budget line, weight or score comes near it
 _RECORD = {"funding": FundingRow, "spending": SpendingRow, "indicators": Indicator}
 _YEAR = re.compile(r"^\s*((?:19|20)\d\d)\s*年?度?\s*$")
+# What clerks type in an optional number cell (年初预算数, 自评得分, 扣分) to mean "nothing".
+_NONE_MARKS = frozenset({"-", "--", "—", "——", "－", "/", "／", "\\", "无", "空"})
+_MONEY_UNITS = {"元": Decimal("0.0001"), "千元": Decimal("0.1"), "万元": Decimal(1), "万": Decimal(1),
+                "亿元": _WAN, "亿": _WAN}  # in 万元
 
 
 def read_workbook(path: str | Path, data: bytes | None = None, *, name: str | None = None,
                   limits: guard.Limits = guard.Limits()) -> Submission:
-    """Read one workbook (``.xlsx``, ``.xlsm`` or ``.xls``) into a :class:`Submission`.
+    """Read one workbook (``.xlsx``, ``.xlsm``, ``.xls``, ``.et`` or ``.ods``) into a :class:`Submission`.
 
     ``data`` may carry the file's bytes (e.g. an e-mail attachment) and ``name`` the name to
     show in problems (defaults to ``path``). An unreadable file yields a submission with no
@@ -45,29 +58,71 @@ def read_workbook(path: str | Path, data: bytes | None = None, *, name: str | No
     file = name or str(path)
     try:
         if data is None:
-            data = Path(path).read_bytes()
+            data = read_file(path, limits.max_file_bytes)  # a regular file within the size limit only
         fmt = guard.inspect(data, Path(path).suffix or ".xlsx", limits)
-        # Read before calamine: the metadata says how much calamine would allocate.
-        meta = _safe_meta(data, limits.max_cells) if fmt == "xlsx" else {}
+        names = _xlsx_sheet_names(data) if fmt == "xlsx" else None
+        # Read before calamine: the metadata says how much calamine would allocate (for the
+        # sheets it will parse: the form's, or every candidate of a national workbook).
+        pick = national.is_candidate if names is not None and not _is_standard(names) else None
+        meta = _safe_meta(data, limits.max_cells, pick) if fmt == "xlsx" else _ods_meta(data) if fmt == "ods" else {}
         oversized = _oversized(file, meta, limits)
         if oversized:
             return Submission(file, issues=oversized)
-        grids, merges = _load_grids(data)
+        ambiguous: list[Issue] = []
+        grids, merges = _load_grids(data, ambiguous=ambiguous)
+        ambiguous = [replace(i, file=file) for i in ambiguous]
     except UnreadableInput as exc:
-        return Submission(file, issues=[issue(exc.code, str(exc), file=file)])
+        return Submission(file, issues=[issue(exc.code, str(exc), file=file, value=exc.detail)])
     except OSError as exc:
-        return Submission(file, issues=[issue(Code.UNREADABLE_FILE, f"无法读取文件：{exc.strerror or exc}", file=file)])
-    return _build(file, grids, merges, meta)
+        return Submission(file, issues=[issue(Code.UNREADABLE_FILE, describe_os_error(exc), file=file,
+                                              value=exc.strerror or str(exc))])
+    if not _is_standard(grids):
+        submission = national.read_forms(file, (_SheetReader(file, None, n, g, merges.get(n, []), meta.get(n))
+                                                for n, g in grids.items() if g is not None))
+        if submission.projects or not any(_is_form_sheet(n) for n in grids):
+            submission.issues = [*ambiguous, *submission.issues]  # hidden sheets left unread
+            submission.sheet_order = tuple(grids)
+            return submission
+        # else: a standard workbook missing sheets, which the standard reader names
+    submission = _build(file, grids, merges, meta)
+    if ambiguous:  # a sheet left unread for being ambiguous is not also "missing"
+        unread = {i.sheet for i in ambiguous if i.is_error}
+        submission.issues = [*ambiguous, *(i for i in submission.issues
+                                           if not (i.code is Code.MISSING_SHEET and i.sheet in unread))]
+    return submission
 
 
-def _load_grids(data: bytes) -> tuple[dict[str, pd.DataFrame], dict[str, list]]:
+def _is_standard(names) -> bool:
+    """Two or more of the standard form's sheets: the standard layout. One alone may be a
+    national form on a sheet that happens to be called 项目 or 项目资金, so its content decides."""
+    return len({schema.SHEET_NAMES[schema.normalize_header(n)[0]] for n in names if _is_form_sheet(n)}) >= 2
+
+
+def _xlsx_sheet_names(data: bytes) -> list[str] | None:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return sheet_names(archive.read("xl/workbook.xml"))
+    except Exception:  # noqa: BLE001 - calamine then decides (and reports a broken file)
+        return None
+
+
+def _load_grids(data: bytes, wanted_sheet=None, ambiguous: list[Issue] | None = None
+                ) -> tuple[dict[str, pd.DataFrame], dict[str, list]]:
     """Every sheet as a raw object grid plus its merged ranges; calamine failures become
-    ``UnreadableInput`` (calamine raises its own exception types, and occasionally others)."""
+    ``UnreadableInput`` (calamine raises its own exception types, and occasionally others).
+    ``wanted_sheet(name)`` picks the sheets to parse (default: one per form sheet, see
+    :func:`_choose_sheets`, whose problems go to ``ambiguous``); others map to None."""
     try:
         with pd.ExcelFile(io.BytesIO(data), engine=ENGINE) as book:
             # Only the form's sheets are read (not 填表说明 or list sheets); the others are named.
-            wanted = [n for n in book.sheet_names if _is_form_sheet(n)]
-            grids = pd.read_excel(book, sheet_name=wanted, header=None, dtype=object)
+            if wanted_sheet is None:
+                wanted, problems = _choose_sheets("", book.sheet_names, _hidden_sheets(book))
+                (ambiguous if ambiguous is not None else []).extend(problems)
+            else:
+                wanted = [n for n in book.sheet_names if wanted_sheet(n)]
+            # Text is text: pandas would turn "NA", "None", "NULL" or "NaN" typed in a cell into a
+            # blank (an id NA would vanish); blank cells come back as "".
+            grids = pd.read_excel(book, sheet_name=wanted, header=None, dtype=object, na_filter=False) if wanted else {}
             grids.update({n: None for n in book.sheet_names if n not in grids})
             merges = {}
             for sheet in wanted:
@@ -76,11 +131,52 @@ def _load_grids(data: bytes) -> tuple[dict[str, pd.DataFrame], dict[str, list]]:
                 except Exception:  # merged ranges are a convenience; .xls/.ods may lack them
                     merges[sheet] = []
     except Exception as exc:  # noqa: BLE001 - any parser failure means "cannot read this file"
-        text = f"{type(exc).__name__}: {exc}"
+        text = f"{type(exc).__name__}: {exc}"[:300]  # for support, never in the message
         if "password" in text.lower() or "encrypt" in text.lower():
-            raise UnreadableInput("工作簿设置了密码保护，无法读取。请取消密码保护后重新提交。", Code.ENCRYPTED) from None
-        raise UnreadableInput(f"文件无法按 Excel 工作簿读取（{text[:200]}），请用 Excel 打开并另存为 .xlsx 后提交。", Code.CORRUPT_FILE) from None
+            raise UnreadableInput("工作簿设置了密码保护，无法读取。请取消密码保护后重新提交。", Code.ENCRYPTED, text) from None
+        raise UnreadableInput("文件已损坏，无法按 Excel 工作簿读取。请确认该文件能用 Excel 正常打开，另存为 .xlsx 后重新提交。",
+                              Code.CORRUPT_FILE, text) from None
     return grids, merges
+
+
+def _hidden_sheets(book: pd.ExcelFile) -> set[str]:
+    """Names of the hidden (and very hidden) sheets, where the parser can tell."""
+    try:
+        from python_calamine import SheetVisibleEnum
+
+        return {m.name for m in book.book.sheets_metadata if m.visible != SheetVisibleEnum.Visible}
+    except Exception:  # noqa: BLE001 - visibility only helps choose between look-alike sheets
+        return set()
+
+
+def _choose_sheets(file: str, names: list[str], hidden: set[str]) -> tuple[list[str], list[Issue]]:
+    """The sheets to read: one per form sheet. Several sheets may match one (a hidden stale
+    「绩效指标」 beside its copy 「绩效指标 (2)」): the only visible one is read, with a warning
+    naming the others; when that does not decide, none is read and the file is refused."""
+    if not _is_standard(names):  # no standard workbook: any sheet may hold national forms
+        return national.candidates(file, names, hidden)
+    by_key: dict[str, list[str]] = {}
+    for name in names:
+        key = schema.SHEET_NAMES.get(schema.normalize_header(name)[0])
+        if key:
+            by_key.setdefault(key, []).append(name)
+    wanted, problems = [], []
+    for key, found in by_key.items():
+        visible = [n for n in found if n not in hidden]
+        listed = "、".join(f"「{n}」{'（隐藏）' if n in hidden else ''}" for n in found)
+        title = next(s.name for s in schema.SHEETS if s.key == key)
+        if len(found) == 1:
+            wanted.append(found[0])
+        elif len(visible) == 1:
+            wanted.append(visible[0])
+            problems.append(issue(Code.DUPLICATE_SHEET,
+                f"工作簿中有 {len(found)} 张工作表都对应「{title}」：{listed}。已读取唯一可见的「{visible[0]}」，"
+                "隐藏的未读取。请删除不用的工作表，以免混淆。", file=file, sheet=visible[0]))
+        else:
+            problems.append(issue(Code.AMBIGUOUS_SHEET,
+                f"工作簿中有 {len(found)} 张工作表都对应「{title}」：{listed}，无法判断应读取哪一张，均未读取。"
+                f"请只保留一张「{title}」后重新提交。", file=file, sheet=title))
+    return [n for n in names if n in wanted], problems
 
 
 def _oversized(file: str, meta: dict[str, SheetMeta], limits: guard.Limits) -> list[Issue]:
@@ -106,20 +202,21 @@ def _is_form_sheet(name: str) -> bool:
     return schema.normalize_header(name)[0] in schema.SHEET_NAMES
 
 
-def _safe_meta(data: bytes, max_cells: int) -> dict[str, SheetMeta]:
-    """Metadata of the form's sheets only: 填表说明 and list sheets are never parsed."""
+def _safe_meta(data: bytes, max_cells: int, wanted_sheet=None) -> dict[str, SheetMeta]:
+    """Metadata of the sheets that will be parsed (``wanted_sheet`` picks them; by default the
+    form's): 填表说明 and list sheets of the standard form are never parsed."""
     try:
-        return read_meta(data, _is_form_sheet, max_cells)
+        return read_meta(data, wanted_sheet or _is_form_sheet, max_cells)
     except Exception:  # noqa: BLE001 - metadata only refines values; calamine already read them
         return {}
 
 
-def _is_blank(value) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and not value.strip()
+def _ods_meta(data: bytes) -> dict[str, SheetMeta]:
+    """Percent cells of an OpenDocument spreadsheet (calamine gives 95 % as 0.95)."""
+    try:
+        return read_ods_meta(data)
+    except Exception:  # noqa: BLE001 - metadata only refines values; calamine already read them
+        return {}
 
 
 def _number_text(value: float | int) -> str:
@@ -148,7 +245,7 @@ def as_text(value) -> str:
         return _date_text(value)
     if isinstance(value, dt.time):
         return value.isoformat()
-    return str(value).strip()
+    return strip_format_chars(str(value)).strip()  # what the user sees: no invisible characters
 
 
 def _percent_text(value: float | int) -> str:
@@ -158,27 +255,21 @@ def _percent_text(value: float | int) -> str:
 
 
 class _SheetReader:
-    """Reads one sheet of the form: header detection, column mapping, value conversion."""
+    """Reads one sheet of the form: header detection, column mapping, value conversion.
+    Without a ``spec`` it only converts cells (:meth:`convert`), for a layout found by content."""
 
-    def __init__(self, file: str, spec: schema.SheetSpec, sheet: str, grid: pd.DataFrame,
+    def __init__(self, file: str, spec: schema.SheetSpec | None, sheet: str, grid: pd.DataFrame,
                  merges: list, meta: SheetMeta | None):
         self.file, self.spec, self.sheet = file, spec, sheet
         self.meta = meta or SheetMeta()
+        self.merges = merges
         self.issues: list[Issue] = []
         self.values = grid.to_numpy(dtype=object, copy=True)
         self._fill_merges(merges)
 
     def _fill_merges(self, merges: list) -> None:
         """A merged range carries its top-left value to every cell it covers."""
-        nrows, ncols = self.values.shape
-        for (r0, c0), (r1, c1) in merges:
-            if r0 >= nrows or c0 >= ncols:
-                continue
-            value = self.values[r0, c0]
-            for r in range(r0, min(r1, nrows - 1) + 1):
-                for c in range(c0, min(c1, ncols - 1) + 1):
-                    if _is_blank(self.values[r, c]):
-                        self.values[r, c] = value
+        fill_merges(self.values, merges)
 
     def where(self, row: int | None, col: int | None = None) -> dict:
         return {"file": self.file, "sheet": self.sheet, "row": row, "col": col}
@@ -210,7 +301,9 @@ class _SheetReader:
         return best
 
     def rows(self) -> tuple[list[tuple[int, dict]], dict[str, int]]:
-        """Converted data rows as (0-based sheet row, field -> value) and the column map."""
+        """Converted data rows as (0-based sheet row, field -> value) and the column map.
+        Rows labelled 合计/小计/总计/总分 are the department's own totals, not records: they
+        are skipped (and checked against the rows above, see :class:`_Totals`)."""
         header = self.find_header()
         required = "、".join(c.header for c in self.spec.required)
         if header is None:
@@ -218,27 +311,97 @@ class _SheetReader:
                 **self.where(None)))
             return [], {}
         header_row, cols, units = header
-        for column in self.spec.required:
-            if column.field not in cols:
-                self.issues.append(issue(Code.MISSING_COLUMN,
-                    f"工作表「{self.sheet}」第 {header_row + 1} 行表头缺少必填列「{column.header}」，请按标准模板补上该列。",
-                    **self.where(header_row), value=column.header))
+        missing = [c for c in self.spec.required if c.field not in cols]
+        for k, column in enumerate(missing):
+            self.issues.append(self._missing_column(column, header_row, cols, k))
+        self._duplicate_columns(header_row, cols)
         records = []
         fields = [(f, c, self.spec.column(f), units.get(f, "")) for f, c in cols.items()]
+        totals = _Totals(self, [(f, c, column, unit) for f, c, column, unit in fields if column.kind == schema.AMOUNT])
         for r in range(header_row + 1, self.values.shape[0]):
             row = self.values[r]
             if all(_is_blank(row[c]) for _, c, _, _ in fields):
                 continue
-            records.append((r, {f: self._convert(r, c, column, unit, row[c]) for f, c, column, unit in fields}))
+            label = _totals_label(row)
+            if label:
+                totals.check(r, row, label)
+                continue
+            values = {f: self._convert(r, c, column, unit, row[c]) for f, c, column, unit in fields}
+            totals.add(values)
+            records.append((r, values))
         return records, cols
 
+    def convert(self, row: int, col: int, column: schema.Column, unit: str = ""):
+        """The cell at (row, col) read as ``column`` says (its kind; its header names it in
+        problems), a conversion problem added to :attr:`issues`."""
+        return self._convert(row, col, column, unit, self.values[row, col])
+
+    def _duplicate_columns(self, header_row: int, cols: dict[str, int]) -> None:
+        """A header that appears twice: the first column is read, the other named (a warning
+        on its header), and every row where the other holds something else is an error,
+        since which one the department meant cannot be told."""
+        names = schema.HEADER_NAMES[self.spec.key]
+        for c, value in enumerate(self.values[header_row]):
+            if not isinstance(value, str):
+                continue
+            field = names.get(schema.normalize_header(value)[0])
+            first = cols.get(field)
+            if field is None or first is None or first == c:
+                continue
+            header = self.spec.column(field).header
+            self.issues.append(issue(Code.DUPLICATE_HEADER,
+                f"{self.sheet}!{_a1(header_row, c)} 与 {_a1(header_row, first)} 都是「{header}」列，已读取第一列"
+                f"（{column_letter(first)} 列）。请删除或改名多余的一列。",
+                **self.where(header_row, c), value=as_text(value)))
+            for r in range(header_row + 1, self.values.shape[0]):
+                a, b = self.values[r, first], self.values[r, c]
+                if not _is_blank(b) and as_text(a) != as_text(b):  # the read column says otherwise, or nothing
+                    self.issues.append(issue(Code.CONFLICTING_COLUMNS,
+                        f"{self.sheet}!{_a1(r, first)} 与 {_a1(r, c)} 同为「{header}」列，但内容不同（「{as_text(a)}」与"
+                        f"「{as_text(b)}」），无法判断以哪个为准。请删除多余的一列。", **self.where(r, c), value=as_text(b)))
+
+    def _missing_column(self, column: schema.Column, header_row: int, cols: dict[str, int], k: int) -> Issue:
+        """A required column the header lacks, pointing at the header cell that comes closest
+        (a typo, a traditional character, an extra word) or, when none does, at the free
+        cell after the header where the column could go (the ``k``-th missing one)."""
+        where = f"工作表「{self.sheet}」第 {header_row + 1} 行表头缺少必填列「{column.header}」"
+        near = self._near_miss(column, header_row, set(cols.values()))
+        if near is not None:
+            col, text = near
+            return issue(Code.MISSING_COLUMN, f"{where}；{_a1(header_row, col)} 的「{text}」最接近，如就是该列，"
+                         f"请把表头改为「{column.header}」。", **self.where(header_row, col), value=text)
+        row = self.values[header_row]
+        col = 1 + max((c for c in range(len(row)) if not _is_blank(row[c])), default=-1) + k
+        return issue(Code.MISSING_COLUMN, f"{where}（没有相近的列名），请按标准模板补上该列（如在 {_a1(header_row, col)}）。",
+                     **self.where(header_row, col), value=column.header)
+
+    def _near_miss(self, column: schema.Column, header_row: int, used: set[int]) -> tuple[int, str] | None:
+        """(column, text) of the unmatched header cell most like one of ``column``'s names."""
+        names = [schema.normalize_header(n)[0] for n in (column.header, *column.aliases)]
+        best, best_ratio = None, _NEAR_MISS
+        for c, value in enumerate(self.values[header_row]):
+            if c in used or _is_blank(value) or not isinstance(value, str):
+                continue
+            name = schema.normalize_header(value)[0]
+            ratio = max(difflib.SequenceMatcher(None, name, n).ratio() for n in names)
+            if ratio >= best_ratio:
+                best, best_ratio = (c, as_text(value)), ratio
+        return best
+
     def _convert(self, row: int, col: int, column: schema.Column, unit: str, value):
+        error = self.meta.errors.get((row, col))
+        if error:
+            self.issues.append(issue(Code.EXCEL_ERROR,
+                f"{self.sheet}!{_a1(row, col)}「{column.header}」公式计算结果为 {error}，请在 Excel 中修正公式后重新提交。",
+                **self.where(row, col), value=error))
+            return None if column.kind in (schema.AMOUNT, schema.NUMBER) else error
         if (row, col) in self.meta.formula_without_value:
             self.issues.append(issue(Code.FORMULA_NO_VALUE,
                 f"{self.sheet}!{_a1(row, col)}「{column.header}」是公式，但文件中没有保存计算结果。"
                 "请在 Excel 中打开该工作簿、保存后重新提交。", **self.where(row, col)))
             return None
-        if _is_blank(value):
+        if _is_blank(value) or (not column.required and column.kind in (schema.AMOUNT, schema.NUMBER)
+                                and isinstance(value, str) and value.strip() in _NONE_MARKS):
             return None if column.kind in (schema.AMOUNT, schema.NUMBER) else ""
         if column.kind in (schema.AMOUNT, schema.NUMBER):
             return self._number(row, col, column, unit, value)
@@ -250,6 +413,9 @@ class _SheetReader:
 
     def _number(self, row, col, column, unit, value) -> Decimal | None:
         number = None if isinstance(value, (bool, dt.date, dt.datetime, dt.time)) else parse_number(value)
+        written = parse_quantity(value)[1] if number is not None and isinstance(value, str) else ""
+        if written and column.kind == schema.AMOUNT:
+            return self._amount_with_unit(row, col, column, unit, value, number, written)
         if number is None:
             hint = "日期" if isinstance(value, (dt.date, dt.datetime)) else "文字"
             self.issues.append(issue(Code.BAD_NUMBER,
@@ -269,6 +435,25 @@ class _SheetReader:
             number = number / _WAN  # the form is in 万元; a (元) header is converted on read
         return number
 
+    def _amount_with_unit(self, row, col, column, unit, value, number: Decimal, written: str) -> Decimal | None:
+        """An amount typed with its unit (``950000元``): a money unit other than the column's
+        is converted to it, with a warning; any other unit (``95次``) is an error."""
+        factor = _MONEY_UNITS.get(written)
+        text = as_text(value)
+        if factor is None:
+            self.issues.append(issue(Code.BAD_AMOUNT_UNIT,
+                f"{self.sheet}!{_a1(row, col)}「{column.header}」应填金额，读到「{text}」，单位「{written}」不是货币单位。"
+                "请填写以万元为单位的数字。", **self.where(row, col), value=text))
+            return None
+        column_factor = _MONEY_UNITS["元"] if unit == "元" else 1
+        converted = number * factor  # in 万元
+        if factor != column_factor:
+            self.issues.append(issue(Code.UNIT_IN_AMOUNT,
+                f"{self.sheet}!{_a1(row, col)}「{column.header}」写的是「{text}」，本列单位为{unit or '万元'}，已换算为 "
+                f"{format(converted.normalize(), 'f')} 万元。请核对，并只填数字。", **self.where(row, col), value=text))
+        checked = self._number(row, col, column, "", converted)  # sign and size checks, in 万元 already
+        return checked
+
     def _year(self, row, col, column, value) -> str:
         text = as_text(value)
         match = _YEAR.match(text)
@@ -279,12 +464,65 @@ class _SheetReader:
         return match.group(1) if match else ""
 
 
+_TOTALS_LABELS = frozenset({"合计", "小计", "总计", "总分"})
+_NEAR_MISS = 0.6  # difflib ratio from which a header cell is named as the likely intended column
+_TOTALS_TOLERANCE = Decimal("0.01")  # 万元, as the national reconciliation tolerance
+
+
+def _totals_label(row) -> str:
+    """合计/小计/总计/总分 when a cell of ``row`` says only that (``合 计：`` too), else ""."""
+    for value in row:
+        if isinstance(value, str) and len(value) <= 12 and ("计" in value or "总分" in value):
+            name = schema.normalize_header(value)[0].rstrip(":：")
+            if name in _TOTALS_LABELS:
+                return name
+    return ""
+
+
+class _Totals:
+    """The amounts of the data rows since the last totals row, to check a 合计/总计/总分 row
+    (all rows since the previous such row) or a 小计 row (rows since the previous totals
+    row of any kind) against them. A figure that disagrees is a warning on its cell: the
+    row itself never counts, but one of the two is wrong."""
+
+    def __init__(self, reader: "_SheetReader", amounts: list[tuple]):
+        self.reader, self.amounts = reader, amounts
+        self.since = {"小计": {}, "合计": {}}
+
+    def add(self, values: dict) -> None:
+        for f, *_ in self.amounts:
+            if isinstance(values.get(f), Decimal):
+                for sums in self.since.values():
+                    sums[f] = sums.get(f, Decimal(0)) + values[f]
+
+    def check(self, r: int, row, label: str) -> None:
+        key = "小计" if label == "小计" else "合计"
+        sums = self.since[key]
+        reader = self.reader
+        for f, c, column, unit in self.amounts:
+            value = row[c]
+            given = None if isinstance(value, (bool, dt.date, dt.time)) else parse_number(value)
+            if given is None:
+                continue
+            given = given / _WAN if unit == "元" else given
+            expected = sums.get(f, Decimal(0))
+            if abs(given - expected) > _TOTALS_TOLERANCE:
+                shown = lambda x: format(x.normalize(), "f")  # noqa: E731
+                reader.issues.append(issue(Code.TOTALS_MISMATCH,
+                    f"{reader.sheet}!{_a1(r, c)}「{label}」行的{column.header} {shown(given)} 万元与上方各行之和 "
+                    f"{shown(expected)} 万元不一致。{label}行不参与评分，请核对明细或{label}。",
+                    **reader.where(r, c), value=as_text(value)))
+        self.since["小计"] = {}
+        if key == "合计":
+            self.since["合计"] = {}
+
+
 def _match_sheets(file: str, grids: dict) -> tuple[dict[str, str], list[Issue]]:
     """Form sheet key -> actual sheet name, and issues for missing sheets."""
     found: dict[str, str] = {}
-    for actual in grids:
+    for actual, grid in grids.items():
         key = schema.SHEET_NAMES.get(schema.normalize_header(actual)[0])
-        if key and key not in found:
+        if key and key not in found and grid is not None:  # a look-alike left unread is not the sheet
             found[key] = actual
     issues = []
     for spec in schema.SHEETS:
@@ -305,7 +543,8 @@ def _build(file: str, grids: dict, merges: dict, meta: dict) -> Submission:
         records, cols = reader.rows()
         tables[key] = [(sheet, r, cols, values) for r, values in records]
         issues.extend(reader.issues)
-    submission = Submission(file, has_funding_sheet="funding" in found)
+    submission = Submission(file, has_funding_sheet="funding" in found, sheet_order=tuple(grids),
+                            layouts={sheet: Layout.STANDARD.value for sheet in found.values()})
     by_id: dict[str, Project] = {}
     for sheet, r, cols, values in tables.get("projects", []):
         project = Project(sheet=sheet, row=r, cols=cols, source_file=file, **_fields(values))

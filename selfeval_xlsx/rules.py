@@ -5,7 +5,7 @@ never in code. Keys its file leaves out keep the national values.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
@@ -40,6 +40,7 @@ class Rules:
       included, the high end only for the top band (达成).
     - ``qualitative_default``: fraction of the weight for 达成 without a self score.
     - ``self_score_tolerance`` (points) and ``reconciliation_tolerance`` (万元).
+    - ``strict``: the run's ``--strict``: an empty narrative cell holds the project back.
     """
 
     budget_weight: Decimal
@@ -53,6 +54,7 @@ class Rules:
     self_score_tolerance: Decimal
     reconciliation_tolerance: Decimal
     source: str = field(default="", compare=False)
+    strict: bool = False  # an empty report text cell is an error (``--strict``), not a warning
 
     @property
     def grade_names(self) -> tuple[str, ...]:
@@ -197,17 +199,18 @@ def _national() -> tuple[dict, Rules]:
     return data, _build(data, str(BUNDLED_RULES))
 
 
-def load_rules(path=None) -> Rules:
+def load_rules(path=None, *, strict: bool = False) -> Rules:
     """Load a rules TOML; keys left out keep the national values of the bundled file.
 
-    ``path=None`` gives the national rules themselves. Raises :class:`RulesError` naming the
+    ``path=None`` gives the national rules themselves; ``strict`` makes an empty narrative
+    cell an error (``--strict``). Raises :class:`RulesError` naming the
     file and the key for a missing or malformed file, an unknown key, a wrong type or a bad
     value (its grade names are those of the national file; ``grades.lowest`` renames the last)."""
     national, rules = _national()
-    if path is None:
-        return rules
-    path = Path(path)
-    data = _read(path, str(path))
-    _check_types(data, str(path), _layout([k for k in national["grades"] if k != "lowest"]))
-    merged = {table: {**keys, **data.get(table, {})} for table, keys in national.items()}
-    return _build(merged, str(path))
+    if path is not None:
+        path = Path(path)
+        data = _read(path, str(path))
+        _check_types(data, str(path), _layout([k for k in national["grades"] if k != "lowest"]))
+        merged = {table: {**keys, **data.get(table, {})} for table, keys in national.items()}
+        rules = _build(merged, str(path))
+    return replace(rules, strict=True) if strict else rules

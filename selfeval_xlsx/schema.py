@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
-from .vocab import NATURES, Level1, Source  # noqa: F401 - NATURES is part of the form
+from .vocab import NATURES, Level1, Source, strip_format_chars  # noqa: F401 - NATURES is part of the form
 
 TEXT, AMOUNT, NUMBER, YEAR, VALUE = "text", "amount", "number", "year", "value"
 
@@ -62,6 +62,13 @@ PROJECTS = SheetSpec("projects", "项目信息", ("projects", "项目", "项目�
     Column("analysis", "绩效分析", aliases=("项目绩效分析",), width=40),
     Column("problems", "存在问题", aliases=("存在问题或不足",), width=40),
     Column("improvements", "改进措施", aliases=("下一步改进措施",), width=40),
+    # Optional: report sections printed only when filled, and the sign-off.
+    Column("objectives", "绩效目标", aliases=("项目绩效目标",), width=40),
+    Column("evaluation_work", "自评工作开展情况", aliases=("绩效自评工作开展情况", "自评工作情况"), width=40),
+    Column("other_notes", "其他需要说明的问题", aliases=("其他需要说明的情况", "其他说明"), width=40),
+    Column("finance_officer", "财务负责人", width=12),
+    Column("closing_unit", "落款单位", width=20),
+    Column("closing_date", "落款日期", width=12),
 ))
 
 FUNDING = SheetSpec("funding", "资金", ("funding", "资金情况", "项目资金", "预算执行"), (
@@ -95,6 +102,23 @@ INDICATORS = SheetSpec("indicators", "绩效指标", ("indicators", "绩效指�
 ))
 
 SHEETS: tuple[SheetSpec, ...] = (PROJECTS, FUNDING, SPENDING, INDICATORS)
+
+# The approved targets (--targets) in the standard layout: one row per approved indicator,
+# the project's columns repeated, merged or written on its first row only. Not part of the
+# department's form; the 项目编号 or 主管部门 + 项目名称 identify the project.
+TARGETS = SheetSpec("targets", "绩效目标", ("approved", "targets", "批复绩效目标", "绩效目标批复"), (
+    Column("project_id", "项目编号", aliases=PROJECT_ID.aliases),
+    Column("name", "项目名称", aliases=("project_name",)),
+    Column("department", "主管部门", aliases=("部门", "主管单位", "主管部门及代码")),
+    Column("year", "年度", kind=YEAR, aliases=("年份", "预算年度")),
+    Column("budget", "全年预算数", kind=AMOUNT, aliases=("预算数", "批复预算数", "年度资金总额", "项目资金")),
+    Column("level1", "一级指标", True),
+    Column("level2", "二级指标"),
+    Column("level3", "三级指标", True),
+    Column("nature", "指标性质", aliases=("指标类型",)),
+    Column("target", "年度指标值", True, VALUE, aliases=("指标值", "年度目标值", "目标值", "批复指标值")),
+    Column("weight", "分值", kind=NUMBER, aliases=("权重", "指标分值")),
+))
 GUIDE_SHEET = "填表说明"
 RESULT_SHEET = "自评结果"
 
@@ -114,9 +138,10 @@ _SPACE = re.compile(r"[\s\u3000]+")
 
 
 def normalize_header(text: object) -> tuple[str, str]:
-    """Header cell -> (name, unit). Spaces and line breaks are dropped, bracket groups such
-    as ``（万元）`` or ``(A)`` are removed; the unit is ``"元"``/``"万元"`` when a group says so."""
-    s = _SPACE.sub("", str(text or ""))
+    """Header cell -> (name, unit). Spaces, line breaks and invisible format characters are
+    dropped, bracket groups such as ``（万元）`` or ``(A)`` are removed; the unit is
+    ``"元"``/``"万元"`` when a group says so."""
+    s = _SPACE.sub("", strip_format_chars(str(text or "")))
     unit = ""
     for group in _BRACKETS.findall(s):
         if group in ("元", "万元"):
@@ -137,3 +162,4 @@ HEADER_NAMES: dict[str, dict[str, str]] = {
     for spec in SHEETS
 }
 SHEET_NAMES: dict[str, str] = {n: s.key for s in SHEETS for n in _names(s.name, s.key, *s.aliases)}
+HEADER_NAMES[TARGETS.key] = {n: c.field for c in TARGETS.columns for n in _names(c.header, c.field, *c.aliases)}

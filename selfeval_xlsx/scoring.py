@@ -18,7 +18,7 @@ from .models import Indicator, IndicatorScore, Project, ProjectResult
 from .present import fmt_number
 from .rules import Rules
 from .schema import FUNDING, INDICATORS, LEVEL1
-from .vocab import Kind, normalize_level, normalize_nature
+from .vocab import Kind, Layout, normalize_level, normalize_nature
 
 POSITIVE, REVERSE, EQUAL = Kind.POSITIVE, Kind.REVERSE, Kind.EQUAL
 DEADLINE, QUALITATIVE, NOT_APPLICABLE = Kind.DEADLINE, Kind.QUALITATIVE, Kind.NOT_APPLICABLE
@@ -98,7 +98,9 @@ def score_project(project: Project, rules: Rules) -> ProjectResult:
 
         total = rescaled(budget_score + indicator_sum)
         grade = rules.grade(total)
-        if self_given:
+        if project.stated is not None and project.stated.total is not None:
+            self_total = project.stated.total  # the 总分 a national form states (the checks compare it)
+        elif self_given:
             self_total = rescaled(budget_score + own_sum)
     return ProjectResult(project=project, budget_weight=rules.budget_weight, total_weight=rules.total_weight,
                          budget=budget, executed=executed, rate=rate, budget_score=budget_score,
@@ -121,7 +123,9 @@ def _score_budget(ctx: _Context) -> tuple[Decimal, Decimal, Decimal | None, Deci
     if budget <= 0:
         # The first row as the sheet has it, whatever order the rows arrived in.
         first = min(funding, key=lambda f: (f.row is None, f.row or 0), default=None)
-        where = first.where("budget") if first else _sheet_where([], FUNDING.name)
+        # No rows at all: the 资金 sheet, or the national form's own sheet (it has no 资金 sheet).
+        where = first.where("budget") if first else _sheet_where([], FUNDING.name if project.layout == Layout.STANDARD
+                                                                  else project.sheet)
         ctx.add(Code.BUDGET_ZERO, f"项目「{project.project_id}」全年预算数合计为 {_fmt(budget)} 万元，"
                                   "无法计算预算执行率，预算执行得 0 分", where, _fmt(budget))
         return budget, executed, None, round_half_up(_ZERO)
@@ -172,6 +176,10 @@ def _score_indicator(ctx: _Context, ind: Indicator) -> IndicatorScore:
         return IndicatorScore(ind, nature or "", "", why=target.reason)
     kind = _kind(ctx, ind, nature, target)
     actual = P.parse_actual(ind.actual, target)
+    if actual.from_fraction:
+        ctx.add(Code.PERCENT_AS_FRACTION, f"「{ind.level3}」实际完成值「{ind.actual}」没有写 %，年度指标值「{ind.target}」"
+                f"是百分比，已按 {_fmt(actual.value)}% 计分；如实际就是 {ind.actual}%，请改写为「{ind.actual}%」。",
+                ind.where("actual"), ind.actual)
 
     if kind == QUALITATIVE or (kind == DEADLINE and actual.kind == P.BAND):
         return _finish(ctx, ind, weight, _banded(ctx, ind, weight, kind, actual, target))

@@ -10,23 +10,29 @@ projects fast and small in memory; widths, filters and conditional formats are w
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import xlsxwriter
 
+from . import clock
 from ._io import atomic_path
 from .issues import Issue
 from .models import ProjectResult
 from .present import (AUTHOR, MAX_TEXT, MAX_WIDTH, MONEY_FORMAT, RATE_FORMAT, SCORE_FORMAT, STATUS_COLOURS,
-                      SEVERITY_COLOURS, Colour, grade_colours, issue_sort_key, level1_columns, text_width)
+                      SEVERITY_COLOURS, TIME_FORMAT, Colour, grade_colours, issue_sort_key, level1_columns,
+                      text_width)
 from .vocab import Kind
 
 UNGRADED = "未评分"
+TOTAL_LABEL = "合计"  # 来源文件 of the totals row that ends 汇总
+_ZERO = Decimal(0)
 
 # Cell kinds of a table column: how a value is written and formatted.
-TEXT, MONEY, RATE, SCORE, COUNT, YEAR = "text", "money", "rate", "score", "count", "year"
-_NUMBER_FORMATS = {MONEY: MONEY_FORMAT, RATE: RATE_FORMAT, SCORE: SCORE_FORMAT, COUNT: "0", YEAR: "0"}
+TEXT, MONEY, RATE, SCORE, COUNT, YEAR, TIME = "text", "money", "rate", "score", "count", "year", "time"
+_NUMBER_FORMATS = {MONEY: MONEY_FORMAT, RATE: RATE_FORMAT, SCORE: SCORE_FORMAT, COUNT: "0", YEAR: "0",
+                   TIME: TIME_FORMAT}
 
 def year_value(year: str) -> int | str:
     """年度 as a number when it is one (``"2022"`` -> 2022), else the text as written."""
@@ -34,21 +40,30 @@ def year_value(year: str) -> int | str:
     return int(text) if text.isdigit() else text
 
 
-def _project_row(r: ProjectResult, level1: Sequence[str]) -> tuple:
+def _project_row(r: ProjectResult, level1: Sequence[str], approved: bool = False) -> tuple:
     """The 汇总 values of one project, in :func:`_project_columns` order."""
     p = r.project
-    return (p.source_file, p.department, p.project_id, p.name, year_value(p.year),
+    receipt = r.receipt
+    # Excel has no time zones: the submission time is written as local time.
+    submitted = clock.local(receipt.time).replace(tzinfo=None) if receipt and receipt.time else None
+    row = (p.source_file, p.department, p.project_id, p.name, year_value(p.year),
             r.budget, r.executed, r.rate, r.budget_score,
             *(r.subtotals.get(k) for k in level1),
-            r.total, r.grade, r.self_total, r.status, len(r.issues))
+            r.total, r.grade, r.self_total, r.status, len(r.issues),
+            submitted, receipt.basis if receipt else "", receipt.sender if receipt else "")
+    if approved:  # 与批复差异: blank when no approved targets were found for the project
+        row += (r.approval.differences if r.approval and r.approval.key else None,)
+    return row
 
 
-def _project_columns(level1: Sequence[str]) -> list[tuple[str, str]]:
-    """(header, kind) of every 汇总 column."""
+def _project_columns(level1: Sequence[str], approved: bool = False) -> list[tuple[str, str]]:
+    """(header, kind) of every 汇总 column (与批复差异 when compared with approved targets)."""
     return [("来源文件", TEXT), ("主管部门", TEXT), ("项目编号", TEXT), ("项目名称", TEXT), ("年度", YEAR),
             ("全年预算数", MONEY), ("全年执行数", MONEY), ("执行率", RATE), ("预算执行得分", SCORE),
             *((f"{k}得分", SCORE) for k in level1),
-            ("总分", SCORE), ("等级", TEXT), ("自评总分", SCORE), ("状态", TEXT), ("问题数", COUNT)]
+            ("总分", SCORE), ("等级", TEXT), ("自评总分", SCORE), ("状态", TEXT), ("问题数", COUNT),
+            ("提交时间", TIME), ("时间依据", TEXT), ("发件人", TEXT),
+            *((("与批复差异", COUNT),) if approved else ())]
 
 
 _INDICATOR_COLUMNS = [
@@ -63,19 +78,30 @@ _ISSUE_COLUMNS = [
 ]
 
 
-def _indicator_rows(r: ProjectResult):
+def _indicator_columns(approved: bool = False) -> list[tuple[str, str]]:
+    """(header, kind) of every 指标明细 column (批复指标值 after 年度指标值 when compared)."""
+    at = [h for h, _ in _INDICATOR_COLUMNS].index("年度指标值") + 1
+    return _INDICATOR_COLUMNS[:at] + [("批复指标值", TEXT)] + _INDICATOR_COLUMNS[at:] if approved else _INDICATOR_COLUMNS
+
+
+def _indicator_rows(r: ProjectResult, approved: bool = False):
     """Yield the 指标明细 values of every indicator of one project."""
     p = r.project
-    for s in r.indicators:
+    targets = r.approval.targets if r.approval else ()
+    for n, s in enumerate(r.indicators):
         ind = s.indicator
-        yield (p.source_file, p.project_id, p.name, ind.level1, ind.level2, ind.level3,
+        row = (p.source_file, p.project_id, p.name, ind.level1, ind.level2, ind.level3,
                Kind(s.kind).label if s.kind else "", ind.target, ind.actual, ind.weight, s.score,
                ind.self_score, s.method, s.why, ind.deviation)
+        if approved:
+            row = row[:8] + (targets[n] if n < len(targets) else "",) + row[8:]
+        yield row
 
 
-def _issue_rows(issues: Iterable[Issue]):
-    """Yield the 问题清单 values of every issue, sorted by file, sheet and cell."""
-    for i in sorted(issues, key=issue_sort_key):
+def _issue_rows(issues: Iterable[Issue], sheet_orders: Mapping[str, Sequence[str]]):
+    """Yield the 问题清单 values of every issue, sorted by file, then sheet in the workbook's
+    own order (``sheet_orders``: file -> sheet names), row and cell."""
+    for i in sorted(issues, key=lambda i: issue_sort_key(i, sheet_orders.get(i.file, ()))):
         yield (i.file, i.sheet, i.cell, i.severity.label, str(i.code), i.title, i.project_id, i.message, i.value)
 
 
@@ -89,6 +115,9 @@ class _Styles:
         self.text = wb.add_format()
         self.kinds = {k: wb.add_format({"num_format": f}) for k, f in _NUMBER_FORMATS.items()}
         self.kinds[TEXT] = self.text
+        # A totals row: bold under a rule, so nobody reads it as one more project.
+        self.totals = {k: wb.add_format({"num_format": f, "bold": True, "top": 1}) for k, f in _NUMBER_FORMATS.items()}
+        self.totals[TEXT] = wb.add_format({"bold": True, "top": 1})
         colour = lambda c: wb.add_format({"bg_color": f"#{c.fill}", "font_color": f"#{c.font}"})  # noqa: E731
         self.grade = {g: colour(c) for g, c in grade_colours(grades).items()}
         self.severity = {s.label: colour(c) for s, c in SEVERITY_COLOURS.items()}
@@ -112,15 +141,24 @@ class _Table:
             ws.write_string(first_row, first_col + c, header, styles.header)
             self.widths[c] = max(self.widths[c], text_width(header) + 4)
         self.row = first_row
+        self.styles = styles
 
-    def add(self, values: Sequence) -> None:
+    def add(self, values: Sequence, totals: bool = False) -> None:
+        """One data row, or with ``totals`` the bold totals row that closes the table (every
+        cell ruled, blank ones too)."""
         self.row += 1
         row, widths, kinds = self.row, self.widths, self.kinds
+        formats = [self.styles.totals[k] for k in kinds] if totals else self.formats
         for c, value in enumerate(values):
+            col, fmt = self.first_col + c, formats[c]
             if value is None or value == "":
+                if totals:
+                    self.ws.write_blank(row, col, None, fmt)
                 continue  # a blank cell needs no record at all
-            col, fmt = self.first_col + c, self.formats[c]
-            if kinds[c] == TEXT or isinstance(value, str):
+            if kinds[c] == TIME:
+                self.ws.write_datetime(row, col, value, fmt)
+                widths[c] = max(widths[c], 18)
+            elif kinds[c] == TEXT or isinstance(value, str):
                 text = str(value)
                 if len(text) > MAX_TEXT:
                     text = text[:MAX_TEXT]
@@ -135,10 +173,12 @@ class _Table:
                     shown = f"{value:,.2f}" if kinds[c] != RATE else f"{value:.2%}"
                     widths[c] = max(widths[c], len(shown) + 2)
 
-    def close(self) -> int:
+    def close(self, totals: int = 0) -> int:
+        """Set widths, the frozen header and the autofilter (over the data rows, not the
+        last ``totals`` rows); returns the number of data rows."""
         for c, w in enumerate(self.widths):
             self.ws.set_column(self.first_col + c, self.first_col + c, min(w, MAX_WIDTH))
-        n = self.row - self.first_row
+        n = self.row - self.first_row - totals
         if self.filter_and_freeze:
             self.ws.freeze_panes(self.first_row + 1, 0)
             self.ws.autofilter(self.first_row, self.first_col, self.first_row + n,
@@ -174,8 +214,9 @@ def _page_setup(ws) -> None:
 
 
 class _Stats:
-    """Grade counts and, per 主管部门, project count and the sums behind mean 执行率 and mean
-    总分 (over the projects that have one), gathered one project at a time."""
+    """What 统计 and the totals row of 汇总 show, gathered one project at a time: grade
+    counts, and per 主管部门 the project count, Σ预算 and Σ执行 (DOMAIN.md §8: a department's
+    执行率 is Σ执行 / Σ预算, money-weighted) and the mean 总分 of its scored projects."""
 
     def __init__(self, grades: Sequence[str]):
         self.grades = {g: 0 for g in (*grades, UNGRADED)}
@@ -183,16 +224,32 @@ class _Stats:
 
     def add(self, r: ProjectResult) -> None:
         self.grades[r.grade if r.grade in self.grades and r.total is not None else UNGRADED] += 1
-        d = self.departments.setdefault(r.project.department or "（未填写）", [0, 0.0, 0, 0.0, 0])
+        d = self.departments.setdefault(r.project.department or "（未填写）", [0, _ZERO, _ZERO, 0, _ZERO])
         d[0] += 1
-        if r.rate is not None:
-            d[1], d[2] = d[1] + float(r.rate), d[2] + 1
+        d[1] += r.budget or _ZERO
+        d[2] += r.executed or _ZERO
         if r.total is not None:
-            d[3], d[4] = d[3] + float(r.total), d[4] + 1
+            d[3], d[4] = d[3] + 1, d[4] + r.total
 
-    def department_rows(self) -> list[tuple[str, int, float | None, float | None]]:
-        return [(dept, n, rates / n_rates if n_rates else None, totals / n_totals if n_totals else None)
-                for dept, (n, rates, n_rates, totals, n_totals) in sorted(self.departments.items())]
+    @staticmethod
+    def _row(name: str, n: int, budget: Decimal, executed: Decimal, scored: int, totals: Decimal) -> tuple:
+        return (name, n, budget, executed, executed / budget if budget > 0 else None, scored,
+                totals / scored if scored else None)
+
+    def department_rows(self) -> list[tuple]:
+        """(主管部门, 项目数, Σ预算, Σ执行, 执行率, 已评分, 平均总分) per department."""
+        return [self._row(dept, *d) for dept, d in sorted(self.departments.items())]
+
+    def total_row(self) -> tuple:
+        """The same figures over every project: the sums, never averages of department figures."""
+        sums = [sum((d[k] for d in self.departments.values()), start) for k, start in
+                ((0, 0), (1, _ZERO), (2, _ZERO), (3, 0), (4, _ZERO))]
+        return self._row(TOTAL_LABEL, *sums)
+
+    def grade_text(self) -> str:
+        """``共 6 个项目：优 3 个，良 1 个，未评分 2 个`` (grades with no project left out)."""
+        counts = "，".join(f"{g} {n} 个" for g, n in self.grades.items() if n)
+        return f"共 {sum(self.grades.values())} 个项目" + (f"：{counts}" if counts else "")
 
 
 def _column_chart(wb, title: str, x_title: str, y_title: str, sheet: str, cats: tuple[int, int, int],
@@ -218,11 +275,16 @@ def _column_chart(wb, title: str, x_title: str, y_title: str, sheet: str, cats: 
     return chart
 
 
+_DEPARTMENT_COLUMNS = [("主管部门", TEXT), ("项目数", COUNT), ("全年预算数", MONEY), ("全年执行数", MONEY),
+                       ("执行率（Σ执行÷Σ预算）", RATE), ("已评分项目数", COUNT), ("平均总分（已评分项目的算术平均）", SCORE)]
+
+
 def _write_stats(wb, ws, styles: _Styles, stats: _Stats) -> None:
-    """统计: grade distribution and per-department figures, each a small table plus a chart."""
+    """统计: grade distribution and per-department figures, each a small table plus a chart.
+    The department table ends with the totals over all projects (equal to 汇总's)."""
     sheet = ws.get_name()
     counts = stats.grades
-    widths = [0] * 4
+    widths = [0] * len(_DEPARTMENT_COLUMNS)
     ws.write_string(0, 0, "等级分布", styles.title)
     n = _write_table(ws, styles, [("等级", TEXT), ("项目数", COUNT)], counts.items(),
                      first_row=1, widths=widths, filter_and_freeze=False)
@@ -232,20 +294,26 @@ def _write_stats(wb, ws, styles: _Styles, stats: _Stats) -> None:
 
     depts = stats.department_rows()
     top = 3 + n  # one blank row below the grade table
-    ws.write_string(top, 0, "各主管部门情况", styles.title)
-    m = _write_table(ws, styles, [("主管部门", TEXT), ("项目数", COUNT), ("平均执行率", RATE), ("平均总分", SCORE)],
-                     depts, first_row=top + 1, widths=widths, filter_and_freeze=False)
-    ws.insert_chart(0, 5, grade_chart, {"x_offset": 10, "y_offset": 5})
+    ws.write_string(top, 0, "各主管部门情况（执行率按金额加权：Σ全年执行数 ÷ Σ全年预算数）", styles.title)
+    table = _Table(ws, styles, _DEPARTMENT_COLUMNS, first_row=top + 1, widths=widths, filter_and_freeze=False)
+    for row in depts:
+        table.add(row)
+    table.add(stats.total_row(), totals=True)
+    m = table.close(totals=1)
+    chart_col = len(_DEPARTMENT_COLUMNS) + 1
+    ws.insert_chart(0, chart_col, grade_chart, {"x_offset": 10, "y_offset": 5})
     if m:
         first, last = top + 2, top + 1 + m
-        score_chart = _column_chart(wb, "各主管部门平均总分", "主管部门", "平均总分（分）", sheet,
-                                    (first, last, 0), (first, last, 3), "0.00", "#70AD47", m)
-        rate_chart = _column_chart(wb, "各主管部门平均执行率", "主管部门", "平均执行率", sheet,
-                                   (first, last, 0), (first, last, 2), "0.0%", "#ED7D31", m)
+        score_chart = _column_chart(wb, "各主管部门平均总分（算术平均）", "主管部门", "平均总分（分）", sheet,
+                                    (first, last, 0), (first, last, 6), "0.00", "#70AD47", m)
+        rate_chart = _column_chart(wb, "各主管部门执行率（Σ执行÷Σ预算）", "主管部门", "执行率", sheet,
+                                   (first, last, 0), (first, last, 4), "0.0%", "#ED7D31", m)
+        # Both axes start at 0: a cut axis makes 88 % look like half of 95 %.
         score_chart.set_y_axis({"name": "平均总分（分）", "num_format": "0", "min": 0, "max": 100,
                                 "major_gridlines": {"visible": True}})
-        ws.insert_chart(17, 5, score_chart, {"x_offset": 10, "y_offset": 5})
-        ws.insert_chart(35, 5, rate_chart, {"x_offset": 10, "y_offset": 5})
+        rate_chart.set_y_axis({"name": "执行率", "num_format": "0%", "min": 0, "major_gridlines": {"visible": True}})
+        ws.insert_chart(17, chart_col, score_chart, {"x_offset": 10, "y_offset": 5})
+        ws.insert_chart(35, chart_col, rate_chart, {"x_offset": 10, "y_offset": 5})
     # Two charts fit a landscape page; the third starts the next one instead of being cut.
     ws.set_h_pagebreaks([34])
     ws.set_landscape()
@@ -253,9 +321,18 @@ def _write_stats(wb, ws, styles: _Styles, stats: _Stats) -> None:
     ws.fit_to_pages(1, 0)
 
 
+def _totals_row(headers: list[str], stats: _Stats) -> list:
+    """The 合计 row of 汇总, from the same sums as 统计's last row."""
+    name, _, budget, executed, rate, _, _ = stats.total_row()
+    values = {"来源文件": name, "项目名称": stats.grade_text(), "全年预算数": budget, "全年执行数": executed, "执行率": rate}
+    return [values.get(h) for h in headers]
+
+
 def write_summary(path: str | os.PathLike, results: Iterable[ProjectResult], issues: Sequence[Issue], *,
                   grades: Sequence[str], level1: Sequence[str] | None = None,
-                  title: str = "项目支出绩效自评汇总", tmpdir: str | os.PathLike | None = None) -> Path:
+                  title: str = "项目支出绩效自评汇总",
+                  sheet_orders: Mapping[str, Sequence[str]] | None = None, approved: bool = False,
+                  tmpdir: str | os.PathLike | None = None) -> Path:
     """Write the batch summary workbook to ``path`` atomically and return the path.
 
     ``results`` are the scored projects of the run, read once in one pass (a generator is
@@ -264,7 +341,15 @@ def write_summary(path: str | os.PathLike, results: Iterable[ProjectResult], iss
     the run's problems (file-level ones included) and fills 问题清单 as given. ``grades``:
     the rules' grade names, best first (they colour 等级 and count in 统计). Sheets: 汇总,
     指标明细, 问题清单, 统计 (DOMAIN.md §6). ``tmpdir``: where xlsxwriter keeps its row files
-    (default: beside ``path``, never the system's TMPDIR, where a killed run would leave them)."""
+    (default: beside ``path``, never the system's TMPDIR, where a killed run would leave
+    them). ``sheet_orders`` (file -> its sheet names) lists
+    each file's problems in the workbook's own sheet order. ``approved``: the run compared the
+    projects with approved targets, so 汇总 gets 与批复差异 and 指标明细 批复指标值.
+
+    Only the projects that count are rows of 汇总, 指标明细 and 统计: a project a newer
+    submission replaced (``superseded_by``) is left out, so that every sum an analyst takes
+    over a column is right; its one line in 问题清单 names the replacing file. 汇总 ends with
+    a 合计 row (Σ预算, Σ执行, the overall 执行率, project counts by grade)."""
     if level1 is None:
         results = list(results)
         level1 = level1_columns(k for r in results for k in r.subtotals)
@@ -281,17 +366,21 @@ def write_summary(path: str | os.PathLike, results: Iterable[ProjectResult], iss
                            "keywords": "绩效自评, 汇总", "comments": "由 selfeval-xlsx 生成"})
         styles = _Styles(wb, grades)
         # constant_memory writes each sheet's rows in order, so both tables fill side by side.
-        columns = _project_columns(level1)
+        columns = _project_columns(level1, approved)
         overview = _Table(wb.add_worksheet("汇总"), styles, columns)
-        details = _Table(wb.add_worksheet("指标明细"), styles, _INDICATOR_COLUMNS)
+        details = _Table(wb.add_worksheet("指标明细"), styles, _indicator_columns(approved))
         stats = _Stats(grades)
         for r in results:
-            overview.add(_project_row(r, level1))
-            for row in _indicator_rows(r):
+            if r.superseded_by:
+                continue
+            overview.add(_project_row(r, level1, approved))
+            for row in _indicator_rows(r, approved):
                 details.add(row)
             stats.add(r)
-        n = overview.close()
         headers = [h for h, _ in columns]
+        if stats.departments:
+            overview.add(_totals_row(headers, stats), totals=True)
+        n = overview.close(totals=1 if stats.departments else 0)
         _highlight(overview.ws, headers.index("等级"), 1, n, styles.grade)
         _highlight(overview.ws, headers.index("状态"), 1, n, styles.status)
         _page_setup(overview.ws)
@@ -299,7 +388,7 @@ def write_summary(path: str | os.PathLike, results: Iterable[ProjectResult], iss
         _page_setup(details.ws)
 
         ws = wb.add_worksheet("问题清单")
-        n = _write_table(ws, styles, _ISSUE_COLUMNS, _issue_rows(issues))
+        n = _write_table(ws, styles, _ISSUE_COLUMNS, _issue_rows(issues, sheet_orders or {}))
         _highlight(ws, 3, 1, n, styles.severity)
         _page_setup(ws)
 

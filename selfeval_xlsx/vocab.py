@@ -4,6 +4,8 @@ the funding sources and the qualitative bands. Values are what the code passes a
 ``label`` is what users read."""
 from __future__ import annotations
 
+import re
+import unicodedata
 from functools import lru_cache
 
 try:
@@ -57,6 +59,16 @@ class Kind(_Labelled):
 NATURES = tuple(k.label for k in Kind if k is not Kind.DEADLINE)  # what 指标性质 accepts
 
 
+class Status(StrEnum):
+    """A project's 状态 in every output: not scored (an error), scored with warnings, scored
+    cleanly, or replaced by a newer submission of the same project (DOMAIN.md §8)."""
+
+    ERROR = "错误"
+    WARNING = "警告"
+    PASSED = "通过"
+    SUPERSEDED = "已取代"
+
+
 class Level1(StrEnum):
     """一级指标, in the order tables list them (newer tables add 成本指标)."""
 
@@ -74,6 +86,13 @@ class Source(StrEnum):
     OTHER = "其他资金"
 
 
+class Layout(_Labelled):
+    """The input layouts a workbook may use (DOMAIN.md §5 and §5b)."""
+
+    STANDARD = "standard", "标准填报表"
+    NATIONAL = "national", "项目支出绩效自评表（国家表式）"
+
+
 class Band(StrEnum):
     """Qualitative bands (DOMAIN.md §3 rule 5), from the best."""
 
@@ -85,6 +104,21 @@ class Band(StrEnum):
 def compact(text: object) -> str:
     """Text with every kind of white space removed (``产 出`` -> ``产出``)."""
     return "".join(str(text or "").split())
+
+
+# Unicode format characters (category Cf: zero-width space and joiners, BOM, direction marks,
+# soft hyphen …). Excel shows nothing for them, but text copied from web pages, chat tools and
+# PDFs carries them, and ``项目\u200b编号`` is not ``项目编号``. Listed as ranges because asking
+# unicodedata character by character costs microseconds per cell (a test checks the list).
+_FORMAT_CHARS = re.compile("[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b-\u200f"
+                           "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+                           "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+                           "\U000e0020-\U000e007f]")
+
+
+def strip_format_chars(text: str) -> str:
+    """``text`` without invisible Unicode format characters (category Cf)."""
+    return text if text.isascii() else _FORMAT_CHARS.sub("", text)
 
 
 @lru_cache(maxsize=4096)
@@ -111,3 +145,13 @@ def normalize_source(text: object) -> str:
     s = compact(text).removeprefix("其中:").removeprefix("其中：")
     return {"当年财政拨款": Source.CURRENT.value, "财政拨款": Source.CURRENT.value,
             "上年结转": Source.CARRIED_OVER.value, "其他": Source.OTHER.value}.get(s, s)
+
+
+@lru_cache(maxsize=4096)
+def normalize_name(text: object) -> str:
+    """A name for matching (项目名称, 主管部门, 三级指标): full-width letters, digits and
+    brackets as ASCII (NFKC), invisible format characters (zero-width spaces, BOM) and every
+    kind of white space removed, letters lower-cased. Two names that look the same on screen
+    compare equal."""
+    s = unicodedata.normalize("NFKC", str(text or ""))
+    return compact("".join(c for c in s if unicodedata.category(c) != "Cf")).lower()

@@ -8,10 +8,13 @@ compressed megabyte repeated, never from the gigabytes it inflates to).
 """
 from __future__ import annotations
 
+import base64
 import copy
 import datetime as dt
 import email.message
 import io
+import os
+import re
 import struct
 import zipfile
 import zlib
@@ -48,6 +51,12 @@ class Case:
     project_ids: tuple = ()
     check_exit: int = 0
     about: str = ""
+    path: str = ""  # the file on disk, when its name is not what users see (non-UTF-8 bytes)
+
+    @property
+    def file(self) -> str:
+        """The corpus file (relative to the folder) that ``selfeval check`` is given."""
+        return self.path or self.name.split(" » ")[0]
 
 
 def tables(pid: str, department: str = "某区民政局") -> dict[str, list[list]]:
@@ -214,7 +223,7 @@ def write_xls(path: Path, sheets: dict[str, list[list]]) -> None:
             for c, value in enumerate(row):
                 if value is not None:
                     sheet.write(r, c, value)
-    book.save(str(path))
+    book.save(path if hasattr(path, "write") else str(path))
 
 
 def write_eml(path: Path, attachments: list[tuple[str, bytes]]) -> None:
@@ -225,6 +234,213 @@ def write_eml(path: Path, attachments: list[tuple[str, bytes]]) -> None:
     for filename, data in attachments:
         message.add_attachment(data, maintype="application", subtype="octet-stream", filename=filename)
     path.write_bytes(message.as_bytes())
+
+
+# -- round 2: names, special files, containers, Strict, ambiguity, odd cells -----------------------
+
+STRICT_NAMESPACES = {  # transitional -> Strict, as Excel's "Strict Open XML" output names them
+    b"http://schemas.openxmlformats.org/officeDocument/2006/relationships/extended-properties":
+        b"http://purl.oclc.org/ooxml/officeDocument/relationships/extendedProperties",
+    b"http://schemas.openxmlformats.org/spreadsheetml/2006/main": b"http://purl.oclc.org/ooxml/spreadsheetml/main",
+    b"http://schemas.openxmlformats.org/officeDocument/2006/relationships":
+        b"http://purl.oclc.org/ooxml/officeDocument/relationships",
+    b"http://schemas.openxmlformats.org/drawingml/2006/main": b"http://purl.oclc.org/ooxml/drawingml/main",
+    b"http://schemas.openxmlformats.org/officeDocument/2006/extended-properties":
+        b"http://purl.oclc.org/ooxml/officeDocument/extendedProperties",
+}
+
+
+def rewrite_parts(data: bytes, change) -> bytes:
+    """The .xlsx with ``change(name, bytes)`` applied to every part (None drops the part)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            new = change(info.filename, zin.read(info.filename))
+            if new is not None:
+                zout.writestr(info.filename, new)
+    return out.getvalue()
+
+
+def strict(data: bytes) -> bytes:
+    """A transitional .xlsx rewritten the way Excel saves "Strict Open XML" (LibreOffice cannot
+    write it): every namespace mapped, ``conformance="strict"`` on the workbook."""
+    def change(name, xml):
+        if not name.endswith((".xml", ".rels")):
+            return xml
+        for transitional, strict_ns in STRICT_NAMESPACES.items():
+            xml = xml.replace(transitional, strict_ns)
+        return xml.replace(b"<workbook ", b'<workbook conformance="strict" ', 1) if name == "xl/workbook.xml" else xml
+    return rewrite_parts(data, change)
+
+
+def without_references(data: bytes) -> bytes:
+    """Every row and cell of every sheet without its ``r=`` reference (valid OOXML)."""
+    def change(name, xml):
+        if name.startswith("xl/worksheets/sheet"):
+            xml = re.sub(rb'<row r="\d+"', b"<row", re.sub(rb' r="[A-Z]+\d+"', b"", xml))
+        return xml
+    return rewrite_parts(data, change)
+
+
+def without_styles(data: bytes) -> bytes:
+    """The workbook without ``xl/styles.xml`` (and no cell refers to a style)."""
+    def change(name, xml):
+        if name == "xl/styles.xml":
+            return None
+        if name.startswith("xl/worksheets/sheet"):
+            return re.sub(rb' s="\d+"', b"", xml)
+        if name == "xl/_rels/workbook.xml.rels":
+            return re.sub(rb'<Relationship[^>]*/styles"[^>]*/>', b"", xml)
+        if name == "[Content_Types].xml":
+            return re.sub(rb'<Override PartName="/xl/styles.xml"[^>]*/>', b"", xml)
+        return xml
+    return rewrite_parts(data, change)
+
+
+def with_error_value(data: bytes, part: str, ref: str, error: str = "#DIV/0!") -> bytes:
+    """Cell ``ref`` of ``part`` replaced by a cached Excel error value."""
+    def change(name, xml):
+        if name == part:
+            xml = re.sub(rb'<c r="%s"[^>]*?(?:/>|>.*?</c>)' % ref.encode(),
+                         b'<c r="%s" t="e"><v>%s</v></c>' % (ref.encode(), error.encode()), xml, count=1, flags=re.S)
+        return xml
+    return rewrite_parts(data, change)
+
+
+def with_hidden_stale_sheet(valid_tables: dict, stale_tables: dict) -> bytes:
+    """The form whose 绩效指标 is 「绩效指标 (2)」, beside a hidden stale 「绩效指标」 read from
+    ``stale_tables`` (Excel's copy of a sheet, the old one hidden)."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for name, rows in valid_tables.items():
+        if name == "绩效指标":
+            stale = book.create_sheet("绩效指标")
+            for row in stale_tables["绩效指标"]:
+                stale.append(row)
+            stale.sheet_state = "hidden"
+            name = "绩效指标 (2)"
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+    buf = io.BytesIO()
+    book.save(buf)
+    return buf.getvalue()
+
+
+def ods_bytes(sheets: dict[str, list[list]], percent: set[tuple[str, int, int]] = frozenset()) -> bytes:
+    """A minimal OpenDocument spreadsheet (what LibreOffice or WPS save as .ods); cells in
+    ``percent`` (sheet, row, col) are percentage-typed numbers."""
+    from xml.sax.saxutils import escape
+
+    tables = []
+    for name, rows in sheets.items():
+        body = []
+        for r, row in enumerate(rows):
+            cells = []
+            for c, value in enumerate(row):
+                if value is None or value == "":
+                    cells.append("<table:table-cell/>")
+                elif isinstance(value, (int, float)):
+                    kind = "percentage" if (name, r, c) in percent else "float"
+                    cells.append(f'<table:table-cell office:value-type="{kind}" office:value="{value}"><text:p>{value}'
+                                 "</text:p></table:table-cell>")
+                else:
+                    cells.append(f'<table:table-cell office:value-type="string"><text:p>{escape(str(value))}</text:p>'
+                                 "</table:table-cell>")
+            body.append(f"<table:table-row>{''.join(cells)}</table:table-row>")
+        tables.append(f'<table:table table:name="{escape(name)}">{"".join(body)}</table:table>')
+    content = ('<?xml version="1.0" encoding="UTF-8"?><office:document-content '
+               'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+               'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+               'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">'
+               f'<office:body><office:spreadsheet>{"".join(tables)}</office:spreadsheet></office:body>'
+               "</office:document-content>")
+    manifest = ('<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
+                'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">'
+                '<manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/>'
+                '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>')
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.spreadsheet")
+        z.writestr("META-INF/manifest.xml", manifest)
+        z.writestr("content.xml", content)
+    return out.getvalue()
+
+
+class _RawName(zipfile.ZipInfo):
+    """A member name written as the given bytes, without the UTF-8 flag."""
+
+    def __init__(self, raw: bytes):
+        super().__init__(raw.decode("cp437"), date_time=(2023, 10, 1, 9, 0, 0))
+        self.raw = raw
+
+    def _encodeFilenameFlags(self):
+        return self.raw, self.flag_bits & ~0x800
+
+
+def zip_bytes(members: list[tuple[bytes | str, bytes]]) -> bytes:
+    """A .zip of (name, data); a ``bytes`` name is written as is, without the UTF-8 flag (how
+    Windows zips names in the system code page, GBK in China)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members:
+            if isinstance(name, bytes):
+                z.writestr(_RawName(name), data, zipfile.ZIP_DEFLATED)
+            else:
+                z.writestr(name, data)
+    return out.getvalue()
+
+
+def raw_eml(attachments: list[tuple[bytes, bytes]]) -> bytes:
+    """An e-mail as some Chinese mail clients write it: each attachment's Content-Disposition
+    given as raw header bytes (``filename="<GBK bytes>"`` or RFC 2231 pieces), base64 body."""
+    parts = [b"From: =?gb2312?B?" + base64.b64encode("某区财政局".encode("gbk")) + b"?= <czj@example.invalid>",
+             b"Date: Mon, 02 Oct 2023 09:00:00 +0800", b"MIME-Version: 1.0",
+             b'Content-Type: multipart/mixed; boundary="BOUNDARY"', b"", b"--BOUNDARY",
+             b"Content-Type: text/plain; charset=utf-8", b"", "附件为自评表。".encode(), b""]
+    for disposition, data in attachments:
+        encoded = base64.encodebytes(data).replace(b"\n", b"\r\n")
+        parts += [b"--BOUNDARY", b"Content-Type: application/octet-stream", b"Content-Disposition: " + disposition,
+                  b"Content-Transfer-Encoding: base64", b"", encoded]
+    parts += [b"--BOUNDARY--", b""]
+    return b"\r\n".join(parts)
+
+
+def rfc2231_split(name: str, charset: str = "gbk", cut: int = 3) -> bytes:
+    """``filename*0*=gbk''…; filename*1*=…`` with the break ``cut`` bytes in, i.e. inside the
+    second GBK character (a two-byte character is split between the pieces)."""
+    quoted = "".join(f"%{b:02X}" for b in name.encode(charset))
+    return (b"attachment; filename*0*=" + charset.encode() + b"''" + quoted[:cut * 3].encode()
+            + b"; filename*1*=" + quoted[cut * 3:].encode())
+
+
+def write_msg(path: Path, attachments: list[tuple[str, bytes]], sender: str = "某区民政局",
+              date: dt.datetime = dt.datetime(2023, 10, 2, 1, 0, tzinfo=dt.timezone.utc)) -> None:
+    """A minimal Outlook .msg (an OLE compound file, written with extract-msg's OleWriter):
+    subject, sender, submit time and file attachments (stored by value)."""
+    from extract_msg import OleWriter
+
+    def prop(tag: int, kind: int, value: bytes) -> bytes:
+        return struct.pack("<HHI", kind, tag, 6) + value
+
+    stamp = struct.pack("<Q", int((date - dt.datetime(1601, 1, 1, tzinfo=dt.timezone.utc)).total_seconds() * 10**7))
+    ole = OleWriter()
+    ole.addEntry("__properties_version1.0", struct.pack("<8xIIII8x", 0, len(attachments), 0, len(attachments))
+                 + prop(0x0039, 0x0040, stamp))  # PR_CLIENT_SUBMIT_TIME
+    for tag, text in (("001A001F", "IPM.Note"), ("0037001F", "2023年度绩效自评表"), ("0C1A001F", sender)):
+        ole.addEntry(f"__substg1.0_{tag}", text.encode("utf-16-le"))
+    ole.addEntry("__nameid_version1.0", storage=True)
+    for stream in ("00020102", "00030102", "00040102"):
+        ole.addEntry(f"__nameid_version1.0/__substg1.0_{stream}", b"")
+    for k, (name, data) in enumerate(attachments):
+        folder = f"__attach_version1.0_#{k:08X}"
+        ole.addEntry(folder, storage=True)
+        ole.addEntry(f"{folder}/__properties_version1.0", b"\0" * 8 + prop(0x3705, 0x0003, struct.pack("<I4x", 1)))
+        ole.addEntry(f"{folder}/__substg1.0_37010102", data)  # PR_ATTACH_DATA_BIN
+        ole.addEntry(f"{folder}/__substg1.0_3707001F", name.encode("utf-16-le"))  # PR_ATTACH_LONG_FILENAME
+    ole.write(str(path))
 
 
 # -- the corpus -------------------------------------------------------------------------------
@@ -315,8 +531,8 @@ def build_corpus(folder: str | Path) -> list[Case]:
     put("合并单元格.xlsx", workbook_bytes(t, merges={"绩效指标": ["A2:A5", "B2:B3"]}),
         scored("合并单元格.xlsx", "S-MERGE", "merged cells"))
     t = tables("S-HUGE")
-    t["项目信息"][0] += ["项目实施情况", "存在问题", "改进措施"]
-    t["项目信息"][1] += [HUGE, HUGE, HUGE]
+    for header in ("项目实施情况", "存在问题", "改进措施"):
+        t["项目信息"][1][t["项目信息"][0].index(header)] = HUGE
     t["项目信息"][1][1] = HUGE
     t["绩效指标"][1][3] = HUGE
     put("超长单元格.xlsx", workbook_bytes(t), scored("超长单元格.xlsx", "S-HUGE", "32,000-character cells"))
@@ -325,10 +541,9 @@ def build_corpus(folder: str | Path) -> list[Case]:
     t["项目信息"][1][4] = "C:\\Windows\\System32\\..\\实施单位"
     put("路径字符.xlsx", workbook_bytes(t), scored("路径字符.xlsx", PATH_ID, "ids and names with ../ : *"))
     t = tables("=S-FORMULA")
-    t["项目信息"][0] += ["项目实施情况", "存在问题", "改进措施"]
     t["项目信息"][1][1] = FORMULA_NAME
     t["项目信息"][1][4] = FORMULA_TEXTS[1]
-    t["项目信息"][1] += [" ".join(TEMPLATE_TEXTS), TEMPLATE_TEXTS[0], TEMPLATE_TEXTS[3]]
+    t["项目信息"][1][5:8] = [" ".join(TEMPLATE_TEXTS), TEMPLATE_TEXTS[0], TEMPLATE_TEXTS[3]]  # 目标, 完成, 实施
     t["绩效指标"][1][3] = FORMULA_TEXTS[2]
     t["绩效指标"][2][3] = TEMPLATE_TEXTS[1]
     t["绩效指标"][3][3] = FORMULA_TEXTS[3]
@@ -339,6 +554,82 @@ def build_corpus(folder: str | Path) -> list[Case]:
     cases.append(scored("公式与模板文字.xlsx", "=S-FORMULA", "text that looks like a formula or template tag"))
     write_eml(folder / "逃逸附件.eml", [("../../../逃逸.xlsx", workbook_bytes(tables("S-EML")))])
     cases.append(scored("逃逸附件.eml » ../../../逃逸.xlsx", "S-EML", "attachment named ../../../x.xlsx"))
+
+    # ---- round 2 (issue 16): odd names, special files, containers, Strict, ambiguity, odd cells
+    gbk = "部门".encode("gbk"), "甲局自评.xlsx".encode("gbk")
+    os.makedirs(os.path.join(os.fsencode(folder), gbk[0]), exist_ok=True)
+    Path(os.fsdecode(os.path.join(os.fsencode(folder), *gbk))).write_bytes(workbook_bytes(tables("S-GBKNAME")))
+    cases.append(Case("部门/甲局自评.xlsx", SCORED, frozenset(), ("S-GBKNAME",), 0,
+                      "file and folder named in GBK bytes (a Windows zip unpacked on Linux)",
+                      path=os.fsdecode(os.path.join(*gbk))))
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(folder / "管道.xlsx")
+        cases.append(refused("管道.xlsx", {("", "", "special-file")}, 2, "a FIFO named .xlsx (must not hang)"))
+    if Path("/dev/zero").exists():
+        (folder / "设备.xlsx").symlink_to("/dev/zero")
+        cases.append(refused("设备.xlsx", {("", "", "special-file")}, 2, "a link to /dev/zero (must not be read)"))
+    with open(folder / "巨大.xlsx", "wb") as fh:
+        fh.truncate(3 * 2**30)  # sparse: 3 GB to stat, nothing on disk, never to be read
+    cases.append(refused("巨大.xlsx", {("", "", "file-too-large")}, 2, "a 3 GB file, refused from its size"))
+    with open(folder / "超大邮件.eml", "wb") as fh:
+        fh.truncate(200 * 2**20)
+    cases.append(refused("超大邮件.eml", {("", "", "file-too-large")}, 2, "an e-mail over the size limit"))
+
+    t = tables("S-STRICT")
+    t["绩效指标"][3][6] = 0.96  # 96 % as a percent-formatted number: 0.96 % would lose 30 points
+    put("严格格式.xlsx", strict(workbook_bytes(t, formats={"绩效指标": {"G4": "0%"}})),
+        scored("严格格式.xlsx", "S-STRICT", "Excel Strict Open XML with a percent cell"))
+    stale = tables("S-HIDDEN")
+    for row in stale["绩效指标"][1:]:
+        row[6] = "0"  # the old sheet: nothing achieved yet
+    put("隐藏旧表.xlsx", with_hidden_stale_sheet(tables("S-HIDDEN"), stale),
+        scored("隐藏旧表.xlsx", "S-HIDDEN", "hidden stale 绩效指标 beside 绩效指标 (2)"))
+    t = tables("C-TWOCOLS")
+    t["资金"][0].append("全年执行数")
+    t["资金"][1].append(60)
+    put("重复列.xlsx", workbook_bytes(t), refused("重复列.xlsx", {("资金", "F1", "duplicate-header"),
+                                                          ("资金", "F2", "conflicting-columns")}, 1,
+                                               "the same header twice, values differing"))
+    t = tables("S-YUAN")
+    t["资金"][1][3] = "1000000元"  # 100 万元 typed in 元 in a 万元 column
+    put("金额带元.xlsx", workbook_bytes(t), scored("金额带元.xlsx", "S-YUAN", "950000元 in a 万元 column: converted"))
+    t = tables("C-TIMES")
+    t["资金"][1][4] = "95次"
+    put("金额带次.xlsx", workbook_bytes(t), refused("金额带次.xlsx", {("资金", "E2", "bad-amount-unit")}, 1,
+                                                "95次 in an amount column"))
+    t = tables("NA")
+    t["项目信息"][1][4] = "NULL"  # 实施单位 typed as NULL: text, kept
+    put("编号NA.xlsx", workbook_bytes(t), scored("编号NA.xlsx", "NA", "project id NA, text NULL"))
+    put("除零错误.xlsx", with_error_value(workbook_bytes(tables("C-DIV0")), "xl/worksheets/sheet2.xml", "E2"),
+        refused("除零错误.xlsx", {("资金", "E2", "excel-error")}, 1, "a cached #DIV/0! in 全年执行数"))
+    t = tables("S-DASH")
+    t["资金"][1][2] = "—"
+    t["绩效指标"][1][8], t["绩效指标"][2][8], t["绩效指标"][3][9] = "/", "无", "—"
+    put("横线空值.xlsx", workbook_bytes(t), scored("横线空值.xlsx", "S-DASH", "—, /, 无 in optional number cells"))
+    t = tables("S-NOREF")
+    t["资金"][1][2] = "x"  # a mark lands in a sheet whose cells carry no r= (the copy must keep them)
+    put("无单元格引用.xlsx", without_styles(without_references(workbook_bytes(t))),
+        Case("无单元格引用.xlsx", REFUSED, frozenset({("资金", "C2", "bad-number")}), (), 1,
+             "no r= on rows and cells, no styles.xml"))
+
+    inner = workbook_bytes(tables("S-ZIPMAIL"))
+    write_eml(folder / "压缩附件.eml", [("材料.zip", zip_bytes([("甲局/自评表.xlsx", inner), ("说明.txt", b"x")]))])
+    cases.append(scored("压缩附件.eml » 材料.zip » 甲局/自评表.xlsx", "S-ZIPMAIL", "a .zip of workbooks attached"))
+    put("收件.zip", zip_bytes([("说明.txt", b"x"), ("乙局自评.xlsx".encode("gbk"), workbook_bytes(tables("S-ZIP")))]),
+        scored("收件.zip » 乙局自评.xlsx", "S-ZIP", "a .zip in the inbox, member named in GBK"))
+    write_msg(folder / "邮件.msg", [("丙局自评表.xlsx", workbook_bytes(tables("S-MSG")))])
+    cases.append(scored("邮件.msg » 丙局自评表.xlsx", "S-MSG", "an Outlook .msg"))
+    t = tables("S-ODS")
+    t["绩效指标"][3][6] = 0.96
+    put("开放格式.ods", ods_bytes(t, {("绩效指标", 3, 6)}), scored("开放格式.ods", "S-ODS", ".ods with a percent cell"))
+    buf = io.BytesIO()
+    write_xls(buf, tables("S-ET"))
+    put("金山表格.et", buf.getvalue(), scored("金山表格.et", "S-ET", "a WPS .et (an .xls inside)"))
+    names = (b'attachment; filename="' + "测试表格.xlsx".encode("gbk") + b'"', rfc2231_split("丁局自评表.xlsx"))
+    put("中文附件名.eml", raw_eml([(names[0], workbook_bytes(tables("S-RAWGBK"))),
+                                 (names[1], workbook_bytes(tables("S-RFC2231")))]),
+        scored("中文附件名.eml » 测试表格.xlsx", "S-RAWGBK", "raw 8-bit GBK attachment name"))
+    cases.append(scored("中文附件名.eml » 丁局自评表.xlsx", "S-RFC2231", "RFC 2231 name split inside a GBK character"))
 
     # ---- not inputs at all: listed, not processed
     put("~$锁定.xlsx", b"\x00lock", Case("~$锁定.xlsx", SKIPPED, frozenset({("", "", "lock-file")}), about="lock file"))

@@ -47,7 +47,8 @@ def test_examples_end_to_end(tmp_path):
     frames = summary_frames(out)
     overview = frames["汇总"]
     assert set(SUMMARY_COLUMNS) <= set(overview.columns)
-    assert len(overview) == 7
+    assert len(overview) == 9 + 1 and overview["来源文件"].iloc[-1] == "合计"
+    overview = overview.iloc[:-1]
     for column in ("全年预算数", "全年执行数", "执行率", "预算执行得分", "总分"):
         assert pd.api.types.is_numeric_dtype(overview[column]), column
     seed = overview.set_index("项目编号").loc["001"]
@@ -58,13 +59,14 @@ def test_examples_end_to_end(tmp_path):
             "自评得分"} <= set(frames["指标明细"].columns)
     assert {"来源文件", "工作表", "单元格", "级别", "代码", "说明"} <= set(frames["问题清单"].columns)
     copies = sorted(p.name for p in (out / "workbooks").iterdir())
-    assert copies == ["seed_党建工作经费_2022.xlsx", "某区教育局_2023.xlsx"]
-    for name in copies:
-        import openpyxl
+    assert copies == ["seed_党建工作经费_2022.xlsx", "某区卫生健康局_2023_自评表.xlsx", "某区教育局_2023.xlsx"]
+    import openpyxl
 
+    for name in copies:
         sheets = openpyxl.load_workbook(out / "workbooks" / name, read_only=True).sheetnames
-        assert sheets[0] == "自评结果" and {"项目信息", "资金", "支出", "绩效指标"} <= set(sheets)
-    assert len(list((out / "reports").glob("*.docx"))) == 7
+        own = ["附件1", "附件2"] if "卫生" in name else ["项目信息", "资金", "支出", "绩效指标"]
+        assert sheets[0] == "自评结果" and set(own) <= set(sheets)
+    assert len(list((out / "reports").glob("*.docx"))) == 9
     assert digest(EXAMPLES) == before  # inputs are never written to
 
 
@@ -73,14 +75,14 @@ def test_rerun_is_incremental_and_force_redoes(tmp_path):
     shutil.copytree(EXAMPLES, inbox, ignore=shutil.ignore_patterns("*.py"))
     out = tmp_path / "out"
     first = run_folder([inbox], out)
-    assert first.reused == 0 and first.scored == 7
+    assert first.reused == 0 and first.scored == 9
     reports = digest(out / "reports")
     again = run_folder([inbox], out)
-    assert again.reused == 2 and again.scored == 7
+    assert again.reused == 3 and again.scored == 9
     assert digest(out / "reports") == reports  # untouched: same bytes
     assert summary_frames(out)["汇总"].equals(pd.read_excel(out / "summary.xlsx", sheet_name="汇总", engine="calamine"))
     forced = run_folder([inbox], out, force=True)
-    assert forced.reused == 0 and forced.scored == 7
+    assert forced.reused == 0 and forced.scored == 9
 
 
 def _seed_variant(path: Path, department: str, name: str) -> bytes:
@@ -180,8 +182,8 @@ def test_dask_local_cluster(tmp_path):
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
                                   dashboard_address=None) as cluster:
         result = run_folder([EXAMPLES], tmp_path / "out", scheduler=cluster.scheduler_address)
-    assert result.scored == 7
-    assert len(list((tmp_path / "out" / "reports").glob("*.docx"))) == 7
+    assert result.scored == 9
+    assert len(list((tmp_path / "out" / "reports").glob("*.docx"))) == 9
 
 
 def test_an_input_stuck_where_the_alarm_cannot_reach_is_stopped_from_outside(tmp_path, monkeypatch, make_book,
@@ -201,11 +203,11 @@ def test_an_input_stuck_where_the_alarm_cannot_reach_is_stopped_from_outside(tmp
     make_book(other, name="inbox/stuck.xlsx")
     real = pipeline._read_check_score
 
-    def stuck_in_native_code(ref, rules, limits):
+    def stuck_in_native_code(ref, rules, limits, *rest):
         if ref.name == "stuck.xlsx":
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})  # as inside calamine: no alarm
             time.sleep(60)
-        return real(ref, rules, limits)
+        return real(ref, rules, limits, *rest)
 
     monkeypatch.setattr(pipeline, "_read_check_score", stuck_in_native_code)  # the forked helpers inherit it
     result = run_folder([inbox], tmp_path / "out", limits=Limits(seconds=1))
@@ -235,8 +237,8 @@ def test_output_folder_inside_the_inbox_is_not_read_back(tmp_path):
     out = inbox / "结果"
     assert main(["run", str(inbox), "-o", str(out), "--quiet"]) == 0
     assert main(["run", str(inbox), "-o", str(out), "--quiet"]) == 0  # the copies are not new submissions
-    overview = pd.read_excel(out / "summary.xlsx", sheet_name="汇总", engine="calamine")
-    assert len(overview) == 7 and not overview["来源文件"].str.contains("结果").any()
+    overview = pd.read_excel(out / "summary.xlsx", sheet_name="汇总", engine="calamine").iloc[:-1]  # 合计 row
+    assert len(overview) == 9 and not overview["来源文件"].str.contains("结果").any()
 
 
 def test_ids_that_clash_as_file_names_keep_both_reports(tmp_path, make_book, tables):

@@ -255,6 +255,8 @@ def test_committed_examples_are_what_the_script_generates(tmp_path, monkeypatch)
                                               ex.BUREAU_INDICATORS))):
         write_workbook(tmp_path / name, *args)
         assert snapshot(tmp_path / name) == snapshot(EXAMPLES / name), name
+    ex.write_national(tmp_path / ex.HEALTH_FILE.name, ex.HEALTH_FORMS)
+    assert snapshot(tmp_path / ex.HEALTH_FILE.name) == snapshot(ex.HEALTH_FILE)
 
 
 def _frames(path: Path) -> dict[str, pd.DataFrame]:
@@ -325,7 +327,7 @@ def test_examples_score_as_expected_with_warnings_only():
     from selfeval_xlsx import analyse
 
     seen = set()
-    for path in (ex.SEED_FILE, ex.BUREAU_FILE):
+    for path in (ex.SEED_FILE, ex.BUREAU_FILE, ex.HEALTH_FILE):
         analysis = analyse(path)
         assert not [i for i in analysis.issues if i.is_error]
         for result in analysis.results:

@@ -40,7 +40,7 @@ def test_installed_wheel_runs_from_another_folder(wheel, tmp_path):
                            "--quiet", "--workers", "1"], cwd=elsewhere, env=env, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr
-    assert len(list((tmp_path / "x" / "reports").glob("*.docx"))) == 7
+    assert len(list((tmp_path / "x" / "reports").glob("*.docx"))) == 9
     where = subprocess.run([sys.executable, "-c", "import selfeval_xlsx; print(selfeval_xlsx.__file__)"],
                            cwd=elsewhere, env=env, capture_output=True, text=True, check=True).stdout
     assert where.startswith(str(target))

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 
 from selfeval_xlsx.checks import check_submission
+from selfeval_xlsx.pipeline import analyse
 from selfeval_xlsx.reader import read_workbook
 from selfeval_xlsx.rules import load_rules
 
@@ -71,10 +72,12 @@ def test_missing_spending_sheet_is_only_a_warning(make_book, tables):
     assert [(i.code, i.severity) for i in problems(sub)] == [("missing-spending-sheet", "warning")]
 
 
-def test_missing_column_names_the_header_row(make_book, tables):
+def test_missing_column_points_where_it_belongs(make_book, tables):
+    """No header cell comes close: the mark goes on the free cell after the header (it was
+    shown as cell ``1`` and marked on A1)."""
     for row in tables["资金"]:
         del row[4]
-    assert ("资金", "1", "missing-column") in found(read_workbook(make_book(tables)))
+    assert ("资金", "E1", "missing-column") in found(read_workbook(make_book(tables)))
 
 
 def test_every_header_renamed(make_book, tables):
@@ -210,3 +213,77 @@ def test_fast_metadata_scan_agrees_with_the_exact_one(make_book, tables):
     assert fast["资金"].formula_without_value == exact["资金"].formula_without_value == {(1, 4)}
     for name, meta in exact.items():
         assert (meta.rows, meta.cols) <= (fast[name].rows, fast[name].cols)
+
+
+# --- issue 16: odd cells, look-alike sheets, repeated headers ----------------------------------
+
+def test_na_words_are_text_and_an_id_na_is_an_id(make_book, tables):
+    for sheet in tables.values():
+        for row in sheet[1:]:
+            row[0] = "NA" if row[0] == "P01" else row[0]
+    tables["项目信息"][1][4] = "None"
+    tables["资金"][1][2] = "NULL"  # 年初预算数: text in a number cell, not a blank
+    sub = read_workbook(make_book(tables))
+    [project] = sub.projects
+    assert (project.project_id, project.implementer, len(project.indicators)) == ("NA", "None", 4)
+    assert found(sub) == {("资金", "C2", "bad-number")}
+
+
+def test_cached_excel_errors_are_their_own_problem(make_book, tables):
+    import corpus
+
+    data = make_book(tables).read_bytes()
+    data = corpus.with_error_value(data, "xl/worksheets/sheet2.xml", "E2")  # 资金 全年执行数
+    data = corpus.with_error_value(data, "xl/worksheets/sheet4.xml", "G3", "#N/A")  # 绩效指标 实际完成值
+    sub = read_workbook("x.xlsx", data)
+    assert found(sub) == {("资金", "E2", "excel-error"), ("绩效指标", "G3", "excel-error")}
+    assert "公式计算结果为 #DIV/0!" in sub.issues[0].message
+    path = make_book(tables, name="err.xlsx")
+    path.write_bytes(data)
+    analysis = analyse(path)  # the scorer does not report the refused actual a second time
+    assert sorted((i.cell, i.code) for i in analysis.all_issues) == [("E2", "excel-error"), ("G3", "excel-error")]
+
+
+@pytest.mark.parametrize("typed, header, read, codes", [
+    ("950000元", "全年预算数", Decimal(95), {("资金", "D2", "unit-in-amount")}),
+    ("100万元", "全年预算数", Decimal(100), set()),
+    ("1,000,000元", "全年预算数（元）", Decimal(100), set()),
+    ("100万元", "全年预算数（元）", Decimal(100), {("资金", "D2", "unit-in-amount")}),
+    ("95次", "全年预算数", None, {("资金", "D2", "bad-amount-unit")}),
+])
+def test_units_typed_in_amount_cells(make_book, tables, typed, header, read, codes):
+    tables["资金"][0][3], tables["资金"][1][3] = header, typed
+    sub = read_workbook(make_book(tables))
+    assert sub.projects[0].funding[0].budget == read
+    assert {f for f in found(sub) if f[2] != "over-budget"} == codes
+
+
+def test_dashes_and_none_in_optional_number_cells_mean_empty(make_book, tables):
+    tables["资金"][1][2] = "—"
+    tables["绩效指标"][1][8], tables["绩效指标"][2][9] = "/", "无"
+    tables["资金"][1][3] = "—"  # 全年预算数 is required: a dash there is still wrong
+    sub = read_workbook(make_book(tables))
+    assert sub.projects[0].funding[0].initial_budget is None
+    assert [(i.self_score, i.deduction) for i in sub.projects[0].indicators[:2]] == [(None, None), (Decimal(25), None)]
+    assert found(sub) == {("资金", "D2", "bad-number")}
+
+
+def test_two_visible_lookalike_sheets_refuse_the_file(tmp_path, tables):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for name, rows in {**tables, "绩效指标 (2)": tables["绩效指标"]}.items():
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+    book.save(tmp_path / "x.xlsx")
+    sub = read_workbook(tmp_path / "x.xlsx")
+    assert {(i.sheet, i.code) for i in sub.issues} == {("绩效指标", "ambiguous-sheet")}
+    assert sub.issues[0].blocks_file and not sub.projects[0].indicators
+
+
+def test_a_repeated_header_with_the_same_values_is_only_named(make_book, tables):
+    for row in tables["资金"]:
+        row.append(row[0])  # 项目编号 again at the right end, as wide sheets have it
+    assert found(read_workbook(make_book(tables))) == {("资金", "F1", "duplicate-header")}

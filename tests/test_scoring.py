@@ -10,7 +10,7 @@ import pytest
 from dataclasses import replace
 
 from selfeval_xlsx.issues import Code
-from selfeval_xlsx.models import FundingRow, Indicator, Project, SpendingRow
+from selfeval_xlsx.models import NARRATIVE_FIELDS, FundingRow, Indicator, Project, SpendingRow
 from selfeval_xlsx.pipeline import score as score_project  # record checks + scoring + completeness
 from selfeval_xlsx.rules import load_rules
 from selfeval_xlsx.scoring import round_half_up
@@ -40,6 +40,7 @@ def fund(budget, executed, row=1, source="本年财政拨款"):
 def project(indicators, funding=None, spending=(), year="2023"):
     return Project(sheet="项目信息", row=1, cols={"project_id": 0}, project_id="P1", name="测试项目",
                    year=year, source_file="dept.xlsx", indicators=list(indicators),
+                   **{field: "说明。" for field in NARRATIVE_FIELDS},
                    funding=[fund(100, 100)] if funding is None else list(funding), spending=list(spending))
 
 
@@ -101,7 +102,8 @@ QUANT_CASES = [
     ("3天", "4天", 10, "反向", LINEAR, "6.67", False, "reverse"),        # 指标性质 gives the direction
     ("18次", "9次", 10, "正向", LINEAR, "5", False, "positive"),
     ("≥18", "18次", 10, "", LINEAR, "10", True, "positive"),           # target without unit
-    ("≥95%", "0.95", 10, "", LINEAR, "0.1", False, "positive"),        # no unit = target's unit: 0.95%
+    ("≥95%", "95", 10, "", LINEAR, "10", True, "positive"),            # no unit = target's unit: 95%
+    ("≤0.5%", "0.3", 10, "", LINEAR, "10", True, "reverse"),           # target ≤ 1%: 0.3 stays 0.3%
 ]
 
 
@@ -111,6 +113,24 @@ def test_quantitative_rules(target, actual, weight, nature, rules, score, reache
     s = r.indicators[0]
     assert (s.score, s.reached, s.kind) == (D(score), reached, kind)
     assert issues(r) == []
+
+
+@pytest.mark.parametrize("actual", ["0.92", 0.92])
+def test_percent_typed_as_a_fraction_is_read_as_a_percent_and_said(actual):
+    """Issue #12 problem 4: 0.92 against ≥90% scored 0.1 of 10 silently (read as 0.92 %)."""
+    r = score_project(project([ind("≥90%", actual, 10)]), LINEAR)
+    s = r.indicators[0]
+    assert (s.score, s.reached, s.actual_value, s.unit) == (D(10), True, D(92), "%")
+    assert issues(r, ignore=("weight-sum", "weight-split")) == [("绩效指标", "G2", "percent-as-fraction")]
+    assert "92%" in r.issues[-1].message
+
+
+def test_far_above_a_positive_target_scores_full_and_warns():
+    """DOMAIN §3 rule 13: B ≥ 2A still scores w; the warning says the target may be too low."""
+    r = score_project(project([ind("≥18次", "40次", 10), ind("≥18次", "35次", 10, row=2), ind("≤3天", "9天", 10, row=3)]),
+                      LINEAR)
+    assert [s.score for s in r.indicators] == [D(10), D(10), D(0)]
+    assert issues(r, ignore=("weight-sum", "weight-split", "missing-deviation")) == [("绩效指标", "G2", "over-achieved")]
 
 
 def test_half_up_differs_from_float_round():
@@ -238,10 +258,10 @@ def test_budget_zero(funding, cell):
 @pytest.mark.parametrize("amounts, warned", [(["60", "40"], False), (["60", "40.01"], False),
                                              (["60", "39.98"], True), ([], False)])
 def test_spending_reconciliation(amounts, warned):
-    spending = [SpendingRow(sheet="支出", row=i + 1, project_id="P1", item="x", amount=D(a))
+    spending = [SpendingRow(sheet="支出", row=i + 1, cols={"amount": 3}, project_id="P1", item="x", amount=D(a))
                 for i, a in enumerate(amounts)]
     r = score_project(project(seed_indicators(), spending=spending), LINEAR)
-    assert issues(r) == ([("支出", "", "spending-mismatch")] if warned else [])
+    assert issues(r) == ([("支出", "D2", "spending-mismatch")] if warned else [])  # the first 金额 cell
 
 
 def test_not_applicable_rescales_the_whole_total():
@@ -283,7 +303,8 @@ def test_weights_not_100_are_an_error_but_scores_are_filled():
     inds = seed_indicators()
     inds[0].weight = D(15)
     r = score_project(project(inds), LINEAR)
-    assert issues(r, ignore=()) == [("绩效指标", "", "weight-sum")]
+    assert issues(r, ignore=()) == [("绩效指标", "H3", "weight-sum")]  # the project's first 分值 cell
+    assert "产出指标合计 55 分，比默认的 50 分多 5 分" in r.issues[0].message
     assert r.total is None and r.grade == "" and r.status == "错误"
     assert r.indicators[0].score == 15 and r.subtotals["产出指标"] == 55
 

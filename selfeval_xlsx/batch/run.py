@@ -2,30 +2,34 @@
 input (:func:`selfeval_xlsx.pipeline.analyse`), keeping the full analysis in the output
 folder's cache; between the phases the main process decides which submissions count
 (:mod:`.decisions`); (B) write each input's annotated copy and its reports, and
-``summary.xlsx`` as one more job. A manifest makes reruns incremental: only changed inputs
-are analysed again, only inputs whose outputs change are written again, ``summary.xlsx``
-only when what it shows changed, and an unchanged rerun writes nothing (nor starts a
-worker). Every file is written under a temporary name and renamed, so a killed run leaves no
-partial file behind.
+``summary.xlsx`` as one more job; then, when asked, one reply draft per department
+(:mod:`selfeval_xlsx.replies`), which attaches those copies. With approved targets, phase A
+compares each project with them (the targets go to each worker once, as a file). A manifest
+makes reruns incremental: only changed inputs are analysed again, only inputs whose outputs
+change are written again, ``summary.xlsx`` only when what it shows changed, and an unchanged
+rerun writes nothing (nor starts a worker). Every file is written under a temporary name and
+renamed, so a killed run leaves no partial file behind.
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
+import pickle
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from .._io import output_error, safe_filename, write_failure
+from .._io import atomic_write_bytes, output_error, safe_filename, write_failure
 from ..errors import SelfevalError
 from ..guard import Limits
 from ..intake import InputRef, Skipped
 from ..issues import Code, Issue, issue
 from ..models import ProjectResult
-from ..pipeline import Analysis, analyse
+from ..pipeline import Analysis, Approved, analyse
 from ..present import level1_columns
 from ..rules import Rules, load_rules
-from .decisions import Notes, apply, decide, gather
+from .decisions import Note, Notes, apply, decide, gather
 from .options import RunOptions, RunResult
 from .store import STATE_DIR, Manifest, clean_state, fingerprint, load_analysis, output_lock, save_analysis, slim
 
@@ -37,10 +41,26 @@ LIMITED = (Code.TIMEOUT, Code.MEMORY_LIMIT)  # refusals that hold for the limits
 
 # ---------------------------------------------------------------- phase A: read and score
 
-def _analyse_and_cache(ref: InputRef, rules: Rules, limits: Limits, cache: Path) -> Analysis:
+_TARGETS: dict[str, Approved] = {}
+
+
+def _approved(handle: tuple[Path, str, bool] | None) -> Approved | None:
+    """The approved targets a job compares with, from the file the run saved them in
+    (``handle``: path, digest, score on them), loaded once per worker process: a county's
+    targets pickle to megabytes, too much to send with every job."""
+    if handle is None:
+        return None
+    path, digest, on_approved = handle
+    if digest not in _TARGETS:
+        _TARGETS[digest] = Approved(pickle.loads(Path(path).read_bytes()), on_approved)
+    return _TARGETS[digest]
+
+
+def _analyse_and_cache(ref: InputRef, rules: Rules, limits: Limits, cache: Path,
+                       approved: tuple[Path, str, bool] | None = None) -> Analysis:
     """Phase A's job: analyse and keep the answer for the writers and the next run (written
     by the worker, so the main process does not pickle everything twice)."""
-    analysis = analyse(ref, rules, limits)
+    analysis = analyse(ref, rules, limits, _approved(approved))
     try:
         save_analysis(cache, analysis)
     except OSError as exc:
@@ -82,22 +102,24 @@ def _renderer(template: Path | None):
     return _RENDERERS[key]
 
 
-def publish(ref: InputRef, cache: Path, notes: tuple[Issue, ...], copy_name: str, report_names: dict[str, str],
-            output: Path, template: Path | None, reports: bool, grades: tuple[str, ...]) -> tuple[list[str], list[Issue]]:
+def publish(ref: InputRef, cache: Path, notes: tuple[Note, ...], copy_name: str, report_names: dict[str, str],
+            output: Path, template: Path | None, reports: bool, grades: tuple[str, ...],
+            generated: dt.datetime | None = None) -> tuple[list[str], list[Issue]]:
     """Write one input's annotated copy and the reports of its kept, scored projects (file
     names from ``report_names``, this input's 项目编号 -> name), from its cached analysis and
-    the batch's decisions about it (``notes``, see :func:`decide`). Returns the written paths
-    (relative to ``output``) and problems met while writing. Raises ``OutputError`` when the
-    output folder refuses a write (disk full, permission): that stops the run."""
+    the batch's decisions about it (``notes``, see :func:`decide`); ``generated`` dates the
+    reports. Returns the written paths (relative to ``output``) and problems met while
+    writing. Raises ``OutputError`` when the output folder refuses a write (disk full,
+    permission): that stops the run."""
     try:
-        return _publish(ref, cache, notes, copy_name, report_names, output, template, reports, grades)
+        return _publish(ref, cache, notes, copy_name, report_names, output, template, reports, grades, generated)
     except OSError as exc:
         if write_failure(exc):
             raise output_error(write_failure(exc)) from None
         raise
 
 
-def _publish(ref, cache, notes, copy_name, report_names, output, template, reports, grades):
+def _publish(ref, cache, notes, copy_name, report_names, output, template, reports, grades, generated):
     from ..annotate import annotate_workbook
 
     analysis = load_analysis(cache, ref)
@@ -113,14 +135,15 @@ def _publish(ref, cache, notes, copy_name, report_names, output, template, repor
         except Exception as exc:  # noqa: BLE001 - the department copy is best effort per file
             if write_failure(exc):
                 raise output_error(write_failure(exc), output / "workbooks" / copy_name) from None
-            problems.append(issue(Code.COPY_FAILED, f"无法生成带自评结果的工作簿副本（{type(exc).__name__}），"
-                                  "其余结果不受影响。", file=ref.name, value=str(exc)[:200]))
+            problems.append(issue(Code.COPY_FAILED, "无法生成带自评结果的工作簿副本，其余结果不受影响。",
+                                  file=ref.name, value=f"{type(exc).__name__}: {exc}"[:300]))
     if reports:
         for result in analysis.results:
             if result.total is None:
                 continue
             try:
-                path = _renderer(template).write(result, output / "reports", report_names.get(result.project.project_id))
+                path = _renderer(template).write(result, output / "reports", report_names.get(result.project.project_id),
+                                                generated=generated)
                 written.append(f"reports/{path.name}")
             except Exception as exc:  # noqa: BLE001 - a template error stops one report only
                 if write_failure(exc):
@@ -135,7 +158,8 @@ class _CacheGone(Exception):
 
 
 def _summary_job(sources: list[tuple[InputRef, Path]], notes: Notes, issues: list[Issue],
-                 level1: list[str], grades: tuple[str, ...], path: Path) -> Path | None:
+                 level1: list[str], grades: tuple[str, ...], path: Path,
+                 sheet_orders: dict[str, tuple[str, ...]] | None = None, approved: bool = False) -> Path | None:
     """Phase B's summary job: ``summary.xlsx`` with the projects streamed one input at a
     time from the cache files (memory stays flat however large the batch), its temporary
     files in the output folder's own temporary folder. None when a cache file is gone."""
@@ -151,7 +175,8 @@ def _summary_job(sources: list[tuple[InputRef, Path]], notes: Notes, issues: lis
     tmpdir = path.parent / STATE_DIR / "tmp"
     try:
         tmpdir.mkdir(parents=True, exist_ok=True)
-        return write_summary(path, results(), issues, level1=level1, grades=grades, tmpdir=tmpdir)
+        return write_summary(path, results(), issues, level1=level1, grades=grades, sheet_orders=sheet_orders,
+                             approved=approved, tmpdir=tmpdir)
     except _CacheGone:
         return None
     except Exception as exc:
@@ -220,7 +245,8 @@ class _Run:
         self.refs, self.options, self.output = refs, options, options.output
         self.tick = (lambda *_: progress(1)) if progress else (lambda *_: None)
         self.notice = notice or (lambda text: None)
-        self.rules = load_rules(options.rules_path)
+        self.rules = load_rules(options.rules_path, strict=options.strict)
+        self.started = dt.datetime.now(dt.timezone.utc)  # the reports' date: one per run
         self.tmp = clean_state(self.output)
         self.manifest = Manifest(self.output, fingerprint(self.rules, options), options.force, options.limits)
         self.result = RunResult(self.output, inputs=len(refs), skipped=skipped)
@@ -233,9 +259,14 @@ class _Run:
             analyses, crashed = self._phase_a()
             notes = decide(analyses)
             result = self.result
-            _, result.results, result.issues = gather(analyses, result.skipped, notes)
+            shown, result.results, result.issues = gather(analyses, result.skipped, notes)
             result.rejected = sum(a.rejected for a in analyses)
+            result.rejections = {a.ref.name: [i for i in a.issues if i.blocks_file] for a in analyses if a.rejected}
+            if self.options.targets is not None:  # the targets file's own problems, approved projects never submitted
+                result.issues.extend(self.options.targets.notes(result.results))
             self._phase_b(analyses, notes, crashed)
+            if self.options.replies:  # after the copies and reports they attach
+                result.replies = self._replies(shown)
         except BaseException:
             if self.workers is not None:
                 self.workers.close()
@@ -272,7 +303,12 @@ class _Run:
         self.result.reused = len(known)
         for _ in known:
             self.tick()
-        fresh = self._map([(_analyse_and_cache, ref, self.rules, limits, manifest.cache_path(ref.sha256))
+        approved = None
+        if self.options.targets is not None and todo:
+            saved = atomic_write_bytes(manifest.dir / "targets.pickle", pickle.dumps(self.options.targets))
+            approved = (saved, f"{self.options.targets.digest}|{self.options.score_on_approved}",
+                        self.options.score_on_approved)
+        fresh = self._map([(_analyse_and_cache, ref, self.rules, limits, manifest.cache_path(ref.sha256), approved)
                            for ref in todo], self.tick)
         crashed = set()
         for ref, analysis in zip(todo, fresh):
@@ -292,13 +328,16 @@ class _Run:
         (first, because it is the longest job), and remove outputs no input claims."""
         result, manifest, output = self.result, self.manifest, self.output
         sources = [(a.ref, manifest.cache_path(a.ref.sha256)) for a in analyses if a.ref.sha256 not in crashed]
-        level1 = level1_columns(k for r in result.results for k in r.subtotals)
+        level1 = level1_columns(k for r in result.counted for k in r.subtotals)
         grades = self.rules.grade_names
         summary = output / "summary.xlsx"
-        summary_args = (sources, notes, result.issues, level1, grades, summary)
+        sheet_orders = {a.ref.name: a.sheet_order for a in analyses}
+        summary_args = (sources, notes, result.issues, level1, grades, summary, sheet_orders,
+                        self.options.targets is not None)
         # What the summary shows follows from these (each analysis from its input's content,
-        # name and the rules); far cheaper to compare than the rows themselves.
-        self.summary_key = _digest(manifest.fingerprint, manifest.limits, [(ref.sha256, ref.name) for ref, _ in sources],
+        # name and the rules; each receipt from the input's clock and sender); far cheaper
+        # to compare than the rows themselves.
+        self.summary_key = _digest(manifest.fingerprint, manifest.limits, [_shown_as(ref) for ref, _ in sources],
                                    sorted(notes.items()), result.skipped, sorted(crashed), level1)
         jobs = []
         if self.summary_key != manifest.summary_key or not summary.exists():
@@ -309,7 +348,7 @@ class _Run:
         for analysis, published, noted in owners:
             jobs.append((publish, analysis.ref, manifest.cache_path(analysis.ref.sha256), notes.get(analysis.ref.sha256, ()),
                          self.copy_names[analysis.ref.sha256], dict(published), output, self.options.report_template,
-                         self.options.reports, grades))
+                         self.options.reports, grades, self.started))
         summary_first = bool(jobs) and jobs[0][0] is _summary_job
         written = self._map(jobs, lambda i: (i or not summary_first) and self.tick(),
                             timed=lambda i: i > 0 or not summary_first)
@@ -324,6 +363,25 @@ class _Run:
             if _summary_job(*summary_args) is None:
                 raise SelfevalError(f"输出文件夹中的中间结果（{STATE_DIR}）在运行中被删除，无法写出 summary.xlsx；请重新运行。")
         self.changed = self.changed or bool(jobs) or bool(stale)
+
+    def _replies(self, shown: list[Analysis]) -> list[Path]:
+        """One reply draft per department, as parallel jobs, with the copies and reports on
+        disk; written again only when something changed or a draft is missing."""
+        from ..replies import plan_replies, remove_stale, write_reply
+
+        output = self.output
+        copies = {sha: output / "workbooks" / name for sha, name in self.copy_names.items()
+                  if (output / "workbooks" / name).exists()}
+        names = _report_names(self.result.results)
+        reports = {pid: output / "reports" / name for pid, name in names.items()
+                   if self.options.replies_with_reports and (output / "reports" / name).exists()}
+        planned = plan_replies(output, shown, copies, reports)
+        todo = [(path, reply) for path, reply in planned if self.changed or not path.exists()]
+        written = self._map([(_reply_job, write_reply, path, reply, self.options.replies_with_reports)
+                             for path, reply in todo], lambda i: None, timed=lambda i: False)
+        remove_stale(output, [path for path, _ in planned])
+        failed = {path for (path, _), done in zip(todo, written) if not isinstance(done, Path)}
+        return [path for path, _ in planned if path not in failed]
 
     @property
     def copy_names(self) -> dict[str, str]:
@@ -376,6 +434,22 @@ class _Run:
                 continue
             limited = any(i.code in LIMITED for i in analysis.issues)
             self.manifest.record(ref, "rejected" if analysis.rejected else "ok", paths, published, noted, limited)
+
+
+def _reply_job(write, path: Path, reply, with_reports: bool) -> Path:
+    """A reply draft, as a job (``write``: :func:`selfeval_xlsx.replies.write_reply`); the
+    output folder refusing the write stops the run, as for every output."""
+    try:
+        return write(path, reply, with_reports)
+    except OSError as exc:
+        if write_failure(exc):
+            raise output_error(write_failure(exc), path) from None
+        raise
+
+
+def _shown_as(ref: InputRef) -> tuple:
+    """What of an input the outputs show besides its content: its name, clock and sender."""
+    return ref.sha256, ref.name, ref.submitted, ref.submitted_basis, ref.sender
 
 
 def _is_failure(value) -> bool:

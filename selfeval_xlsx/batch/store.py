@@ -52,8 +52,9 @@ def slim(analysis: Analysis) -> Analysis:
     light = []
     for r in analysis.results:
         p = r.project
-        project = Project(sheet=p.sheet, row=p.row, cols=p.cols, project_id=p.project_id, name=p.name, year=p.year,
-                          department=p.department, implementer=p.implementer, source_file=p.source_file)
+        project = Project(sheet=p.sheet, row=p.row, cols=p.cols, rows=p.rows, project_id=p.project_id, name=p.name,
+                          year=p.year, department=p.department, implementer=p.implementer, source_file=p.source_file,
+                          layout=p.layout, submitted=p.submitted)  # the batch's clock reads it
         light.append(replace(r, project=project, indicators=()))
     return replace(analysis, results=tuple(light))
 
@@ -61,6 +62,8 @@ def slim(analysis: Analysis) -> Analysis:
 def fingerprint(rules: Rules, options: RunOptions) -> str:
     template = options.report_template.read_bytes() if options.report_template else b""
     text = f"{__version__}|{rules!r}|{options.reports}|".encode() + hashlib.sha256(template).digest()
+    if options.targets is not None:  # other approved targets, or scoring on them: everything is redone
+        text += f"|{options.targets.digest}|{options.score_on_approved}".encode()
     return hashlib.sha256(text).hexdigest()
 
 

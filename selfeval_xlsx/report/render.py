@@ -8,6 +8,7 @@ literally.
 """
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import struct
@@ -22,14 +23,16 @@ from markupsafe import Markup, escape
 from .._io import atomic_write_bytes
 from ..errors import SelfevalError, TemplateError
 from ..models import ProjectResult
-from ..present import clean_text, fmt_number
+from ..present import clean_text, fmt_figure
 from .context import build_context, report_filename
 
 
 # -- rendering -----------------------------------------------------------------------------
 
-# Characters XML 1.0 forbids (and lone surrogates, which UTF-8 cannot encode) are dropped.
-_SPECIAL = re.compile("[\x00-\x1f\ud800-\udfff\ufffe\uffff]")
+# Characters XML 1.0 forbids (and lone surrogates, which UTF-8 cannot encode) are dropped;
+# a vertical tab is Word's manual line break and U+2011 its non-breaking hyphen.
+_SPECIAL = re.compile("[\x00-\x1f\u2011\ud800-\udfff\ufffe\uffff]")
+_RUN_XML = {"\t": "<w:tab/>", "\v": "<w:br/>", "\u2011": "<w:noBreakHyphen/>"}
 _BREAK = "\a"  # marker for "new paragraph here"; never survives into the output
 _TEMPLATED = re.compile(r"word/(document\d*|header\d*|footer\d*|footnotes)\.xml|docProps/core\.xml")
 _XML_DECL = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
@@ -66,18 +69,20 @@ COMPRESS_LEVEL = 1  # measured: level 6 makes files ~10 % smaller and rendering 
 
 def _finalize(value):
     """Every ``{{ }}`` output: Decimals formatted, control characters dropped, text escaped,
-    tabs as ``w:tab``, line breaks marked for a paragraph split (done after rendering)."""
+    tabs, vertical tabs and U+2011 as ``w:tab``, ``w:br`` and ``w:noBreakHyphen``, line
+    breaks marked for a paragraph split (done after rendering)."""
     if value is None:
         return ""
     if isinstance(value, Decimal):
-        return fmt_number(value)
+        return fmt_figure(value)
     text = value if isinstance(value, str) else str(value)
     if isinstance(text, Markup) or not _SPECIAL.search(text):
         return escape(text)  # the common case: plain text, escaped once
-    text = clean_text(text.replace("\r\n", "\n").replace("\r", "\n"))
-    text = str(escape(text))
-    if "\t" in text:
-        text = text.replace("\t", '</w:t><w:tab/><w:t xml:space="preserve">')
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = str(escape("\v".join(clean_text(part) for part in text.split("\v"))))
+    for char, xml in _RUN_XML.items():
+        if char in text:
+            text = text.replace(char, f'</w:t>{xml}<w:t xml:space="preserve">')
     return Markup(text.replace("\n", _BREAK))
 
 
@@ -234,16 +239,18 @@ class ReportRenderer:
             xml = etree.tostring(tree, encoding="unicode")
         return (_XML_DECL + xml).encode("utf-8")
 
-    def render(self, result: ProjectResult) -> bytes:
-        """The .docx bytes of one project's report."""
-        return self.render_context(build_context(result))
+    def render(self, result: ProjectResult, *, generated: dt.datetime | None = None) -> bytes:
+        """The .docx bytes of one project's report; ``generated`` is the run's time (now by
+        default), stored in the document properties."""
+        return self.render_context(build_context(result, generated=generated))
 
     def render_context(self, context: dict) -> bytes:
         """The .docx bytes for an already built context (see :func:`build_context`)."""
         return _zip([_Deflated(e.name, self._render_part(e, context)) if isinstance(e, _Part) else e
                      for e in self._entries])
 
-    def write(self, result: ProjectResult, out_dir, name: str | None = None) -> Path:
+    def write(self, result: ProjectResult, out_dir, name: str | None = None, *,
+              generated: dt.datetime | None = None) -> Path:
         """Render and write ``out_dir/<name>`` (default :func:`report_filename`) atomically;
         the file always lands inside ``out_dir``. Returns its path."""
         out_dir = Path(out_dir).resolve()
@@ -251,6 +258,6 @@ class ReportRenderer:
         path = (out_dir / name).resolve()
         if path.parent != out_dir:
             raise SelfevalError(f"报告文件名不安全：{name}")
-        return atomic_write_bytes(path, self.render(result))
+        return atomic_write_bytes(path, self.render(result, generated=generated))
 
 

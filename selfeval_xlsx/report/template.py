@@ -14,10 +14,12 @@ python-docx's ``font.name`` only sets the Latin slots.
 from __future__ import annotations
 
 import io
+import zipfile
 from importlib import resources
 from pathlib import Path
 
 from docx import Document
+from docx.enum.section import WD_SECTION
 from docx.enum.style import WD_STYLE_TYPE
 from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_LINE_SPACING
 from docx.oxml import parse_xml
@@ -37,13 +39,20 @@ FONT_LATIN = "Times New Roman"
 PAGE_MM = (210, 297)
 MARGINS_MM = {"top": 37, "bottom": 35, "left": 28, "right": 26}
 TEXT_WIDTH_MM = PAGE_MM[0] - MARGINS_MM["left"] - MARGINS_MM["right"]
-# 附表 grid (mm), shared by both tables so their columns line up:
-# 一级 | 二级 | 三级 | 年度指标值 | 实际完成值 | 分值 | 得分 | 偏差原因
-COLUMNS_MM = (12, 15, 29, 19, 19, 11, 14, 37)
-assert sum(COLUMNS_MM) == TEXT_WIDTH_MM
+# The 附表 is a section of its own with narrower margins, so the national table's nine
+# columns fit in 小五 (9 pt) with 一级/二级 wide enough for 满意度指标 on one line.
+TABLE_MARGINS_MM = {"top": 30, "bottom": 28, "left": 20, "right": 20}
+TABLE_WIDTH_MM = PAGE_MM[0] - TABLE_MARGINS_MM["left"] - TABLE_MARGINS_MM["right"]
+TABLE_PT = 9
+# Cell boundaries (mm from the left) shared by every block of the one 附表 table; each cell
+# spans from one boundary to another. Indicator block: 标签 | 一级 | 二级 | 三级 | 年度指标值 |
+# 实际完成值 | 分值 | 得分 | 偏差原因; the funding block lines up with it where it can.
+EDGES_MM = (0, 10, 28, 46, 70, 90, 110, 119, 131, 150, 170)
+assert EDGES_MM[-1] == TABLE_WIDTH_MM
 
 _KEEP_STYLES = {"Normal", "DefaultParagraphFont", "TableNormal", "NoList", "Footer", "Header", "Title",
-                "ReportHeading1", "ReportHeading2", "TableCaption", "TableText", "TableHead", "SelfEvalTable"}
+                "ReportHeading1", "ReportHeading2", "TableCaption", "TableSubtitle", "TableText", "TableHead",
+                "TableNote", "Closing", "SelfEvalTable"}
 
 
 def _twips(mm: float) -> int:
@@ -147,10 +156,19 @@ def _styles(doc) -> None:
     _paragraph_style(doc, "表格标题", style_id="TableCaption", east_asia=FONT_TITLE, latin=FONT_TITLE,
                      size=18, align=WD_ALIGN_PARAGRAPH.CENTER, indent_chars=0, line_pt=32)
     styles["表格标题"].paragraph_format.space_after = Pt(12)
-    _paragraph_style(doc, "表格文字", style_id="TableText", size=10.5, align=WD_ALIGN_PARAGRAPH.CENTER,
-                     indent_chars=0, line_pt=0)
+    _paragraph_style(doc, "表格副标题", style_id="TableSubtitle", east_asia=FONT_H2, latin=FONT_LATIN, size=14,
+                     align=WD_ALIGN_PARAGRAPH.CENTER, indent_chars=0, line_pt=24)
+    styles["表格副标题"].paragraph_format.space_after = Pt(6)
+    _paragraph_style(doc, "表格文字", style_id="TableText", size=TABLE_PT, align=WD_ALIGN_PARAGRAPH.CENTER,
+                     indent_chars=0, line_pt=12)
     _paragraph_style(doc, "表格表头", style_id="TableHead", base="表格文字", east_asia=FONT_H1, latin=FONT_LATIN,
-                     size=10.5, align=WD_ALIGN_PARAGRAPH.CENTER, indent_chars=0, line_pt=0)
+                     size=TABLE_PT, align=WD_ALIGN_PARAGRAPH.CENTER, indent_chars=0, line_pt=12)
+    # Notes and sign-off lines under the 附表: a tab stop lines up the second column.
+    _paragraph_style(doc, "表格注释", style_id="TableNote", size=10.5, align=WD_ALIGN_PARAGRAPH.LEFT,
+                     indent_chars=0, line_pt=18)
+    # 落款: unit and date at the right, as official documents close.
+    _paragraph_style(doc, "落款", style_id="Closing", align=WD_ALIGN_PARAGRAPH.RIGHT, indent_chars=0)
+    styles["落款"].paragraph_format.right_indent = Pt(32)
 
     footer = styles["Footer"]
     _format(footer, east_asia=FONT_PAGE, latin=FONT_PAGE, size=14, align=WD_ALIGN_PARAGRAPH.CENTER,
@@ -166,25 +184,33 @@ def _styles(doc) -> None:
         + '</w:tblBorders><w:tblCellMar><w:top w:w="28" w:type="dxa"/><w:left w:w="57" w:type="dxa"/>'
           '<w:bottom w:w="28" w:type="dxa"/><w:right w:w="57" w:type="dxa"/></w:tblCellMar></w:tblPr>'))
     _prune_styles(doc)
+    # After pruning, which drops the default template's Letter-size tab stops: the sign-off
+    # lines under the 附表 line up their second column here.
+    styles["表格注释"].paragraph_format.tab_stops.add_tab_stop(Mm(95))
 
 
-# -- the 附表 tables, written as WordprocessingML so every property is explicit ---------------
+# -- the 附表: one table in the national layout, written as WordprocessingML ------------------
 
 def _esc(text: str) -> str:
     # Jinja tags are written verbatim; only XML specials in literal text need escaping.
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _cell(text: str, first: int, span: int = 1, *, style: str = "TableText", left: bool = False,
-          vmerge: str | None = None) -> str:
-    width = _twips(sum(COLUMNS_MM[first:first + span]))
+_KEEP_NEXT = "<w:keepNext/>"
+
+
+def _cell(text: str, start: int, end: int, *, head: bool = False, left: bool = False,
+          vmerge: str | None = None, keep: str = "") -> str:
+    """One cell from boundary ``start`` to ``end`` (indexes into :data:`EDGES_MM`).
+    ``keep``: paragraph properties that keep the row with the next (literal or a Jinja tag)."""
+    width = _twips(EDGES_MM[end] - EDGES_MM[start])
     props = f'<w:tcW w:w="{width}" w:type="dxa"/>'
-    if span > 1:
-        props += f'<w:gridSpan w:val="{span}"/>'
+    if end - start > 1:
+        props += f'<w:gridSpan w:val="{end - start}"/>'
     if vmerge:
         props += f'<w:vMerge w:val="{vmerge}"/>'
     props += '<w:vAlign w:val="center"/>'
-    ppr = f'<w:pStyle w:val="{style}"/>' + ('<w:jc w:val="left"/>' if left else "")
+    ppr = f'<w:pStyle w:val="{"TableHead" if head else "TableText"}"/>{keep}' + ('<w:jc w:val="left"/>' if left else "")
     paras = "".join(f'<w:p><w:pPr>{ppr}</w:pPr>'
                     + (f'<w:r><w:t xml:space="preserve">{_esc(line)}</w:t></w:r>' if line else "") + "</w:p>"
                     for line in text.split("\n"))
@@ -192,70 +218,78 @@ def _cell(text: str, first: int, span: int = 1, *, style: str = "TableText", lef
 
 
 def _row(cells: list[str], *, header: bool = False) -> str:
+    # cantSplit: a row never breaks across pages.
     trpr = "<w:cantSplit/>" + ("<w:tblHeader/>" if header else "")
     return f"<w:tr><w:trPr>{trpr}</w:trPr>{''.join(cells)}</w:tr>"
 
 
 def _tag_row(tag: str) -> str:
     """A row holding only a docxtpl ``{%tr ... %}`` tag; docxtpl replaces the whole row by it."""
-    return _row([_cell(tag, 0, len(COLUMNS_MM))])
+    return _row([_cell(tag, 0, len(EDGES_MM) - 1)])
 
 
 def _table(rows: list[str]) -> str:
-    grid = "".join(f'<w:gridCol w:w="{_twips(mm)}"/>' for mm in COLUMNS_MM)
+    grid = "".join(f'<w:gridCol w:w="{_twips(b - a)}"/>' for a, b in zip(EDGES_MM, EDGES_MM[1:]))
     return (f'<w:tbl {nsdecls("w")}><w:tblPr><w:tblStyle w:val="SelfEvalTable"/>'
-            f'<w:tblW w:w="{_twips(TEXT_WIDTH_MM)}" w:type="dxa"/><w:jc w:val="center"/>'
+            f'<w:tblW w:w="{_twips(TABLE_WIDTH_MM)}" w:type="dxa"/><w:jc w:val="center"/>'
             '<w:tblBorders>'
             + "".join(f'<w:{side} w:val="single" w:sz="4" w:space="0" w:color="000000"/>'
                       for side in ("top", "left", "bottom", "right", "insideH", "insideV"))
             + '</w:tblBorders><w:tblLayout w:type="fixed"/>'
-            '<w:tblCellMar><w:left w:w="57" w:type="dxa"/><w:right w:w="57" w:type="dxa"/></w:tblCellMar>'
+            '<w:tblCellMar><w:top w:w="20" w:type="dxa"/><w:left w:w="45" w:type="dxa"/>'
+            '<w:bottom w:w="20" w:type="dxa"/><w:right w:w="45" w:type="dxa"/></w:tblCellMar>'
             '<w:tblLook w:val="04A0" w:firstRow="1" w:lastRow="0" w:firstColumn="1" w:lastColumn="0"'
             ' w:noHBand="0" w:noVBand="1"/></w:tblPr>'
             f"<w:tblGrid>{grid}</w:tblGrid>{''.join(rows)}</w:tbl>")
 
 
-def _funding_table() -> str:
-    head = "TableHead"
-    return _table([
-        _row([_cell("项目名称", 0, 2, style=head), _cell("{{ project.name }}", 2, 6, left=True)]),
-        _row([_cell("主管部门", 0, 2, style=head), _cell("{{ project.department }}", 2, 2, left=True),
-              _cell("实施单位", 4, 2, style=head), _cell("{{ project.implementer }}", 6, 2, left=True)]),
-        _row([_cell("资金来源\n（万元）", 0, 2, style=head), _cell("年初预算数", 2, style=head),
-              _cell("全年预算数", 3, style=head), _cell("全年执行数", 4, style=head),
-              _cell("分值", 5, style=head), _cell("得分", 6, style=head), _cell("执行率", 7, style=head)]),
-        _row([_cell("年度资金总额", 0, 2), _cell("{{ table.budget.initial_budget }}", 2),
-              _cell("{{ table.budget.budget }}", 3), _cell("{{ table.budget.executed }}", 4),
-              _cell("{{ table.budget.weight }}", 5), _cell("{{ table.budget.score }}", 6),
-              _cell("{{ table.budget.rate }}", 7)]),
+def _self_evaluation_table() -> str:
+    """The national 项目支出绩效自评表 (DOMAIN.md §5b) as one continuous table: project,
+    funding (年度资金总额 and the three sources, 分值 | 执行率 | 得分), 年度总体目标 (预期目标 |
+    实际完成情况), the indicators grouped by 一级 then 二级 (merged runs), and 总分. The first
+    row (the project's name) repeats on a continuation page; the indicator header stays with
+    the first indicator and the last indicators with 总分."""
+    keep_last = "{% if row.keep_next %}" + _KEEP_NEXT + "{% endif %}"
+    money = [_cell(h, i, i + 1, head=True) for i, h in ((3, "年初预算数"), (4, "全年预算数"), (5, "全年执行数"))]
+    rows = [
+        _row([_cell("项目名称", 0, 3, head=True), _cell("{{ project.name }}", 3, 10, left=True)], header=True),
+        _row([_cell("主管部门", 0, 3, head=True), _cell("{{ project.department }}", 3, 5, left=True),
+              _cell("实施单位", 5, 6, head=True), _cell("{{ project.implementer }}", 6, 10, left=True)]),
+        _row([_cell("项目\n资金", 0, 1, head=True, vmerge="restart"), _cell("（单位：万元）", 1, 3, head=True),
+              *money, _cell("分值", 6, 8, head=True), _cell("执行率", 8, 9, head=True), _cell("得分", 9, 10, head=True)]),
+        _row([_cell("", 0, 1, vmerge="continue"), _cell("年度资金总额", 1, 3),
+              *(_cell(f"{{{{ table.budget.{k} }}}}", i, i + 1) for i, k in ((3, "initial_budget"), (4, "budget"),
+                                                                              (5, "executed"))),
+              _cell("{{ table.budget.weight }}", 6, 8), _cell("{{ table.budget.rate }}", 8, 9),
+              _cell("{{ table.budget.score }}", 9, 10)]),
         _tag_row("{%tr for row in table.funding %}"),
-        _row([_cell("{{ row.source }}", 0, 2), _cell("{{ row.initial_budget }}", 2),
-              _cell("{{ row.budget }}", 3), _cell("{{ row.executed }}", 4), _cell("—", 5),
-              _cell("—", 6), _cell("{{ row.rate }}", 7)]),
+        _row([_cell("", 0, 1, vmerge="continue"), _cell("{{ row.source }}", 1, 3),
+              *(_cell(f"{{{{ row.{k} }}}}", i, i + 1) for i, k in ((3, "initial_budget"), (4, "budget"),
+                                                                    (5, "executed"))),
+              _cell("—", 6, 8), _cell("—", 8, 9), _cell("—", 9, 10)]),
         _tag_row("{%tr endfor %}"),
-        _row([_cell("年度总体目标", 0, 2, style=head), _cell("{{ table.goal }}", 2, 6, left=True)]),
-        _row([_cell("实际完成情况", 0, 2, style=head), _cell("{{ table.achieved }}", 2, 6, left=True)]),
-    ])
-
-
-def _indicator_table() -> str:
-    head = "TableHead"
-    return _table([
-        _row([_cell("一级指标", 0, style=head), _cell("二级指标", 1, style=head),
-              _cell("三级指标", 2, style=head), _cell("年度指标值（A）", 3, style=head),
-              _cell("实际完成值（B）", 4, style=head), _cell("分值", 5, style=head),
-              _cell("得分", 6, style=head), _cell("偏差原因分析及改进措施", 7, style=head)], header=True),
+        _row([_cell("年度\n总体\n目标", 0, 1, head=True, vmerge="restart"), _cell("预期目标", 1, 5, head=True),
+              _cell("实际完成情况", 5, 10, head=True)]),
+        _row([_cell("", 0, 1, vmerge="continue"), _cell("{{ table.goal }}", 1, 5, left=True),
+              _cell("{{ table.achieved }}", 5, 10, left=True)]),
+        _row([_cell("绩效\n指标", 0, 1, head=True, vmerge="restart", keep=_KEEP_NEXT),
+              *(_cell(h, i, i + 1, head=True, keep=_KEEP_NEXT) for i, h in enumerate(
+                  ("一级指标", "二级指标", "三级指标", "年度指标值", "实际完成值", "分值", "得分"), start=1)),
+              _cell("偏差原因分析及改进措施", 8, 10, head=True, keep=_KEEP_NEXT)]),
         _tag_row("{%tr for row in table.indicators %}"),
-        _row([_cell("{{ row.level1 }}", 0, vmerge="{{ row.level1_merge }}"),
-              _cell("{{ row.level2 }}", 1, vmerge="{{ row.level2_merge }}"),
-              _cell("{{ row.level3 }}", 2, left=True), _cell("{{ row.target }}", 3),
-              _cell("{{ row.actual }}", 4), _cell("{{ row.weight }}", 5), _cell("{{ row.score }}", 6),
-              _cell("{{ row.deviation }}", 7, left=True)]),
+        _row([_cell("", 0, 1, vmerge="continue", keep=keep_last),
+              _cell("{{ row.level1 }}", 1, 2, vmerge="{{ row.level1_merge }}", keep=keep_last),
+              _cell("{{ row.level2 }}", 2, 3, vmerge="{{ row.level2_merge }}", keep=keep_last),
+              _cell("{{ row.level3 }}", 3, 4, left=True, keep=keep_last),
+              *(_cell(f"{{{{ row.{k} }}}}", i, i + 1, keep=keep_last)
+                for i, k in ((4, "target"), (5, "actual"), (6, "weight"), (7, "score"))),
+              _cell("{{ row.deviation }}", 8, 10, left=True, keep=keep_last)]),
         _tag_row("{%tr endfor %}"),
-        _row([_cell("总分", 0, 5, style=head), _cell("{{ table.total.weight }}", 5, style=head),
-              _cell("{{ table.total.score }}", 6, style=head),
-              _cell("等级：{{ table.total.grade }}", 7, style=head)]),
-    ])
+        _row([_cell("总分", 0, 6, head=True, keep=_KEEP_NEXT), _cell("{{ table.total.weight }}", 6, 7, head=True, keep=_KEEP_NEXT),
+              _cell("{{ table.total.score }}", 7, 8, head=True, keep=_KEEP_NEXT),
+              _cell("等级：{{ table.total.grade }}", 8, 10, head=True, keep=_KEEP_NEXT)]),
+    ]
+    return _table(rows)
 
 
 def _footer(doc, section) -> None:
@@ -294,21 +328,108 @@ def _drop_extras(doc) -> None:
         lang.set(qn("w:eastAsia"), "zh-CN")
 
 
-# Font table entries: GB2312 charset and a common alternative name help Word substitute on a
-# machine without the official fonts; the family hint lets LibreOffice pick serif vs sans.
-_FONTS = ((FONT_LATIN, "", "00", "roman"), (FONT_PAGE, "SimSun", "86", "roman"),
-          (FONT_BODY, "仿宋", "86", "roman"), (FONT_H2, "楷体", "86", "roman"),
-          (FONT_H1, "SimHei", "86", "swiss"), (FONT_TITLE, "宋体", "86", "roman"))
+# Font table entries: the official names stay on the styles; altName lists the stock Windows
+# fonts Word falls back to in order (仿宋_GB2312 -> 仿宋 …), and charset, family and panose let
+# it substitute by metrics after that.
+_FONTS = ((FONT_LATIN, "", "00", "roman", "02020603050405020304"),
+          (FONT_PAGE, "SimSun", "86", "auto", "02010600030101010101"),
+          (FONT_BODY, "仿宋,FangSong,STFangsong", "86", "modern", "02010609060101010101"),
+          (FONT_H2, "楷体,KaiTi,STKaiti", "86", "modern", "02010609060101010101"),
+          (FONT_H1, "SimHei,Microsoft YaHei", "86", "modern", "02010609060101010101"),
+          (FONT_TITLE, "方正小标宋_GBK,华文中宋,STZhongsong,宋体,SimSun", "86", "auto", "02010600030101010101"))
 
 
 def _font_table(doc) -> None:
     part = next(rel.target_part for rel in doc.part.rels.values() if rel.reltype.endswith("/fontTable"))
     fonts = "".join(
         f'<w:font w:name="{name}">' + (f'<w:altName w:val="{alt}"/>' if alt else "")
-        + f'<w:charset w:val="{charset}"/><w:family w:val="{family}"/><w:pitch w:val="variable"/></w:font>'
-        for name, alt, charset, family in _FONTS)
+        + f'<w:panose1 w:val="{panose}"/><w:charset w:val="{charset}"/><w:family w:val="{family}"/>'
+          '<w:pitch w:val="variable"/></w:font>'
+        for name, alt, charset, family, panose in _FONTS)
     part._blob = ("<?xml version='1.0' encoding='UTF-8' standalone='yes'?>\n"
                   f'<w:fonts {nsdecls("w")}>{fonts}</w:fonts>').encode()
+
+
+# Document properties: the run's time, the department as author, the tool as application.
+_CORE = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+         '<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties"'
+         ' xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/"'
+         ' xmlns:dcmitype="http://purl.org/dc/dcmitype/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+         '<dc:title>{{ title }}</dc:title><dc:subject>项目支出绩效自评报告</dc:subject>'
+         '<dc:creator>{{ project.department }}</dc:creator><cp:lastModifiedBy>{{ project.department }}</cp:lastModifiedBy>'
+         '<cp:revision>1</cp:revision>'
+         '<dcterms:created xsi:type="dcterms:W3CDTF">{{ generated }}</dcterms:created>'
+         '<dcterms:modified xsi:type="dcterms:W3CDTF">{{ generated }}</dcterms:modified></cp:coreProperties>')
+_APP = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/extended-properties"'
+        ' xmlns:vt="http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes">'
+        '<Application>selfeval-xlsx</Application><DocSecurity>0</DocSecurity></Properties>')
+
+
+def _body(doc) -> None:
+    """The report's paragraphs; optional sections sit inside ``{%p if %}`` blocks."""
+    def para(text, style="Normal"):
+        return doc.add_paragraph(text, style=style)
+
+    def optional(key, heading_style, text):
+        para(f"{{%p if headings.{key} %}}")
+        para(f"{{{{ headings.{key} }}}}", heading_style)
+        para(text)
+        para("{%p endif %}")
+
+    para("{{ title_wrapped }}", "Title")
+    para("{{ headings.basic }}", "一级标题")
+    para("{{ headings.implementation }}", "二级标题")
+    para("{{ narrative.implementation }}")
+    optional("objectives", "二级标题", "{{ narrative.objectives }}")
+    for key, text in (("finance", "{{ sentences.finance }}"), ("management", "{{ narrative.management }}"),
+                      ("funds", "{{ narrative.funds_usage }}")):
+        para(f"{{{{ headings.{key} }}}}", "二级标题")
+        para(text)
+    optional("evaluation_work", "一级标题", "{{ narrative.evaluation_work }}")
+    para("{{ headings.conclusion }}", "一级标题")
+    para("{{ headings.overall }}", "二级标题")
+    para("{{ narrative.conclusion }}{{ sentences.conclusion }}")
+    para("{{ headings.analysis }}", "二级标题")
+    para("{{ narrative.analysis }}")
+    para("{{ headings.problems }}", "一级标题")
+    para("{{ narrative.problems }}")
+    para("{{ headings.improvements }}", "一级标题")
+    para("{{ narrative.improvements }}")
+    optional("other_notes", "一级标题", "{{ narrative.other_notes }}")
+    para("{%p if closing.unit or closing.date %}")
+    para("{{ closing.unit }}", "落款").paragraph_format.space_before = Pt(32)
+    para("{{ closing.date }}", "落款")
+    para("{%p endif %}")
+
+
+def _appendix(doc) -> None:
+    """The 附表 in a section of its own (a new page with the table's margins)."""
+    section = doc.add_section(WD_SECTION.NEW_PAGE)
+    section.top_margin, section.bottom_margin = Mm(TABLE_MARGINS_MM["top"]), Mm(TABLE_MARGINS_MM["bottom"])
+    section.left_margin, section.right_margin = Mm(TABLE_MARGINS_MM["left"]), Mm(TABLE_MARGINS_MM["right"])
+    section.footer_distance = Mm(16)
+    label = doc.add_paragraph("附表", style="一级标题")
+    label.paragraph_format.first_line_indent = Pt(0)
+    label._p.pPr.find(qn("w:ind")).set(qn("w:firstLineChars"), "0")
+    doc.add_paragraph("项目支出绩效自评表", style="表格标题")
+    doc.add_paragraph("（{{ project.year }}年度）", style="表格副标题")
+    doc.element.body.find(qn("w:sectPr")).addprevious(parse_xml(_self_evaluation_table()))
+    doc.add_paragraph("{%p if table.note %}", style="表格注释")
+    doc.add_paragraph("{{ table.note }}", style="表格注释").paragraph_format.keep_with_next = True
+    doc.add_paragraph("{%p endif %}", style="表格注释")
+    doc.add_paragraph("填报单位（盖章）：{{ signoff.unit }}\t填报日期：{{ signoff.date }}",
+                      style="表格注释").paragraph_format.keep_with_next = True
+    doc.add_paragraph("项目负责人：{{ signoff.leader }}\t财务负责人：{{ signoff.finance_officer }}", style="表格注释")
+
+
+def _replace_parts(data: bytes, parts: dict[str, str]) -> bytes:
+    """The .docx ``data`` with the named zip entries' text replaced."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info, parts[info.filename].encode() if info.filename in parts else src.read(info))
+    return out.getvalue()
 
 
 def build_template() -> bytes:
@@ -318,10 +439,6 @@ def build_template() -> bytes:
     _styles(doc)
     _drop_extras(doc)
     _font_table(doc)
-    core = doc.core_properties
-    core.title = "{{ title }}"
-    core.author = "selfeval-xlsx"
-    core.comments = ""
 
     section = doc.sections[0]
     section.page_width, section.page_height = Mm(PAGE_MM[0]), Mm(PAGE_MM[1])
@@ -329,51 +446,12 @@ def build_template() -> bytes:
     section.left_margin, section.right_margin = Mm(MARGINS_MM["left"]), Mm(MARGINS_MM["right"])
     section.header_distance, section.footer_distance = Mm(15), Mm(24)
     _footer(doc, section)
-
-    def para(text, style="Normal"):
-        return doc.add_paragraph(text, style=style)
-
-    para("{{ project.year }}年度{{ project.name }}绩效自评报告", "Title")
-    para("一、基本情况", "一级标题")
-    para("（一）项目实施情况", "二级标题")
-    para("{{ narrative.implementation }}")
-    para("（二）财政支出情况", "二级标题")
-    para("{{ sentences.finance }}")
-    para("（三）项目管理情况", "二级标题")
-    para("{{ narrative.management }}")
-    para("（四）项目资金来源及使用情况", "二级标题")
-    para("{{ narrative.funds_usage }}")
-    para("二、评价结论与绩效分析", "一级标题")
-    para("（一）总体结论", "二级标题")
-    para("{{ narrative.conclusion }}{{ sentences.conclusion }}")
-    para("（二）项目绩效分析", "二级标题")
-    para("{{ narrative.analysis }}")
-    para("三、存在问题或不足", "一级标题")
-    para("{{ narrative.problems }}")
-    para("四、下一步改进措施", "一级标题")
-    para("{{ narrative.improvements }}")
-
-    label = para("附表", "一级标题")
-    label.paragraph_format.first_line_indent = Pt(0)
-    label._p.pPr.find(qn("w:ind")).set(qn("w:firstLineChars"), "0")
-    label.paragraph_format.page_break_before = True
-    para("{{ project.year }}年度项目支出绩效自评表", "表格标题")
-
-    body = doc.element.body
-    sect = body.find(qn("w:sectPr"))
-    sect.addprevious(parse_xml(_funding_table()))
-    # A 1 pt paragraph between the two tables (Word needs one) so they read as one table.
-    sect.addprevious(parse_xml(
-        f'<w:p {nsdecls("w")}><w:pPr><w:pStyle w:val="TableText"/><w:spacing w:line="20" w:lineRule="exact"/>'
-        '<w:rPr><w:sz w:val="2"/></w:rPr></w:pPr></w:p>'))
-    sect.addprevious(parse_xml(_indicator_table()))
-    # Word wants a paragraph after a table at the end of the body.
-    sect.addprevious(parse_xml(
-        f'<w:p {nsdecls("w")}><w:pPr><w:pStyle w:val="TableText"/></w:pPr></w:p>'))
+    _body(doc)
+    _appendix(doc)
 
     out = io.BytesIO()
     doc.save(out)
-    return out.getvalue()
+    return _replace_parts(out.getvalue(), {"docProps/core.xml": _CORE, "docProps/app.xml": _APP})
 
 
 def write_template(path: str | Path = DEFAULT_TEMPLATE) -> Path:

@@ -19,14 +19,17 @@ from xml.sax.saxutils import escape
 from lxml import etree
 
 from ..present import clean_text
-from .parts import CT, MAIN, PKG_REL, REL, column_letter, parse_ref as _parse_ref, resolve
+from .parts import (CT, MAIN, PKG_REL, REL, STRICT_MAIN, column_letter, parse_ref as _parse_ref, resolve,
+                    to_transitional)
 T_SHEET = f"{REL}/worksheet"
 T_COMMENTS = f"{REL}/comments"
 T_VML = f"{REL}/vmlDrawing"
+T_STYLES = f"{REL}/styles"
 T_VBA = "http://schemas.microsoft.com/office/2006/relationships/vbaProject"
 CT_SHEET = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
 CT_COMMENTS = "application/vnd.openxmlformats-officedocument.spreadsheetml.comments+xml"
 CT_VML = "application/vnd.openxmlformats-officedocument.vmlDrawing"
+CT_STYLES = "application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"
 CT_WORKBOOK = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
 _DECLARATION = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True, remove_blank_text=False)
@@ -85,6 +88,11 @@ class _Package:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             self.infos = {i.filename: i for i in zf.infolist()}
             self.parts = {name: zf.read(name) for name in self.infos}
+        if STRICT_MAIN.encode() in self.parts.get("xl/workbook.xml", b""):
+            # A Strict workbook is edited, and comes back, as the transitional workbook it
+            # maps to: the same parts under the namespaces every reader knows.
+            self.parts = {name: to_transitional(part) if name.endswith((".xml", ".rels", ".vml")) else part
+                          for name, part in self.parts.items()}
         self.xml: dict[str, etree._Element] = {}
 
     def tree(self, name: str) -> etree._Element:
@@ -138,11 +146,31 @@ class _Package:
         return out.getvalue()
 
 
+def _styles_part(pkg: _Package) -> str:
+    """The workbook's styles part; a workbook written without one (valid OOXML) gets the
+    minimal one Excel assumes (default font, the two reserved fills, one border, one format)."""
+    rel = next((r for r in pkg.rels("xl/workbook.xml") if r.get("Type") == T_STYLES), None)
+    part = pkg.target("xl/workbook.xml", rel) if rel is not None else "xl/styles.xml"
+    if part in pkg.parts:
+        return part
+    pkg.xml[part] = etree.fromstring(
+        f'<styleSheet xmlns="{MAIN}"><fonts count="1"><font><sz val="11"/><name val="Calibri"/></font></fonts>'
+        '<fills count="2"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/>'
+        '</fill></fills><borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+        '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+        '<cellXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/></cellXfs>'
+        '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>'.encode())
+    pkg.override(part, CT_STYLES)
+    if rel is None:
+        pkg.add_rel("xl/workbook.xml", T_STYLES, "/" + part)
+    return part
+
+
 class _Styles:
     """Appends fonts, fills, borders, number formats and cell formats to styles.xml."""
 
     def __init__(self, pkg: _Package):
-        self.root = pkg.tree("xl/styles.xml")
+        self.root = pkg.tree(_styles_part(pkg))
         self.cache: dict = {}
 
     def _list(self, tag: str, before: tuple[str, ...] = ()) -> etree._Element:
@@ -321,12 +349,31 @@ class _Sheet:
         self.pkg, self.part = pkg, part
         self.root = pkg.tree(part)
         self.data = self.root.find(f"{{{MAIN}}}sheetData")
-        self.rows = {int(r.get("r")): r for r in self.data.iterfind(f"{{{MAIN}}}row") if r.get("r")}
+        self.rows = self._number_cells() if self.data is not None else {}
         self.merged = []
         for m in self.root.iterfind(f"{{{MAIN}}}mergeCells/{{{MAIN}}}mergeCell"):
             a, _, b = m.get("ref", "").partition(":")
             if b:
                 self.merged.append((_parse_ref(a), _parse_ref(b)))
+
+    def _number_cells(self) -> dict[int, etree._Element]:
+        """Row number -> row, after giving every row and cell its ``r`` reference. Both may
+        be left out (valid OOXML some generators write): a row then follows the previous
+        one and a cell the previous cell, the way Excel reads them; with the references
+        written out, cells added for marks land beside the department's, not over them."""
+        rows, number = {}, 0
+        for row in self.data.iterfind(f"{{{MAIN}}}row"):
+            number = int(row.get("r")) if row.get("r") else number + 1
+            row.set("r", str(number))
+            rows[number] = row
+            col = -1
+            for cell in row.iterfind(f"{{{MAIN}}}c"):
+                if cell.get("r"):
+                    col = _parse_ref(cell.get("r"))[1]
+                else:
+                    col += 1
+                    cell.set("r", _ref(number - 1, col))
+        return rows
 
     def anchor(self, row: int, col: int) -> tuple[int, int]:
         """The top-left cell of the merged range covering (row, col), else the cell itself."""

@@ -4,6 +4,7 @@ range of each sheet and the shared-string text its cells repeat). Read straight 
 parts (defusedxml for the small XML parts, one regular-expression pass over each sheet's XML)."""
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import zipfile
@@ -13,11 +14,13 @@ from typing import Callable
 
 from defusedxml import ElementTree
 
-from .parts import NS as _NS, column_index as _col_index, resolve, sheet_parts
+from .parts import NS as _NS, column_index as _col_index, namespaces, resolve, sheet_parts
 _PERCENT_BUILTIN = {9, 10}
 _CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?c>)", re.S)
-_ATTR_R = re.compile(rb'\br="([A-Z]+)(\d+)"')  # how every writer puts it; the rest goes to _extent_by_rows
+_ATTR_R = re.compile(rb'\br="([A-Z]+)(\d+)"')  # how every writer puts it; the rest goes to _scan_exact
 _ATTR_S = re.compile(rb'\bs="(\d+)"')
+_ATTR_ERROR = re.compile(rb"""\bt\s*=\s*["']e["']""")  # a cached error (#DIV/0!, #N/A …)
+_ERROR_TEXT = re.compile(rb"<(?:\w+:)?v\b[^>]*>([^<]{1,32})<")
 _ANY_R = re.compile(rb"""\br\s*=\s*["']([A-Za-z]+)(\d+)["']""")
 _FORMULA = re.compile(rb"<(?:\w+:)?f\b")
 _VALUE = re.compile(rb"<(?:\w+:)?v\b[^>]*>[^<]|<(?:\w+:)?is\b")  # openpyxl writes an empty <v></v>
@@ -34,6 +37,7 @@ class SheetMeta:
 
     percent: set[tuple[int, int]] = field(default_factory=set)
     formula_without_value: set[tuple[int, int]] = field(default_factory=set)
+    errors: dict[tuple[int, int], str] = field(default_factory=dict)  # cached error values, which calamine reads as blank
     # calamine holds a sheet as one dense rows x cols grid spanning every cell with a value,
     # and copies a shared string into each cell that refers to it: what it will allocate.
     rows: int = 0
@@ -75,34 +79,18 @@ def _shared_text(xml: bytes, cells: int, sizes: list[int], max_size: int) -> int
     return sum(n * sizes[int(i)] for i, n in counts.items() if int(i) < len(sizes))
 
 
-def _extent_by_rows(xml: bytes) -> tuple[int, int]:
-    """(rows, cols) of the cells holding a value, placing cells without an ``r`` attribute
-    the way calamine does: next column of the row, rows without ``r`` after the previous."""
-    rows = cols = 0
-    row = -1
-    for match in _ROW.finditer(xml):
-        ref = _ATTR_ROW.search(match.group(1))
-        row = int(ref.group(1)) - 1 if ref else row + 1
-        col = -1
-        for cell in _CELL.finditer(match.group(2) or b""):
-            ref = _ANY_R.search(cell.group(1))
-            col = _col_index(ref.group(1).upper()) if ref else col + 1
-            if _VALUE.search(cell.group(2) or b""):
-                rows, cols = max(rows, (int(ref.group(2)) - 1 if ref else row) + 1), max(cols, col + 1)
-    return rows, cols
-
-
 def _percent_styles(archive: zipfile.ZipFile) -> set[int]:
     try:
         root = ElementTree.fromstring(_read_part(archive, "xl/styles.xml"))
     except KeyError:
         return set()
+    ns = namespaces(root)  # Strict workbooks: percent formats must not go unseen (95 % is not 0.95 %)
     percent_ids = set(_PERCENT_BUILTIN)
-    for fmt in root.iterfind("m:numFmts/m:numFmt", _NS):
+    for fmt in root.iterfind("m:numFmts/m:numFmt", ns):
         code = fmt.get("formatCode", "")
         if "%" in code.replace('"%"', "").replace("\\%", ""):
             percent_ids.add(int(fmt.get("numFmtId", -1)))
-    return {i for i, xf in enumerate(root.iterfind("m:cellXfs/m:xf", _NS))
+    return {i for i, xf in enumerate(root.iterfind("m:cellXfs/m:xf", ns))
             if int(xf.get("numFmtId", 0)) in percent_ids}
 
 
@@ -114,10 +102,24 @@ _CELL_OPEN = re.compile(rb"<(?:\w+:)?c\b")
 _CELL_REF = re.compile(rb'<(?:\w+:)?c\b[^>]*?\br="([A-Z]+)(\d+)"')
 
 
+def _tag_start(xml: bytes, pos: int) -> int:
+    """Offset of the last ``<c `` (or the ``:`` of ``<x:c ``) before ``pos``, or -1. Steps
+    back one ``c `` at a time: searching for each form separately from ``pos`` scanned back to
+    the start of the sheet whenever one form never occurs, once per styled cell (quadratic)."""
+    end = pos
+    while True:
+        i = xml.rfind(b"c ", 0, end)
+        if i <= 0:
+            return -1
+        if xml[i - 1:i] in (b"<", b":"):
+            return i - 1
+        end = i
+
+
 def _enclosing_cell(xml: bytes, pos: int) -> tuple[tuple[int, int], bytes] | None:
     """((row, col), body) of the cell whose tag or body holds byte offset ``pos``; None when
     it cannot be told (e.g. a tag written ``<c\n``), which only costs precision."""
-    start = max(xml.rfind(b"<c ", 0, pos), xml.rfind(b":c ", 0, pos))
+    start = _tag_start(xml, pos)
     if start < 0:
         return None
     tag_end = xml.find(b">", start)
@@ -157,7 +159,42 @@ def _scan_fast(xml: bytes, percent_styles: set[int], max_cells: int) -> SheetMet
         cell = _enclosing_cell(xml, match.start())
         if cell and not _VALUE.search(cell[1]):
             meta.formula_without_value.add(cell[0])
+    for match in _ATTR_ERROR.finditer(xml):
+        cell = _enclosing_cell(xml, match.start())
+        error = _ERROR_TEXT.search(cell[1]) if cell else None
+        if error:
+            meta.errors[cell[0]] = error.group(1).decode("utf-8", "replace")
     return meta
+
+
+def _scan_exact(xml: bytes, percent_styles: set[int]) -> tuple[SheetMeta, int]:
+    """Cell by cell, placing cells without an ``r`` attribute the way calamine does (next
+    column of the row; a row without ``r`` after the previous one). Returns the metadata and
+    the number of cells."""
+    meta = SheetMeta()
+    cells = 0
+    row = -1
+    for row_match in _ROW.finditer(xml):
+        ref = _ATTR_ROW.search(row_match.group(1))
+        row = int(ref.group(1)) - 1 if ref else row + 1
+        col = -1
+        for match in _CELL.finditer(row_match.group(2) or b""):
+            cells += 1
+            attrs, body = match.group(1), match.group(2) or b""
+            ref = _ANY_R.search(attrs)
+            col = _col_index(ref.group(1).upper()) if ref else col + 1
+            pos = (int(ref.group(2)) - 1 if ref else row, col)
+            style = _ATTR_S.search(attrs)
+            if style and int(style.group(1)) in percent_styles:
+                meta.percent.add(pos)
+            if _FORMULA.search(body) and not _VALUE.search(body):
+                meta.formula_without_value.add(pos)
+            elif _VALUE.search(body):
+                meta.rows, meta.cols = max(meta.rows, pos[0] + 1), max(meta.cols, pos[1] + 1)
+            error = _ERROR_TEXT.search(body) if _ATTR_ERROR.search(attrs) else None
+            if error:
+                meta.errors[pos] = error.group(1).decode("utf-8", "replace")
+    return meta, cells
 
 
 def read_meta(data: bytes, wanted: Callable[[str], bool] | None = None,
@@ -184,26 +221,57 @@ def read_meta(data: bytes, wanted: Callable[[str], bool] | None = None,
             fast.shared_text = _shared_text(xml, len(_CELL_OPEN.findall(xml)), sizes, max_size)
             result[name] = fast
             continue
-        meta = SheetMeta()
-        unplaced = False
-        cells = 0
-        for match in _CELL.finditer(xml):
-            cells += 1
-            attrs, body = match.group(1), match.group(2) or b""
-            ref = _ATTR_R.search(attrs)
-            if not ref:
-                unplaced = True
-                continue
-            pos = (int(ref.group(2)) - 1, _col_index(ref.group(1)))
-            style = _ATTR_S.search(attrs)
-            if style and int(style.group(1)) in percent_styles:
-                meta.percent.add(pos)
-            if _FORMULA.search(body) and not _VALUE.search(body):
-                meta.formula_without_value.add(pos)
-            elif (pos[0] >= meta.rows or pos[1] >= meta.cols) and _VALUE.search(body):
-                meta.rows, meta.cols = max(meta.rows, pos[0] + 1), max(meta.cols, pos[1] + 1)
-        if unplaced:
-            meta.rows, meta.cols = _extent_by_rows(xml)
+        meta, cells = _scan_exact(xml, percent_styles)
         meta.shared_text = _shared_text(xml, cells, sizes, max_size)
         result[name] = meta
     return result
+
+
+_ODS_TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
+_ODS_OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+_ODS_CELLS = (f"{_ODS_TABLE}table-cell", f"{_ODS_TABLE}covered-table-cell")
+_ODS_REPEAT_CAP = 10_000  # a percent cell repeated further than that is styling, not data
+
+
+def read_ods_meta(data: bytes) -> dict[str, SheetMeta]:
+    """Sheet name -> :class:`SheetMeta` (percent cells only) of an OpenDocument spreadsheet,
+    from ``content.xml``: calamine gives a 95 % cell as 0.95. Repeated rows and columns
+    (``number-rows-repeated``) are counted so positions match calamine's grid."""
+    result: dict[str, SheetMeta] = {}
+    meta, row, col = None, 0, 0
+    with zipfile.ZipFile(io.BytesIO(data)) as archive, archive.open("content.xml") as part:
+        for event, element in ElementTree.iterparse(part, events=("start", "end")):
+            tag = element.tag
+            if event == "start":
+                if tag == f"{_ODS_TABLE}table":
+                    meta, row = result.setdefault(element.get(f"{_ODS_TABLE}name", ""), SheetMeta()), 0
+                elif tag == f"{_ODS_TABLE}table-row":
+                    col = 0
+                continue
+            if tag in _ODS_CELLS:
+                repeat = int(element.get(f"{_ODS_TABLE}number-columns-repeated", "1") or 1)
+                if meta is not None and element.get(f"{_ODS_OFFICE}value-type") == "percentage":
+                    meta.percent.update((row, col + k) for k in range(min(repeat, _ODS_REPEAT_CAP)))
+                col += repeat
+                element.clear()
+            elif tag == f"{_ODS_TABLE}table-row":
+                row += int(element.get(f"{_ODS_TABLE}number-rows-repeated", "1") or 1)
+                element.clear()
+    return result
+
+
+_MODIFIED = re.compile(rb"<(?:\w+:)?modified\b[^>]*>\s*([^<]{1,64}?)\s*<")
+
+
+def saved_time(data: bytes) -> dt.datetime | None:
+    """When the workbook was last saved, from docProps/core.xml ``dcterms:modified`` (Excel
+    writes it in UTC), as an aware datetime; None for an .xls or when the part does not say."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive, archive.open("docProps/core.xml") as part:
+            match = _MODIFIED.search(part.read(64 * 1024))  # the part is a few hundred bytes
+        if match is None:
+            return None
+        saved = dt.datetime.fromisoformat(match.group(1).decode("ascii").replace("Z", "+00:00"))
+    except (KeyError, ValueError, UnicodeDecodeError, zipfile.BadZipFile, OSError):
+        return None
+    return saved if saved.tzinfo is not None else saved.replace(tzinfo=dt.timezone.utc)

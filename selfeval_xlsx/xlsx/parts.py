@@ -13,6 +13,43 @@ REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
 CT = "http://schemas.openxmlformats.org/package/2006/content-types"
 NS = {"m": MAIN, "r": REL, "p": PKG_REL}
+# "Strict Open XML" (Excel's 严格 Open XML 电子表格): the same parts under other namespaces.
+STRICT_MAIN = "http://purl.oclc.org/ooxml/spreadsheetml/main"
+STRICT_REL = "http://purl.oclc.org/ooxml/officeDocument/relationships"
+# Strict -> transitional, for every namespace a workbook's parts use (longest first where one
+# is a prefix of another); relationship types follow the relationships namespace.
+STRICT_TO_TRANSITIONAL = (
+    (f"{STRICT_REL}/extendedProperties", "http://schemas.openxmlformats.org/officeDocument/2006/relationships/extended-properties"),
+    (f"{STRICT_REL}/customProperties", "http://schemas.openxmlformats.org/officeDocument/2006/relationships/custom-properties"),
+    (STRICT_REL, REL),
+    (STRICT_MAIN, MAIN),
+    ("http://purl.oclc.org/ooxml/officeDocument/extendedProperties",
+     "http://schemas.openxmlformats.org/officeDocument/2006/extended-properties"),
+    ("http://purl.oclc.org/ooxml/officeDocument/customProperties",
+     "http://schemas.openxmlformats.org/officeDocument/2006/custom-properties"),
+    ("http://purl.oclc.org/ooxml/officeDocument/docPropsVTypes",
+     "http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes"),
+    ("http://purl.oclc.org/ooxml/drawingml/main", "http://schemas.openxmlformats.org/drawingml/2006/main"),
+    ("http://purl.oclc.org/ooxml/drawingml/chart", "http://schemas.openxmlformats.org/drawingml/2006/chart"),
+    ("http://purl.oclc.org/ooxml/drawingml/spreadsheetDrawing",
+     "http://schemas.openxmlformats.org/drawingml/2006/spreadsheetDrawing"),
+    ("http://purl.oclc.org/ooxml/drawingml/picture", "http://schemas.openxmlformats.org/drawingml/2006/picture"),
+    ("http://purl.oclc.org/ooxml/drawingml/diagram", "http://schemas.openxmlformats.org/drawingml/2006/diagram"),
+    ("http://purl.oclc.org/ooxml/officeDocument/math", "http://schemas.openxmlformats.org/officeDocument/2006/math"),
+)
+
+
+def namespaces(root) -> dict[str, str]:
+    """The ``m``/``r``/``p`` prefixes for a part whose root element is ``root``: Strict
+    workbooks use their own main and relationships namespaces."""
+    return {"m": STRICT_MAIN, "r": STRICT_REL, "p": PKG_REL} if root.tag.startswith(f"{{{STRICT_MAIN}}}") else NS
+
+
+def to_transitional(xml: bytes) -> bytes:
+    """A Strict part's XML with every Strict namespace replaced by its transitional twin."""
+    for strict, transitional in STRICT_TO_TRANSITIONAL:
+        xml = xml.replace(strict.encode(), transitional.encode())
+    return xml.replace(b' conformance="strict"', b"")
 
 _CELL_REF = re.compile(r"([A-Za-z]+)(\d+)")
 
@@ -63,9 +100,10 @@ def sheet_parts(workbook_xml: bytes, workbook_rels: bytes) -> dict[str, str]:
     book = ElementTree.fromstring(workbook_xml)
     rels = ElementTree.fromstring(workbook_rels)
     targets = {r.get("Id"): r.get("Target", "") for r in rels.iterfind("p:Relationship", NS)}
+    ns = namespaces(book)
     parts = {}
-    for sheet in book.iterfind("m:sheets/m:sheet", NS):
-        target = targets.get(sheet.get(f"{{{REL}}}id"))
+    for sheet in book.iterfind("m:sheets/m:sheet", ns):
+        target = targets.get(sheet.get(f"{{{ns['r']}}}id"))
         if target is not None:
             parts[sheet.get("name")] = resolve("xl/workbook.xml", target)
     return parts
@@ -73,4 +111,5 @@ def sheet_parts(workbook_xml: bytes, workbook_rels: bytes) -> dict[str, str]:
 
 def sheet_names(workbook_xml: bytes) -> list[str]:
     """The sheet names of workbook.xml, in order."""
-    return [s.get("name") for s in ElementTree.fromstring(workbook_xml).iterfind("m:sheets/m:sheet", NS)]
+    book = ElementTree.fromstring(workbook_xml)
+    return [s.get("name") for s in book.iterfind("m:sheets/m:sheet", namespaces(book))]

@@ -3,12 +3,15 @@
     python workbook_templates/examples/make_examples.py
 
 Writes the blank form ``selfeval_xlsx/data/selfeval_template.xlsx`` (package data) and, next to this script,
-``seed_党建工作经费_2022.xlsx`` (the seed report's project) and ``某区教育局_2023.xlsx``
-(six projects that together exercise every scoring rule of DOMAIN.md §3). Both examples are
-meant to pass ``check`` with warnings only; the expected totals are listed in EXPECTED.
+``seed_党建工作经费_2022.xlsx`` (the seed report's project), ``某区教育局_2023.xlsx`` (six
+projects that together exercise every scoring rule of DOMAIN.md §3) and
+``某区卫生健康局_2023_自评表.xlsx`` (two projects in the national 项目支出绩效自评表 layout of
+DOMAIN.md §5b, one sheet each, one in 元). The examples are meant to pass ``check`` with
+warnings only; the expected totals are listed in EXPECTED.
 """
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 
@@ -17,10 +20,14 @@ ROOT = HERE.parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from selfeval_xlsx.form import TEMPLATE_PATH, write_template, write_workbook  # noqa: E402
+import xlsxwriter  # noqa: E402
+
+from selfeval_xlsx._io import atomic_path  # noqa: E402
+from selfeval_xlsx.form import CREATED, TEMPLATE_PATH, write_template, write_workbook  # noqa: E402
 
 SEED_FILE = HERE / "seed_党建工作经费_2022.xlsx"
 BUREAU_FILE = HERE / "某区教育局_2023.xlsx"
+HEALTH_FILE = HERE / "某区卫生健康局_2023_自评表.xlsx"
 
 # Expected result with the default rules (reverse method ``linear``):
 # project_id -> (budget score, total, grade, codes of the warnings the checks raise).
@@ -32,6 +39,10 @@ EXPECTED = {
     "JY2023-04": ("9.91", "99.37", "优", ("self-score-differs", "missing-deviation")),
     "JY2023-05": ("7.39", "88.70", "良", ("weight-split",)),
     "JY2023-06": ("6.22", "75.04", "中", ()),
+    # The national-layout workbook: ids derived from 主管部门|项目名称|年度 (national.py).
+    # Both warn that the form has no 项目实施情况 … sections for the report (missing-narrative).
+    "2023-A22JWX2W": ("9.76", "98.34", "优", ("self-score-differs", "missing-narrative")),
+    "2023-XD2X5FDB": ("9", "91.05", "优", ("missing-narrative",)),
 }
 
 
@@ -138,7 +149,8 @@ def _project(pid, name, implementer, leader, **text):
 
 
 BUREAU_PROJECTS = [
-    # JY2023-01 — rules: positive shortfall (B<A), percent actual stored as the number 0.92 with
+    # JY2023-01 — also fills the optional report sections (绩效目标, 自评工作开展情况, 其他需要说明的问题)
+    # and the sign-off (财务负责人, 落款单位, 落款日期). Rules: positive shortfall (B<A), percent actual stored as the number 0.92 with
     # a 0% format, an actual with no unit (45 for ≥45所), equal target, qualitative 达成 with a
     # self score inside its band, two funding sources, amounts with decimals.
     # Expected: rate 98.16% -> 9.82; total 97.75, 优.
@@ -159,6 +171,13 @@ BUREAU_PROJECTS = [
         problems="一是部分学校课后服务课程同质化，特色课程供给不足；二是新入职教师课后服务能力有待提升；"
                  "三是课后服务结束时间与部分家长下班时间仍有衔接空档。",
         improvements="扩大优质课程资源引进，推行弹性离校；加强新教师岗前培训和补考；按学期动态调整补助标准。",
+        # The optional report sections and sign-off, filled here to show them in the report.
+        objectives="总体目标：全区公办中小学全面开展课后服务，缓解家长“接送难”问题。主要绩效指标：开展课后服务学校"
+                   "45所，参与学生不少于3.2万人，教师培训合格率不低于95%，家长满意度不低于90%。",
+        evaluation_work="区教育局成立绩效自评工作小组，对照年初绩效目标逐项核实完成情况，查阅资金拨付凭证和课后服务台账，"
+                        "并抽取10所学校开展家长问卷调查。",
+        other_notes="课后服务中由家长分担的课程费用不在本项目资金中核算。",
+        finance_officer="王××", closing_unit="某区教育局", closing_date=dt.date(2024, 1, 20),
     ),
     # JY2023-02 — rules: over-spending (executed 336.80 > budget 320.00: rate shown as 105.25%,
     # score capped at 10, warning), reverse target ≤3天 with 4天 (linear: (1-1/3)×10 = 6.67),
@@ -370,11 +389,237 @@ BUREAU_INDICATORS = [
 ]
 
 
+# ---------------------------------------------------------------------------------------------
+# 3. 某区卫生健康局 2023 in the national 项目支出绩效自评表 layout (DOMAIN.md §5b), one sheet per
+# project, as departments type the printed form: merged labels and 一级/二级 runs, the year on a
+# line of its own or in the title, 分值 | 执行率 | 得分 in either order, an empty 上年结转资金 row.
+
+HEALTH = "某区卫生健康局"
+
+HEALTH_FORMS = [
+    # 附件1, 万元, year on its own line. Rate (1150.60+35.50)/(1180.00+35.50) = 97.58% -> 9.76;
+    # indicators 88.58; total 98.34, 优. The department miscounted its 总分 as 98.50: a warning.
+    {
+        "sheet": "附件1", "attachment": "附件1", "unit": "万元", "year_in_title": False, "rate_first": True,
+        "project": {"name": "基本公共卫生服务补助", "year": 2023, "department": HEALTH, "implementer": "区疾病预防控制中心",
+                    "goal": "为辖区常住居民免费提供12类基本公共卫生服务，居民电子健康档案建档率不低于90%，"
+                            "65岁及以上老年人健康管理不少于12000人，居民满意度不低于85%。",
+                    "achieved": "全年为居民提供基本公共卫生服务，电子健康档案建档率92%，老年人健康管理11500人，"
+                                "居民满意度90%，老年人健康管理人数未达到年初目标。"},
+        "closing_unit": HEALTH, "submitted": "2024年1月18日", "leader": "孙××", "finance_officer": "钱××",
+        "funding": [_fund("", "本年财政拨款", 1200.00, 1180.00, 1150.60), _fund("", "上年结转资金", 35.50, 35.50, 35.50)],
+        "budget_score": 9.76, "total": 98.50,
+        "indicators": [
+            _indicator("", _P, "数量指标", "居民电子健康档案建档率", "≥90%", "92%", 10, 10),
+            _indicator("", _P, "数量指标", "65岁及以上老年人健康管理人数", "≥12000人", "11500人", 10, 9.58,  # 11500/12000×10
+                       "部分老年人外出务工或长期居住外地，未能纳入管理；下一步与社区联动开展上门服务。"),
+            _indicator("", _P, "质量指标", "高血压患者规范管理率", "≥70%", "72%", 10, 10),
+            _indicator("", _P, "时效指标", "补助资金拨付及时率", "=100%", "100%", 10, 10),
+            _indicator("", _P, "成本指标", "人均基本公共卫生服务经费补助标准", "≥89元", "89元", 10, 10),
+            _indicator("", _E, "社会效益指标", "居民健康素养水平", "≥25%", "26.5%", 15, 15),
+            _indicator("", _E, "可持续影响指标", "基层医疗卫生服务能力", "持续提升", "达成", 15, 14,  # 达成 band [12, 15]
+                       "部分村卫生室人员老化，服务能力提升较慢；下一步开展乡村医生轮训。"),
+            _indicator("", _S, "服务对象满意度指标", "居民满意度", "≥85%", "90%", 10, 10),
+        ],
+    },
+    # 附件2, 元 (converted to 万元 on read), year in the title, 分值 | 得分 | 执行率, 上年结转资金 and
+    # 其他资金 left empty. Rate 2,520,000/2,800,000 元 = 90% -> 9; indicators 82.05; total 91.05, 优.
+    {
+        "sheet": "附件2", "attachment": "", "unit": "元", "year_in_title": True, "rate_first": False,
+        "project": {"name": "家庭医生签约服务经费", "year": 2023, "department": HEALTH, "implementer": "区社区卫生服务中心",
+                    "goal": "家庭医生签约人数不少于60000人，重点人群签约覆盖率不低于75%，签约服务费30天内结算，"
+                            "推动形成基层首诊、分级诊疗格局。",
+                    "achieved": "全年签约58200人，重点人群签约覆盖率78%，签约服务费平均35天结算，"
+                                "分级诊疗格局初步显现。"},
+        "closing_unit": HEALTH, "submitted": "2024-01-20", "leader": "李××", "finance_officer": "钱××",
+        "funding": [_fund("", "本年财政拨款", 300.00, 280.00, 252.00)],  # written as 3,000,000 / 2,800,000 / 2,520,000 元
+        "budget_score": 9, "total": 91.05,
+        "indicators": [
+            _indicator("", _P, "数量指标", "家庭医生签约人数", "≥60000人", "58200人", 15, 14.55,  # 58200/60000×15
+                       "部分居民对签约服务认识不足，签约意愿不强；下一步加强宣传。"),
+            _indicator("", _P, "数量指标", "重点人群签约覆盖率", "≥75%", "78%", 10, 10),
+            _indicator("", _P, "质量指标", "签约居民随访完成率", "≥90%", "93%", 10, 10),
+            _indicator("", _P, "时效指标", "签约服务费结算时限", "≤30天", "35天", 15, 12.5,  # (1-(35-30)/30)×15
+                       "医保结算系统升级，结算周期延长；已协调医保部门压缩结算流程。"),
+            _indicator("", _E, "社会效益指标", "签约居民基层就诊率", "≥60%", "62%", 15, 15),
+            _indicator("", _E, "可持续影响指标", "分级诊疗格局", "逐步形成", "部分达成", 15, 10,  # 部分达成 band [9, 12)
+                       "上级医院向下转诊渠道仍不畅通；下一步完善医联体双向转诊机制。"),
+            _indicator("", _S, "服务对象满意度指标", "签约居民满意度", "≥90%", "91%", 10, 10),
+        ],
+    },
+]
+
+# The national form's funding rows, in its order and wording.
+_SOURCE_LABELS = {"本年财政拨款": "其中：当年财政拨款", "上年结转资金": "上年结转资金", "其他资金": "其他资金"}
+
+
+class _NationalSheet:
+    """One national form on a sheet, written top to bottom like the printed form: a label
+    column A, a row-label/一级 column B, then the data columns, with merged cells where the
+    form has them. Rows are 0-based; ``self.r`` is the next free row."""
+
+    def __init__(self, ws, formats, form: dict):
+        self.ws, self.fmt, self.form, self.r = ws, formats, form, 0
+        self.deduction = any(i.get("deduction") is not None for i in form["indicators"])  # a 扣分 column when needed
+        self.last = 9 if self.deduction else 8  # the last column (J or I): 偏差原因分析及改进措施
+
+    def line(self, text: str, style: str, first: int = 0, last: int | None = None) -> None:
+        self.ws.merge_range(self.r, first, self.r, self.last if last is None else last, text, self.fmt(style))
+
+    def write(self) -> None:
+        form, ws = self.form, self.ws
+        year = form["project"]["year"]
+        for first, last, width in ((0, 0, 10), (1, 2, 14), (3, 3, 26), (4, self.last - 1, 13), (self.last, self.last, 34)):
+            ws.set_column(first, last, width)
+        if form.get("attachment"):
+            ws.write_string(self.r, 0, form["attachment"], self.fmt("text"))
+            self.r += 1
+        ws.set_row(self.r, 30)
+        self.line(f"{year}年度项目支出绩效自评表" if form.get("year_in_title") else "项目支出绩效自评表", "title")
+        self.r += 1
+        if not form.get("year_in_title"):
+            self.line(f"（{year}年度）", "center")
+            self.r += 1
+        self.line(f"填报单位（盖章）：{form.get('closing_unit', '')}", "text", 0, 4)
+        self.line(f"填报日期：{form.get('submitted', '')}", "text", 5)
+        self.r += 1
+        self._info(form["project"])
+        self._funding()
+        self._goal(form["project"])
+        self._indicators()
+        self.line(f"项目负责人：{form.get('leader', '')}", "text", 0, 2)
+        self.line(f"财务负责人：{form.get('finance_officer', '')}", "text", 3, 5)
+        self.line("联系电话：", "text", 6)
+        ws.set_landscape()
+        ws.set_paper(9)
+        ws.fit_to_pages(1, 0)
+
+    def _info(self, project: dict) -> None:
+        ws, fmt, r = self.ws, self.fmt, self.r
+        ws.merge_range(r, 0, r, 1, "项目名称", fmt("label"))
+        ws.merge_range(r, 2, r, self.last, project["name"], fmt("cell"))
+        ws.merge_range(r + 1, 0, r + 1, 1, "主管部门", fmt("label"))
+        ws.merge_range(r + 1, 2, r + 1, 4, project["department"], fmt("cell"))
+        ws.write_string(r + 1, 5, "实施单位", fmt("label"))
+        ws.merge_range(r + 1, 6, r + 1, self.last, project.get("implementer", ""), fmt("cell"))
+        self.r += 2
+
+    def _funding(self) -> None:
+        ws, fmt, form = self.ws, self.fmt, self.form
+        money = fmt("#,##0" if form["unit"] == "元" else "#,##0.00")
+        scale = 10000 if form["unit"] == "元" else 1
+        tail = ["分值", "执行率", "得分"] if form.get("rate_first", True) else ["分值", "得分", "执行率"]
+        by_source = {s: [row for row in form["funding"] if row["source"] == s] for s in _SOURCE_LABELS}
+
+        def total(rows, key):
+            values = [row[key] * scale for row in rows if row.get(key) is not None]
+            return sum(values) if values else None
+
+        totals = [total(form["funding"], k) for k in ("initial_budget", "budget", "executed")]
+        stated = {"分值": (10, fmt("0.00")), "执行率": (totals[2] / totals[1], fmt("0.00%")),
+                  "得分": (form.get("budget_score"), fmt("0.00"))}
+        rows = [("年度资金总额", totals, stated),
+                *((_SOURCE_LABELS[s], [total(rs, k) for k in ("initial_budget", "budget", "executed")],
+                   {h: ("—", fmt("center")) for h in tail}) for s, rs in by_source.items())]
+        ws.merge_range(self.r, 0, self.r + len(rows), 0, f"项目资金（{form['unit']}）", fmt("label"))
+        ws.merge_range(self.r, 1, self.r, 2, "", fmt("label"))
+        for c, text in enumerate(["年初预算数", "全年预算数", "全年执行数", *tail], start=3):
+            ws.write_string(self.r, c, text, fmt("label"))
+        for c in range(9, self.last + 1):
+            ws.merge_range(self.r, c, self.r + len(rows), c, "", fmt("cell"))
+        for label, amounts, extra in rows:
+            self.r += 1
+            ws.merge_range(self.r, 1, self.r, 2, label, fmt("cell"))
+            for c, value in enumerate(amounts, start=3):
+                ws.write(self.r, c, value, money)
+            for c, header in enumerate(tail, start=6):
+                ws.write(self.r, c, *extra[header])
+        self.r += 1
+
+    def _goal(self, project: dict) -> None:
+        ws, fmt, r = self.ws, self.fmt, self.r
+        ws.merge_range(r, 0, r + 1, 0, "年度总体目标", fmt("label"))
+        ws.merge_range(r, 1, r, 4, "预期目标", fmt("label"))
+        ws.merge_range(r, 5, r, self.last, "实际完成情况", fmt("label"))
+        ws.set_row(r + 1, 48)
+        ws.merge_range(r + 1, 1, r + 1, 4, project.get("goal", ""), fmt("cell"))
+        ws.merge_range(r + 1, 5, r + 1, self.last, project.get("achieved", ""), fmt("cell"))
+        self.r += 2
+
+    def _indicators(self) -> None:
+        ws, fmt, rows = self.ws, self.fmt, self.form["indicators"]
+        headers = ["一级指标", "二级指标", "三级指标", "年度指标值", "实际完成值", "分值", "得分",
+                   *(["扣分"] if self.deduction else []), "偏差原因分析及改进措施"]
+        ws.merge_range(self.r, 0, self.r + len(rows), 0, "绩效指标", fmt("label"))
+        for c, text in enumerate(headers, start=1):
+            ws.write_string(self.r, c, text, fmt("label"))
+        first = self.r + 1
+        for r, row in enumerate(rows, start=first):
+            ws.write_string(r, 3, row["level3"], fmt("cell"))
+            ws.write_string(r, 4, row["target"], fmt("cell"))
+            ws.write(r, 5, row["actual"], fmt(row.get("actual_format") or "cell"))
+            ws.write_number(r, 6, row["weight"], fmt("0.00"))
+            not_applicable = row.get("nature") == "不适用"  # the national form says so in 得分
+            ws.write(r, 7, "不适用" if not_applicable else row.get("self_score"), fmt("0.00"))
+            if self.deduction:
+                ws.write(r, 8, row.get("deduction"), fmt("0.00"))
+            ws.write(r, self.last, row.get("deviation") or None, fmt("cell"))
+            if row.get("deviation"):
+                ws.set_row(r, 15 * (1 + len(row["deviation"]) // 16))  # ~16 characters a line at width 34
+        self._runs(1, [row["level1"] for row in rows], first)  # 一级 and 二级 merged over their runs
+        self._runs(2, [(row["level1"], row["level2"]) for row in rows], first)
+        self.r = first + len(rows)
+        ws.merge_range(self.r, 0, self.r, 5, "总分", fmt("label"))
+        ws.write_number(self.r, 6, 100, fmt("0.00"))
+        ws.write(self.r, 7, self.form.get("total"), fmt("0.00"))
+        for c in range(8, self.last + 1):
+            ws.write_blank(self.r, c, None, fmt("cell"))
+        self.r += 1
+
+    def _runs(self, col: int, keys: list, first: int) -> None:
+        start = 0
+        for k in range(1, len(keys) + 1):
+            if k == len(keys) or keys[k] != keys[start]:
+                text = keys[start] if isinstance(keys[start], str) else keys[start][-1]
+                if k - start > 1:
+                    self.ws.merge_range(first + start, col, first + k - 1, col, text, self.fmt("cell"))
+                else:
+                    self.ws.write_string(first + start, col, text, self.fmt("cell"))
+                start = k
+
+
+def write_national(path, forms: list[dict]) -> None:
+    """Write ``forms`` (dicts shaped like HEALTH_FORMS; funding and indicators as for
+    write_workbook, amounts in 万元) as a workbook in the national layout, one sheet per form,
+    deterministically (fixed document properties). A form in 元 has its amounts ×10000."""
+    with atomic_path(path) as tmp:
+        book = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False, "strings_to_numbers": False,
+                                              "strings_to_urls": False})
+        book.set_properties({"title": "项目支出绩效自评表", "author": "selfeval-xlsx", "created": CREATED})
+        base = {"font_name": "宋体", "font_size": 11, "valign": "vcenter", "text_wrap": True}
+        styles = {"title": {"bold": True, "font_size": 16, "align": "center", "border": 0},
+                  "text": {"border": 0}, "center": {"align": "center"}, "label": {"bold": True, "align": "center"},
+                  "cell": {}}
+        cache: dict[str, object] = {}
+
+        def fmt(style: str):
+            """A style name, or a number format for a bordered, centred number cell."""
+            if style not in cache:
+                extra = styles.get(style, {"align": "center", "num_format": style})
+                cache[style] = book.add_format({**base, "border": 1, **extra})
+            return cache[style]
+
+        for form in forms:
+            _NationalSheet(book.add_worksheet(form["sheet"]), fmt, form).write()
+        book.close()
+
+
 def main() -> None:
-    """Write the blank template and both examples."""
+    """Write the blank template and the three examples."""
     write_template(Path(str(TEMPLATE_PATH)))
     write_workbook(SEED_FILE, [SEED_PROJECT], SEED_FUNDING, SEED_SPENDING, SEED_INDICATORS)
     write_workbook(BUREAU_FILE, BUREAU_PROJECTS, BUREAU_FUNDING, BUREAU_SPENDING, BUREAU_INDICATORS)
+    write_national(HEALTH_FILE, HEALTH_FORMS)
 
 
 if __name__ == "__main__":

@@ -244,15 +244,20 @@ def test_an_unchanged_rerun_rewrites_nothing_and_imports_no_pandas(tmp_path):
     assert _mtimes(out) == before  # not one file written, the manifest included
 
 
-def test_only_what_changed_is_redone(tmp_path, make_book, tables):
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
+def _three_departments(make_book, tables, folder: str = "") -> None:
+    """d0.xlsx … d2.xlsx, each the valid form with its project renamed P0 … P2."""
     for i in range(3):
         t = {k: [row[:] for row in v] for k, v in tables.items()}
         for rows in t.values():
             for row in rows[1:]:
                 row[0] = f"P{i}"
-        make_book(t, name=f"inbox/d{i}.xlsx")
+        make_book(t, name=f"{folder}d{i}.xlsx")
+
+
+def test_only_what_changed_is_redone(tmp_path, make_book, tables):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    _three_departments(make_book, tables, "inbox/")
     out = tmp_path / "out"
 
     def again():
@@ -305,12 +310,7 @@ def test_each_job_carries_only_its_own_report_names(tmp_path, monkeypatch, make_
     """Submit cost linear in the job's own size: no job carries the batch's name map."""
     from selfeval_xlsx.batch import workers
 
-    for i in range(3):
-        t = {k: [row[:] for row in v] for k, v in tables.items()}
-        for rows in t.values():
-            for row in rows[1:]:
-                row[0] = f"P{i}"
-        make_book(t, name=f"d{i}.xlsx")
+    _three_departments(make_book, tables)
     jobs = []
     real = workers.LocalWorkers.map
     monkeypatch.setattr(workers.LocalWorkers, "map", lambda self, batch, *a, **kw: jobs.extend(batch) or real(

@@ -200,13 +200,6 @@ def test_a_write_the_disk_refuses_is_exit_2_with_a_message(tmp_path, monkeypatch
     assert sorted(p.name for p in (tmp_path / "out" / "reports").iterdir()) == examples_out["reports"]
 
 
-def test_an_output_folder_that_is_a_file_is_exit_2(tmp_path, capsys):
-    (tmp_path / "out").write_text("not a folder")
-    assert main(["run", str(EXAMPLES), "-o", str(tmp_path / "out" / "sub"), "--quiet"]) == 2
-    err = capsys.readouterr().err
-    assert "错误" in err and "Traceback" not in err
-
-
 @pytest.mark.parametrize("option, value", [("--max-memory-mb", "0"), ("--max-memory-mb", "100"),
                                            ("--max-seconds", "inf"), ("--max-seconds", "nan"),
                                            ("--max-seconds", "0"), ("--max-seconds", "-1"),

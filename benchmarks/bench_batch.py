@@ -1,21 +1,40 @@
 """End-to-end batch benchmark: a generated inbox, a naive baseline and ``selfeval run``.
 
     python benchmarks/bench_batch.py --projects 1000
+    python benchmarks/bench_batch.py --projects 10000 --no-baseline --cluster   # + a localhost dask cluster
 
 Generates departments of 5–20 projects with 9–12 indicators each and Chinese narrative text,
-then times, in the same run, (a) a naive baseline — pandas with the openpyxl engine, a fresh
-``DocxTemplate`` per report, one process — and (b) ``selfeval run`` as a subprocess (peak memory
-is the sum over its process tree, polled). Ends with one ``RESULT`` line.
+then times, in the same run:
+
+- a naive baseline — pandas with the openpyxl engine, a fresh ``DocxTemplate`` per report, one
+  process (skipped with ``--no-baseline``);
+- ``selfeval run`` as a subprocess, first run (peak memory is the sum over its process tree,
+  polled);
+- the zip floor: writing the same reports as bare zips (their parts, already uncompressed, at
+  the renderer's deflate level) on the same number of processes — what any implementation
+  pays to produce those files; the first run is reported as a multiple of it;
+- the same command again with nothing changed (it must rewrite nothing);
+- with ``--cluster`` (or ``--scheduler ADDRESS``): the first run again on a dask cluster, as a
+  multiple of the local run. ``--cluster`` starts ``dask scheduler`` and one single-threaded
+  ``dask worker`` per process on 127.0.0.1, so both runs use the same cores.
+
+The runs use this checkout's code, compiled once beforehand as an installed package is.
+
+Ends with one ``RESULT`` line.
 """
 from __future__ import annotations
 
 import argparse
+import concurrent.futures as cf
 import os
 import random
 import shutil
+import socket
+import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 
@@ -130,14 +149,86 @@ def baseline(inbox: Path, out: Path) -> float:
     return time.perf_counter() - start
 
 
+def _rezip(job: tuple[list[tuple[str, bytes, int]], str, int]) -> None:
+    entries, path, level = job
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=level) as zf:
+        for name, raw, compress in entries:
+            zf.writestr(name, raw, compress_type=compress)
+
+
+def zip_floor(reports: list[Path], workers: int, scratch: Path) -> float:
+    """Seconds to write ``reports`` again as bare zips (same parts, same deflate level) on
+    ``workers`` processes. Reading and inflating the parts is not timed."""
+    from selfeval_xlsx.report.render import COMPRESS_LEVEL
+
+    jobs = []
+    for i, path in enumerate(reports):
+        with zipfile.ZipFile(path) as zf:
+            entries = [(info.filename, zf.read(info), info.compress_type) for info in zf.infolist()]
+        jobs.append((entries, str(scratch / f"{i}.docx"), COMPRESS_LEVEL))
+    scratch.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with cf.ProcessPoolExecutor(workers) as pool:
+        list(pool.map(_rezip, jobs, chunksize=max(1, len(jobs) // (workers * 8))))
+    return time.perf_counter() - start
+
+
+def installed_env(pycache: Path) -> dict:
+    """The environment for the runs: selfeval as an installed package runs, with its modules
+    compiled once (pip compiles them at install; a sandbox's PYTHONDONTWRITEBYTECODE would
+    make every run compile them again). The bytecode goes to ``pycache``, not the source tree."""
+    env = {**os.environ, "PYTHONPYCACHEPREFIX": str(pycache)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "selfeval_xlsx")], env=env,
+                   stdout=subprocess.DEVNULL, check=True)
+    return env
+
+
+def _mtimes(folder: Path) -> dict[str, int]:
+    return {p.relative_to(folder).as_posix(): p.stat().st_mtime_ns for p in folder.rglob("*")
+            if p.is_file() and ".selfeval" not in p.parts}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LocalhostCluster:
+    """``dask scheduler`` and ``workers`` single-threaded ``dask worker`` processes on 127.0.0.1."""
+
+    def __init__(self, workers: int):
+        port = _free_port()
+        self.address = f"tcp://127.0.0.1:{port}"
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        self.procs = [subprocess.Popen(["dask", "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                        "--no-dashboard"], **quiet)]
+        self.procs.append(subprocess.Popen(["dask", "worker", self.address, "--nworkers", str(workers), "--nthreads",
+                                            "1", "--no-dashboard", "--memory-limit", "0"], **quiet))
+        from distributed import Client
+
+        with Client(self.address, timeout=30) as client:
+            client.wait_for_workers(workers, timeout=60)
+
+    def close(self) -> None:
+        for proc in reversed(self.procs):
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--projects", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=0, help="selfeval --workers (0 = all cores)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the naive baseline (large N)")
+    parser.add_argument("--cluster", action="store_true", help="also run on a localhost dask cluster")
+    parser.add_argument("--scheduler", help="also run on this dask cluster (its workers see this machine's paths)")
     parser.add_argument("--keep", type=Path, help="keep the inbox and outputs in this folder")
     args = parser.parse_args()
 
+    cores = args.workers or os.cpu_count() or 1
     work = args.keep or Path(tempfile.mkdtemp(prefix="selfeval-bench-"))
     inbox = work / "inbox"
     t = time.perf_counter()
@@ -147,17 +238,72 @@ def main() -> None:
     base_s = float("nan") if args.no_baseline else baseline(inbox, work / "baseline")
     if not args.no_baseline:
         print(f"baseline (pandas+openpyxl, DocxTemplate per report, 1 process): {base_s:.2f}s")
-    command = [sys.executable, "-m", "selfeval_xlsx.cli", "run", str(inbox), "-o", str(work / "out"), "--quiet",
-               "--workers", str(args.workers)]
-    code, selfeval_s, peak_mb, stderr = timed_run(command)
+    out = work / "out"
+    env = installed_env(work / "pycache")
+
+    def command(output: Path, *options: str) -> list[str]:
+        return [sys.executable, "-m", "selfeval_xlsx.cli", "run", str(inbox), "-o", str(output), "--quiet", *options]
+
+    code, selfeval_s, peak_mb, stderr = timed_run(command(out, "--workers", str(args.workers)), env=env)
     if code not in (0, 1):
         raise SystemExit(f"selfeval run failed with exit code {code}:\n{stderr}")
-    reports = len(list((work / "out" / "reports").glob("*.docx")))
-    print(f"selfeval run: {selfeval_s:.2f}s, {reports} reports, peak RSS {peak_mb:.0f} MB")
+    reports = sorted((out / "reports").glob("*.docx"))
+    print(f"selfeval run: {selfeval_s:.2f}s, {len(reports)} reports, peak RSS {peak_mb:.0f} MB")
+
+    floor_s = zip_floor(reports, cores, work / "floor")
+    print(f"zip floor (the same {len(reports)} reports written as bare zips, {cores} processes): {floor_s:.2f}s; "
+          f"first run = {selfeval_s / floor_s:.1f}x the floor")
+
+    before = _mtimes(out)
+    code, rerun_s, _, stderr = timed_run(command(out, "--workers", str(args.workers)), env=env)
+    rewritten = sum(before.get(k) != v for k, v in _mtimes(out).items())
+    print(f"no-change rerun: {rerun_s:.2f}s, exit {code}, files rewritten: {rewritten}")
+
+    cluster_s = float("nan")
+    if args.cluster or args.scheduler:
+        cluster = LocalhostCluster(cores) if args.cluster else None
+        try:
+            address = cluster.address if cluster else args.scheduler
+            code, cluster_s, _, stderr = timed_run(command(work / "out-cluster", "--scheduler", address), env=env)
+        finally:
+            if cluster:
+                cluster.close()
+        if code not in (0, 1):
+            raise SystemExit(f"selfeval run on the cluster failed with exit code {code}:\n{stderr}")
+        same = _same_outputs(out, work / "out-cluster")
+        print(f"dask cluster ({address}): {cluster_s:.2f}s = {cluster_s / selfeval_s:.2f}x the local run; "
+              f"outputs {'identical' if same else 'DIFFERENT'}")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     print(f"RESULT projects={args.projects} selfeval_s={selfeval_s:.2f} baseline_s={base_s:.2f} "
-          f"speedup={base_s / selfeval_s:.1f} reports_per_s={reports / selfeval_s:.0f} peak_rss_mb={peak_mb:.0f}")
+          f"speedup={base_s / selfeval_s:.1f} reports_per_s={len(reports) / selfeval_s:.0f} peak_rss_mb={peak_mb:.0f} "
+          f"zip_floor_s={floor_s:.2f} floor_ratio={selfeval_s / floor_s:.1f} rerun_s={rerun_s:.2f} "
+          f"cluster_s={cluster_s:.2f} cluster_ratio={cluster_s / selfeval_s:.2f}")
+
+
+def _same_outputs(a: Path, b: Path) -> bool:
+    """Same reports (part by part, but the time they were made), and copies and summary with
+    the same values sheet by sheet (their zips carry the time they were written)."""
+    import hashlib
+
+    import pandas as pd
+
+    def parts(docx: Path) -> dict[str, str]:  # all but the time it was made
+        with zipfile.ZipFile(docx) as z:
+            return {n: hashlib.sha256(z.read(n)).hexdigest() for n in z.namelist() if n != "docProps/core.xml"}
+
+    def digests(folder: Path) -> dict[str, dict[str, str]]:
+        return {p.name: parts(p) for p in sorted((folder / "reports").glob("*"))}
+
+    books = sorted(p.name for p in (a / "workbooks").iterdir())
+    if digests(a) != digests(b) or books != sorted(p.name for p in (b / "workbooks").iterdir()):
+        return False
+    for name in ["summary.xlsx", *(f"workbooks/{book}" for book in books)]:
+        left = pd.read_excel(a / name, sheet_name=None, engine="calamine")
+        right = pd.read_excel(b / name, sheet_name=None, engine="calamine")
+        if left.keys() != right.keys() or not all(left[k].equals(right[k]) for k in left):
+            return False
+    return True
 
 
 if __name__ == "__main__":

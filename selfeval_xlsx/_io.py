@@ -1,15 +1,20 @@
 """Small file helpers shared by every writer: atomic writes, safe file names, and what a failed
-file operation means in words a user reads."""
+file operation means in words a user reads (a read: :func:`describe_os_error`; a write the
+output folder refused: :func:`write_failure`, :func:`output_error`)."""
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import re
 from contextlib import contextmanager
 from pathlib import Path
 
+from .errors import OutputError
+
 _FORBIDDEN = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f\ud800-\udfff]')  # surrogates: no file system takes them
 _COUNTER = itertools.count()
+TEMP_PREFIX = ".tmp-"
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 
 
@@ -34,9 +39,10 @@ def atomic_path(dst: str | os.PathLike):
     it is removed, so a reader never sees a half-written file."""
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    # A name unique to this process and call, created exclusively: cheaper than mkstemp's
-    # random names (measurable at a thousand reports) and readable like any output file.
-    tmp = dst.parent / f".tmp-{os.getpid()}-{next(_COUNTER)}{dst.suffix}"
+    # A name unique to this host, process and call, created exclusively: cheaper than
+    # mkstemp's random names (measurable at a thousand reports). The host and a random token
+    # keep two machines (or two containers that both run as PID 6) apart on a shared disk.
+    tmp = dst.parent / f"{TEMP_PREFIX}{_TAG}-{next(_COUNTER)}{dst.suffix}"
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
         yield tmp
@@ -62,3 +68,66 @@ def describe_os_error(exc: OSError) -> str:
     if isinstance(exc, IsADirectoryError):
         return "这是一个文件夹，不是文件。"
     return "无法读取文件（磁盘或网络出错），请稍后重试。"
+
+
+def host_name() -> str:
+    """This machine's name (without importing :mod:`socket` where ``os.uname`` has it)."""
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket
+
+    return socket.gethostname()
+
+
+def token(n: int = 4) -> str:
+    """``2n`` random hex digits."""
+    return os.urandom(n).hex()
+
+
+def _tag() -> str:
+    host = safe_filename(host_name(), 24, 24).replace("-", "_")
+    return f"{host}-{os.getpid()}-{token()}"
+
+
+_TAG = _tag()
+
+
+def _renew_tag() -> None:
+    global _TAG
+    _TAG = _tag()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_renew_tag)  # a forked child is another writer
+
+_WRITE_FAILURES = {errno.ENOSPC: "磁盘空间不足", errno.EDQUOT: "超出磁盘配额", errno.EACCES: "没有写入权限",
+                   errno.EPERM: "没有写入权限", errno.EROFS: "文件系统为只读", errno.EIO: "磁盘读写错误",
+                   errno.ENOTDIR: "路径中有同名文件挡住了文件夹", errno.EEXIST: "路径中有同名文件挡住了文件夹"}
+
+
+def write_failure(exc: BaseException) -> OSError | None:
+    """The OSError behind a failed write when the output side caused it (disk full, no
+    permission, read-only, a file where a folder belongs), looking through wrappers such as
+    xlsxwriter's ``FileCreateError``; None for anything else."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, OSError) and exc.errno in _WRITE_FAILURES:
+            return exc
+        inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
+        exc = exc.__cause__ or inner or exc.__context__
+        seen += 1
+    return None
+
+
+def describe_write_failure(exc: OSError) -> str:
+    """Why the output folder refused a write, in Chinese (``磁盘空间不足`` …), with the
+    system's words after it: the analyst fixes the folder, so the exact cause helps."""
+    reason = _WRITE_FAILURES.get(exc.errno, "无法读写")
+    return f"{reason}（{exc.strerror or exc}）" if exc.strerror else reason
+
+
+def output_error(exc: OSError, path: str | os.PathLike | None = None) -> OutputError:
+    """The :class:`OutputError` that stops a run whose output folder refused a write."""
+    where = path or exc.filename or ""
+    return OutputError(f"无法写入 {where}：{describe_write_failure(exc)}。已写出的文件都是完整的；"
+                       "解决后再次运行同一命令，会从中断处继续。")

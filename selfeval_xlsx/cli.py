@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from . import __version__
+from ._io import describe_write_failure
 from .errors import SelfevalError
 from .guard import Limits
 from .intake import collect
@@ -197,11 +201,15 @@ def _run(args) -> int:
     if not refs and not skipped:
         print("没有找到任何输入文件。", file=sys.stderr)
         return 2
+    if args.scheduler and args.workers:
+        print("--workers 只用于本机运行；使用 --scheduler 时，并行度由集群各工作进程的线程数（dask worker --nthreads）决定。",
+              file=sys.stderr)
+        return 2
     approved = _approved(args)
     options = RunOptions(output=Path(args.output), rules_path=args.rules, workers=args.workers,
-                         scheduler=args.scheduler, force=args.force, report_template=args.report_template,
-                         reports=not args.no_reports, strict=args.strict,
-                         limits=Limits(seconds=args.max_seconds, memory_mb=args.max_memory_mb),
+                         scheduler=args.scheduler, connect_timeout=args.connect_timeout, break_lock=args.break_lock,
+                         force=args.force, report_template=args.report_template, reports=not args.no_reports,
+                         strict=args.strict, limits=Limits(seconds=args.max_seconds, memory_mb=args.max_memory_mb),
                          targets=approved.targets if approved else None,
                          score_on_approved=bool(approved and approved.score_on_approved),
                          replies=args.replies or args.replies_with_reports, replies_with_reports=args.replies_with_reports)
@@ -213,8 +221,11 @@ def _run(args) -> int:
         from tqdm import tqdm
 
         bar = tqdm(total=2 * len(refs), unit="步", desc="读取评分与输出", file=sys.stderr)
+    def notice(text: str) -> None:
+        (bar.write if bar else print)(f"注意：{text}", file=sys.stderr)
+
     try:
-        result = run(refs, options, skipped=skipped, progress=bar.update if bar else None)
+        result = run(refs, options, skipped=skipped, progress=bar.update if bar else None, notice=notice)
     finally:
         if bar:
             bar.close()
@@ -227,7 +238,7 @@ def _run(args) -> int:
         from .report import to_pdf
 
         try:
-            pdfs = to_pdf(result.reports, result.output / "reports")
+            pdfs = to_pdf(result.reports, result.output / "reports", tmp_dir=result.output / ".selfeval" / "tmp")
         except SelfevalError as exc:
             print(f"PDF 转换未完成：{exc}", file=sys.stderr)
     errors, warnings = result.count(Severity.ERROR), result.count(Severity.WARNING)
@@ -294,6 +305,31 @@ def _export(args) -> int:
     return 0
 
 
+MIN_MEMORY_MB = 256  # below this a normal workbook cannot even be read (nor a codec imported)
+
+
+def _seconds(text: str) -> float:
+    """A finite, positive number of seconds (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"应为秒数，收到「{text}」") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"应为大于 0 的有限秒数，收到「{text}」")
+    return value
+
+
+def _memory_mb(text: str) -> int:
+    """A whole number of megabytes, at least :data:`MIN_MEMORY_MB` (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"应为整数（MB），收到「{text}」") from None
+    if value < MIN_MEMORY_MB:
+        raise argparse.ArgumentTypeError(f"不能小于 {MIN_MEMORY_MB} MB（读取一个普通工作簿就需要这么多），收到「{text}」")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="selfeval", description="项目支出绩效自评：读取部门填报的工作簿，检查、评分，输出汇总表、带评分结果的工作簿副本和 Word 自评报告。",
@@ -318,7 +354,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", metavar="输入", help="工作簿、.eml/.msg 邮件、.zip 压缩包或文件夹（递归查找）")
     p.add_argument("-o", "--output", default="output", metavar="DIR", help="输出文件夹（默认 output/）")
     p.add_argument("--workers", type=int, default=0, metavar="N", help="并行进程数（默认：CPU 核数）")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="dask.distributed 调度器地址（如 tcp://10.0.0.5:8786），需安装 selfeval-xlsx[dask]")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="dask.distributed 调度器地址（如 tcp://10.0.0.5:8786），需安装 selfeval-xlsx[dask]；"
+                   "输入、输出文件夹和报告模板须在各机器的同一路径上可见，各机器须安装同一版本")
+    p.add_argument("--connect-timeout", type=_seconds, default=10.0, metavar="S",
+                   help="连接调度器、等待第一个工作进程的时限（秒，默认 10）")
+    p.add_argument("--break-lock", action="store_true",
+                   help="解除另一台机器上的运行留下的输出文件夹锁（仅在确认那次运行已停止时使用）")
     p.add_argument("--force", action="store_true", help="忽略上次运行的结果，全部重新处理")
     p.add_argument("--rules", type=Path, metavar="FILE", help=rules_help)
     p.add_argument("--strict", action="store_true", help=STRICT_HELP)
@@ -326,8 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-reports", action="store_true", help="不生成 Word 报告")
     p.add_argument("--pdf", action="store_true", help="同时用 LibreOffice 把报告转为 PDF（需要 soffice）")
     p.add_argument("--quiet", action="store_true", help="不显示进度条和逐项目结果")
-    p.add_argument("--max-seconds", type=float, default=Limits.seconds, metavar="S", help="单个文件的处理时间上限（秒）")
-    p.add_argument("--max-memory-mb", type=int, default=Limits.memory_mb, metavar="MB", help="单个文件的内存上限（MB）")
+    p.add_argument("--max-seconds", type=_seconds, default=Limits.seconds, metavar="S",
+                   help=f"单个文件的处理时间上限（秒，默认 {Limits.seconds:g}）")
+    p.add_argument("--max-memory-mb", type=_memory_mb, default=Limits.memory_mb, metavar="MB",
+                   help=f"单个文件的内存上限（MB，默认 {Limits.memory_mb}，至少 {MIN_MEMORY_MB}）")
     _targets_arguments(p)
     p.add_argument("--replies", action="store_true",
                    help="为每个主管部门生成一封回复邮件草稿 replies/{主管部门}.eml：收件人为其报送邮件的发件人，正文列出各项目得分、"
@@ -363,8 +406,26 @@ def _targets_arguments(p: argparse.ArgumentParser) -> None:
                    help="按批复的年度指标值和分值计分（默认按部门填报的计分，由审核人决定），与 --targets 同用")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: the run stops, its workers end, whole files stay."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``selfeval`` console script."""
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
+    try:
+        return _main(argv)
+    finally:
+        if in_main and previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -385,11 +446,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"错误：{exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # the output folder is not writable, the disk is full …
-        print(f"错误：无法读写文件 {exc.filename or ''}：{exc.strerror or exc}", file=sys.stderr)
+        print(f"错误：无法读写 {exc.filename or '文件'}：{describe_write_failure(exc)}。", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("已中断。已完成的输出均为完整文件，再次运行会从中断处继续。", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        what = "已收到终止信号（SIGTERM），已停止" if isinstance(exc, Terminated) else "已中断"
+        print(f"{what}。已完成的输出均为完整文件，再次运行会从中断处继续。", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
 
 
 if __name__ == "__main__":

@@ -30,3 +30,13 @@ class TemplateError(SelfevalError):
 
 class TargetsError(SelfevalError):
     """The approved targets (``--targets``) are missing, unreadable, or hold no 绩效目标."""
+
+
+class OutputError(SelfevalError):
+    """The output folder cannot be written (disk full, no permission, read-only file
+    system): the run stops, everything already written stays whole, and a rerun continues."""
+
+
+class ClusterError(SelfevalError):
+    """The dask cluster cannot be used: not installed, unreachable, no workers, a worker that
+    does not see the files or runs another version, or the connection lost mid-run."""

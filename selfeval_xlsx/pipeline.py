@@ -6,6 +6,7 @@ superseded submission, are records of their own, applied when the outputs are wr
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import signal
 import threading
@@ -143,12 +144,12 @@ class Timeout(BaseException):
 
 class time_limit:
     """Raise :class:`Timeout` inside the worker after ``seconds``: SIGALRM works in a
-    process's main thread, which is where a process pool runs its tasks. Elsewhere (threads)
-    it does nothing."""
+    process's main thread, which is where a helper process runs its jobs. Elsewhere (threads)
+    it does nothing, as it does for no limit (0 or infinity)."""
 
     def __init__(self, seconds: float):
         self.seconds = seconds
-        self.active = seconds > 0 and threading.current_thread() is threading.main_thread() \
+        self.active = 0 < seconds < math.inf and threading.current_thread() is threading.main_thread() \
             and hasattr(signal, "setitimer")
 
     def __enter__(self):

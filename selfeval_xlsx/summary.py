@@ -331,7 +331,8 @@ def _totals_row(headers: list[str], stats: _Stats) -> list:
 def write_summary(path: str | os.PathLike, results: Iterable[ProjectResult], issues: Sequence[Issue], *,
                   grades: Sequence[str], level1: Sequence[str] | None = None,
                   title: str = "项目支出绩效自评汇总",
-                  sheet_orders: Mapping[str, Sequence[str]] | None = None, approved: bool = False) -> Path:
+                  sheet_orders: Mapping[str, Sequence[str]] | None = None, approved: bool = False,
+                  tmpdir: str | os.PathLike | None = None) -> Path:
     """Write the batch summary workbook to ``path`` atomically and return the path.
 
     ``results`` are the scored projects of the run, read once in one pass (a generator is
@@ -339,7 +340,9 @@ def write_summary(path: str | os.PathLike, results: Iterable[ProjectResult], iss
     streams results from its cache so memory stays flat). ``issues`` is the complete list of
     the run's problems (file-level ones included) and fills 问题清单 as given. ``grades``:
     the rules' grade names, best first (they colour 等级 and count in 统计). Sheets: 汇总,
-    指标明细, 问题清单, 统计 (DOMAIN.md §6). ``sheet_orders`` (file -> its sheet names) lists
+    指标明细, 问题清单, 统计 (DOMAIN.md §6). ``tmpdir``: where xlsxwriter keeps its row files
+    (default: beside ``path``, never the system's TMPDIR, where a killed run would leave
+    them). ``sheet_orders`` (file -> its sheet names) lists
     each file's problems in the workbook's own sheet order. ``approved``: the run compared the
     projects with approved targets, so 汇总 gets 与批复差异 and 指标明细 批复指标值.
 
@@ -353,6 +356,7 @@ def write_summary(path: str | os.PathLike, results: Iterable[ProjectResult], iss
     with atomic_path(path) as tmp:
         wb = xlsxwriter.Workbook(str(tmp), {
             "constant_memory": True,
+            "tmpdir": str(tmpdir or Path(path).parent),
             "strings_to_formulas": False,
             "strings_to_numbers": False,
             "strings_to_urls": False,

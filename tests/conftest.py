@@ -8,6 +8,17 @@ import openpyxl
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    # tests/test_cluster.py starts one dask cluster for its module: keep its tests on one
+    # xdist worker (they carry an xdist_group mark), the others spread as usual. Both sides of
+    # xdist must agree: the controller schedules by group, the workers name the groups.
+    if getattr(config.option, "dist", None) == "load":
+        config.option.dist = "loadgroup"
+    if hasattr(config, "workerinput"):
+        config.option.loadgroup = True
 EXAMPLES = REPO / "workbook_templates" / "examples"
 
 # The report's text columns (filled in a correct form: an empty one draws missing-narrative).

@@ -209,10 +209,11 @@ def test_an_input_stuck_where_the_alarm_cannot_reach_is_stopped_from_outside(tmp
             time.sleep(60)
         return real(ref, rules, limits, *rest)
 
-    monkeypatch.setattr(pipeline, "_read_check_score", stuck_in_native_code)  # the forked workers inherit it
+    monkeypatch.setattr(pipeline, "_read_check_score", stuck_in_native_code)  # the forked helpers inherit it
     result = run_folder([inbox], tmp_path / "out", limits=Limits(seconds=1))
-    # Without the stop from outside the job would sleep its 60 s and then score normally.
-    assert ("stuck.xlsx", "worker-crash") in {(i.file, i.code) for i in result.issues}
+    # Without the stop from outside the job would sleep its 60 s and then score normally; the
+    # same problem as when the alarm stops it.
+    assert ("stuck.xlsx", "timeout") in {(i.file, i.code) for i in result.issues}
     assert [r.project.project_id for r in result.results if r.total is not None] == ["P01"]
 
 

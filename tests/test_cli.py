@@ -89,10 +89,17 @@ def test_missing_report_template_is_a_usage_error(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice (soffice) not installed")
-def test_run_with_pdf(tmp_path):
+def test_run_with_pdf(tmp_path, monkeypatch):
+    import tempfile
+
+    system_tmp = tmp_path / "system-tmp"  # LibreOffice's profile and files stay in the output folder
+    system_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(system_tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
     out = tmp_path / "out"
     assert main(["run", str(SEED), "-o", str(out), "--quiet", "--pdf"]) == 0
     assert [p.name for p in (out / "reports").glob("*.pdf")] == ["001_党建工作经费.pdf"]
+    assert not list(system_tmp.iterdir())
 
 
 def test_unwritable_output_is_a_clear_error(tmp_path, capsys):

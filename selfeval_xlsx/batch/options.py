@@ -17,16 +17,21 @@ if TYPE_CHECKING:
 
 @dataclass
 class RunOptions:
-    """How a run behaves. ``workers`` 0 means one per CPU core; ``strict`` makes an empty
-    narrative cell an error (no score, no report) instead of a warning. ``targets``: the
-    approved targets to compare with (see :func:`selfeval_xlsx.targets.load_targets`), and
-    ``score_on_approved`` to score on them; ``replies``: write one reply draft per
-    department into ``replies/`` (with the reports attached too: ``replies_with_reports``)."""
+    """How a run behaves. ``workers`` 0 means one per CPU core (on this machine; a cluster
+    runs one job per worker thread); ``strict`` makes an empty narrative cell an error (no
+    score, no report) instead of a warning. ``targets``: the approved targets to compare with
+    (see :func:`selfeval_xlsx.targets.load_targets`), and ``score_on_approved`` to score on
+    them; ``replies``: write one reply draft per department into ``replies/`` (with the
+    reports attached too: ``replies_with_reports``). ``connect_timeout``: seconds to reach
+    the scheduler and to wait for a first worker. ``break_lock``: take over a lock another
+    machine holds."""
 
     output: Path = Path("output")
     rules_path: Path | None = None
     workers: int = 0
     scheduler: str | None = None
+    connect_timeout: float = 10.0
+    break_lock: bool = False
     force: bool = False
     report_template: Path | None = None
     reports: bool = True

@@ -4,24 +4,31 @@ keeps a second run out while one is writing."""
 from __future__ import annotations
 
 import contextlib
+import copyreg
 import datetime as dt
 import hashlib
+import io
 import json
 import os
 import pickle
-from dataclasses import replace
+import shutil
+import time
+from dataclasses import fields, replace
 from pathlib import Path
 
 from .. import __version__
-from .._io import atomic_path, atomic_write_bytes
+from .._io import TEMP_PREFIX, atomic_path, atomic_write_bytes, host_name, token
 from ..errors import SelfevalError
+from ..guard import Limits
 from ..intake import InputRef
+from ..issues import Issue
 from ..models import Project
 from ..pipeline import Analysis
 from ..rules import Rules
 from .options import RunOptions
 
 STATE_DIR = ".selfeval"
+MANIFEST_VERSION = 2  # 2: published reports as [项目编号, file name], decisions, summary key
 
 
 def save_analysis(cache: Path, analysis: Analysis) -> None:
@@ -60,43 +67,104 @@ def fingerprint(rules: Rules, options: RunOptions) -> str:
     return hashlib.sha256(text).hexdigest()
 
 
-class Manifest:
-    """``DIR/.selfeval/manifest.json`` (input sha -> name, status, outputs, time) and one
-    pickled :class:`Analysis` per input, so a rerun reuses what did not change."""
+def _pickle_issues_by_value(value) -> bytes:
+    """Pickle ``value`` with each :class:`Issue` as a call of its constructor: a rerun loads
+    thousands of them, and the default for a slotted frozen dataclass (a ``__setstate__``
+    that looks up the fields per object) takes twice as long."""
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = {**copyreg.dispatch_table, Issue: lambda i: (Issue, tuple(getattr(i, f) for f in _ISSUE))}
+    pickler.dump(value)
+    return buffer.getvalue()
 
-    def __init__(self, output: Path, fingerprint: str, force: bool):
+
+_ISSUE = tuple(f.name for f in fields(Issue))
+
+
+RETRY = "retry"  # an entry's status when the next run must redo the input
+
+
+class Manifest:
+    """``DIR/.selfeval/manifest.json`` (input sha -> name, status, outputs, the projects it
+    published and the decisions about it; the key of what ``summary.xlsx`` shows), one
+    pickled :class:`Analysis` per input for the writers, and ``slim.pickle`` with what the
+    main process keeps of every input, so a rerun reuses what did not change from one file
+    and rewrites nothing when nothing changed."""
+
+    def __init__(self, output: Path, fingerprint: str, force: bool, limits: Limits = Limits()):
         self.dir = output / STATE_DIR
+        self.output = output
         self.path = self.dir / "manifest.json"
         self.fingerprint = fingerprint
+        self.limits = [limits.seconds, limits.memory_mb]
         self.entries: dict[str, dict] = {}
         self.previous: dict[str, dict] = {}
+        self.summary_key = ""
+        self._slims: dict[str, Analysis] | None = None
         if self.path.exists():
             try:
                 data = json.loads(self.path.read_text("utf-8"))
                 self.previous = data.get("inputs", {})
-                if not force and data.get("fingerprint") == fingerprint:
+                if not force and data.get("fingerprint") == fingerprint and data.get("version") == MANIFEST_VERSION:
                     self.entries = dict(self.previous)
-            except (ValueError, OSError):
+                    self.summary_key = data.get("summary", "")
+            except (ValueError, OSError, AttributeError):
                 pass
 
-    def cached(self, ref: InputRef, output: Path) -> Analysis | None:
+    def slims(self) -> dict[str, Analysis]:
+        """What the last run kept of each input (sha -> slim analysis), read once."""
+        if self._slims is None:
+            self._slims = {}
+            if self.entries:
+                try:
+                    self._slims = pickle.loads((self.dir / "slim.pickle").read_bytes())
+                except Exception:  # noqa: BLE001 - missing or damaged: every input is recomputed
+                    pass
+        return self._slims
+
+    def reusable(self, ref: InputRef) -> Analysis | None:
+        """The slim analysis of an input the last run finished, when it can stand as it is:
+        same content and name, every output still there, and (for an input refused for
+        time or memory) the same limits. None means: analyse it again."""
         entry = self.entries.get(ref.sha256)
-        cache = self.cache_path(ref.sha256)
-        if not entry or not cache.exists() or not all((output / p).exists() for p in entry["outputs"]):
+        if (not entry or entry.get("status") == RETRY or entry.get("name") != ref.name
+                or entry.get("limits", self.limits) != self.limits):
             return None
-        analysis = load_analysis(cache, ref)
-        return slim(analysis) if analysis is not None else None
+        out = str(self.output)
+        if not self.cache_path(ref.sha256).exists() or not all(os.path.exists(os.path.join(out, p))
+                                                               for p in entry["outputs"]):
+            return None
+        analysis = self.slims().get(ref.sha256)
+        return replace(analysis, ref=ref) if analysis is not None else None
 
     def cache_path(self, sha256: str) -> Path:
         return self.dir / "results" / f"{sha256}.pickle"
 
-    def record(self, ref: InputRef, status: str, outputs: list[str], published: list[str]) -> None:
-        self.entries[ref.sha256] = {"name": ref.name, "status": status, "outputs": outputs,
-                                    "published": published, "time": dt.datetime.now().isoformat(timespec="seconds")}
+    def published(self, sha256: str):
+        """What the last run published for an input: its reports and the decisions about it."""
+        entry = self.entries.get(sha256) or {}
+        return entry.get("published"), entry.get("notes")
 
-    def save(self) -> None:
+    def record(self, ref: InputRef, status: str, outputs: list[str], published: list, notes: str,
+               limited: bool = False) -> None:
+        entry = {"name": ref.name, "status": status, "outputs": outputs, "published": published, "notes": notes,
+                 "time": dt.datetime.now().isoformat(timespec="seconds")}
+        if limited:  # refused for time or memory: valid for these limits only
+            entry["limits"] = self.limits
+        self.entries[ref.sha256] = entry
+
+    def retry(self, ref: InputRef, outputs: list[str] | None = None) -> None:
+        """Let the next run redo an input whose outputs could not all be written. What it
+        wrote (``outputs``, or by default what it had) stays claimed: not stale, not deleted."""
+        entry = self.entries.get(ref.sha256) or {"name": ref.name, "outputs": []}
+        self.entries[ref.sha256] = {**entry, "status": RETRY,
+                                    "outputs": sorted({*entry["outputs"], *(outputs or [])})}
+
+    def save(self, summary_key: str, slims: dict[str, Analysis]) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        data = {"version": 1, "fingerprint": self.fingerprint, "inputs": self.entries}
+        atomic_write_bytes(self.dir / "slim.pickle", _pickle_issues_by_value(slims))
+        data = {"version": MANIFEST_VERSION, "fingerprint": self.fingerprint, "summary": summary_key,
+                "inputs": self.entries}
         with atomic_path(self.path) as tmp:
             tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), "utf-8")
 
@@ -107,40 +175,171 @@ class Manifest:
         return {p for e in self.previous.values() for p in e.get("outputs", []) if p not in current}
 
 
-@contextlib.contextmanager
-def output_lock(output: Path):
-    """One run at a time per output folder: a second one would delete the first one's
-    temporary files and interleave manifests. A lock left by a killed run is taken over."""
-    lock = output / STATE_DIR / "lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(2):
+# ---------------------------------------------------------------- the lock
+
+HOST = host_name()
+FOREIGN_LOCK_HOURS = 12  # a lock from another machine older than this is probably left by a crash
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _process_start(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, from /proc), None when there
+    is no such process or no /proc to ask."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2:].split()[19]  # field 22, counted after the command name
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except PermissionError:
+        return True  # alive, run by another user
+    except (OSError, ValueError, OverflowError):
+        return False
+    return True
+
+
+def _holder_alive(holder: dict, written: float) -> bool | None:
+    """Whether the run that wrote a lock still runs: True, False, or None when it runs on
+    another machine (nothing here can tell). A PID counts only with the same boot and the
+    same process start time, so a PID reused after a reboot is not taken for the run."""
+    if holder.get("host") != HOST:
+        return None
+    pid = int(holder.get("pid", 0))
+    if pid <= 0:
+        return False
+    if holder.get("boot") and _boot_id() and holder["boot"] != _boot_id():
+        return False
+    started = _process_start(pid)
+    if holder.get("started") and Path("/proc/self/stat").exists():
+        return started == holder["started"]
+    # A lock without a start time (older versions wrote the PID alone): the PID must be alive
+    # and the lock written since the machine last booted.
+    return _alive(pid) and written >= _booted()
+
+
+def _booted() -> float:
+    try:
+        for line in Path("/proc/stat").read_text().splitlines():
+            if line.startswith("btime "):
+                return float(line.split()[1])
+    except OSError:
+        pass
+    return 0.0
+
+
+def _read_lock(lock: Path) -> tuple[bytes, dict | None, float]:
+    """The lock's bytes, what they say (None when unreadable) and when it was written."""
+    try:
+        raw, written = lock.read_bytes(), lock.stat().st_mtime
+    except OSError:
+        return b"", None, 0.0
+    try:
+        holder = json.loads(raw)
+        if not isinstance(holder, dict):
+            raise ValueError
+    except ValueError:
+        text = raw.decode("ascii", "replace").strip()
+        holder = {"host": HOST, "pid": int(text)} if text.isdigit() else None
+    return raw, holder, written
+
+
+def _busy_message(output: Path, holder: dict, written: float) -> str:
+    since = dt.datetime.fromtimestamp(written).strftime("%Y-%m-%d %H:%M")
+    pid = holder.get("pid", "?")
+    if holder.get("host") == HOST:
+        return f"另一个 selfeval 进程（PID {pid}，{since} 开始）正在写入输出文件夹 {output}，请等它结束后再运行。"
+    hours = (time.time() - written) / 3600
+    stale = (f"该锁已持续 {hours:.0f} 小时，很可能是那台机器上中断的运行留下的。" if hours >= FOREIGN_LOCK_HOURS else "")
+    return (f"输出文件夹 {output} 正由主机 {holder.get('host')} 上的 selfeval 进程（PID {pid}，{since} 开始）使用。{stale}"
+            "请等它结束后再运行；若确认那次运行已经停止（如那台机器已关机），可加 --break-lock 解除锁定后运行。")
+
+
+def _create_lock(lock: Path, content: bytes) -> bool:
+    """Create the lock with its content in one step (a hard link of a finished file, which
+    is atomic on NFS too); False when a lock is there already."""
+    tmp = lock.with_name(f"{TEMP_PREFIX}lock-{token(6)}")
+    tmp.write_bytes(content)
+    try:
+        os.link(tmp, lock)
+        return True
+    except FileExistsError:
+        return False
+    except OSError:  # no hard links (some shared file systems): exclusive create instead
         try:
             fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            break
         except FileExistsError:
-            try:
-                holder = int(lock.read_text().strip() or 0)
-                if holder <= 0:
-                    raise ValueError("no pid written")
-                os.kill(holder, 0)  # raises when no such process: the lock is stale
-            except PermissionError:
-                pass  # alive, run by another user
-            except (ValueError, OSError):
-                lock.unlink(missing_ok=True)
-                continue
-            raise SelfevalError(f"另一个 selfeval 进程（PID {holder}）正在写入输出文件夹 {output}，请等它结束后再运行。")
-    else:
-        raise SelfevalError(f"无法锁定输出文件夹 {output}。")
+            return False
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _take_over(lock: Path, judged: bytes) -> None:
+    """Remove a stale lock, unless it changed since it was judged stale (another run took
+    it over meanwhile: then it is put back)."""
+    aside = lock.with_name(f"{TEMP_PREFIX}stale-{token(6)}")
     try:
-        os.write(fd, str(os.getpid()).encode())
-        os.close(fd)
+        os.rename(lock, aside)
+    except FileNotFoundError:
+        return
+    if aside.read_bytes() != judged:
+        with contextlib.suppress(OSError):
+            os.link(aside, lock)
+    aside.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def output_lock(output: Path, break_lock: bool = False):
+    """One run at a time per output folder: a second one would delete the first one's
+    temporary files and interleave manifests. The lock names the host, PID, process start
+    time and boot of its run: a lock left by a killed run on this machine (or a PID reused
+    after a reboot) is taken over; one from another machine is respected unless
+    ``break_lock``."""
+    lock = output / STATE_DIR / "lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    mine = token(8)
+    me = json.dumps({"host": HOST, "pid": os.getpid(), "started": _process_start(os.getpid()), "boot": _boot_id(),
+                     "token": mine, "since": dt.datetime.now().isoformat(timespec="seconds")}).encode()
+    for _ in range(5):
+        if _create_lock(lock, me):
+            break
+        raw, holder, written = _read_lock(lock)
+        if holder is not None and not break_lock and _holder_alive(holder, written) is not False:
+            raise SelfevalError(_busy_message(output, holder, written))
+        _take_over(lock, raw)
+    else:
+        raise SelfevalError(f"无法锁定输出文件夹 {output}（另一个运行同时在抢占），请稍后再试。")
+    try:
         yield
     finally:
-        lock.unlink(missing_ok=True)
+        raw, holder, _ = _read_lock(lock)
+        if holder is not None and holder.get("token") == mine:
+            lock.unlink(missing_ok=True)
 
 
-def remove_temporaries(output: Path) -> None:
-    """Temporary files left by a run that was killed mid-write."""
+def clean_state(output: Path) -> Path:
+    """Remove the temporary files killed runs left in the output folder (temporary names
+    and the private temporary folder), and return that folder, empty: every temporary file
+    of a run lives in it or beside its final name, never in the system's TMPDIR."""
     if output.exists():
-        for tmp in output.rglob(".tmp-*"):
-            tmp.unlink(missing_ok=True)
+        for tmp in output.rglob(f"{TEMP_PREFIX}*"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        for marker in (output / STATE_DIR).glob("preflight-*"):
+            marker.unlink(missing_ok=True)
+    private = output / STATE_DIR / "tmp"
+    shutil.rmtree(private, ignore_errors=True)
+    private.mkdir(parents=True, exist_ok=True)
+    return private

@@ -9,21 +9,25 @@ projects fast and small in memory; widths, filters and conditional formats are w
 """
 from __future__ import annotations
 
+import math
 import os
+import shutil
 from decimal import Decimal
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import xlsxwriter
+from xlsxwriter.utility import xl_range
 
 from . import clock
-from ._io import atomic_path
+from ._io import TEMP_PREFIX, atomic_path, token
 from .issues import Issue
 from .models import ProjectResult
 from .present import (AUTHOR, MAX_TEXT, MAX_WIDTH, MONEY_FORMAT, RATE_FORMAT, SCORE_FORMAT, STATUS_COLOURS,
                       SEVERITY_COLOURS, TIME_FORMAT, Colour, grade_colours, issue_sort_key, level1_columns,
                       text_width)
 from .vocab import Kind
+from .xlsx.rows import RowFile, splice, xf_index
 
 UNGRADED = "未评分"
 TOTAL_LABEL = "合计"  # 来源文件 of the totals row that ends 汇总
@@ -33,6 +37,11 @@ _ZERO = Decimal(0)
 TEXT, MONEY, RATE, SCORE, COUNT, YEAR, TIME = "text", "money", "rate", "score", "count", "year", "time"
 _NUMBER_FORMATS = {MONEY: MONEY_FORMAT, RATE: RATE_FORMAT, SCORE: SCORE_FORMAT, COUNT: "0", YEAR: "0",
                    TIME: TIME_FORMAT}
+_ROW_KINDS = {TEXT: RowFile.TEXT, TIME: RowFile.TIME}  # every other kind is a number
+
+# The big sheets' data rows are written as XML and spliced in (:mod:`.xlsx.rows`); False
+# writes them cell by cell with xlsxwriter, the reference the tests and the benchmark compare with.
+XML_ROWS = True
 
 def year_value(year: str) -> int | str:
     """年度 as a number when it is one (``"2022"`` -> 2022), else the text as written."""
@@ -127,10 +136,14 @@ class _Styles:
 class _Table:
     """A header row at (first_row, first_col), then data rows one at a time (so a batch can
     stream projects through it); column widths follow the content. ``close`` sets widths,
-    the frozen header and the autofilter, and returns the number of data rows."""
+    the frozen header and the autofilter, and returns the number of data rows.
+
+    With ``rows`` the data rows go to that :class:`RowFile` (spliced in when the workbook is
+    finished: fast, for the big sheets), else to xlsxwriter cell by cell."""
 
     def __init__(self, ws, styles: _Styles, columns: Sequence[tuple[str, str]], first_row: int = 0,
-                 first_col: int = 0, widths: list[int] | None = None, filter_and_freeze: bool = True):
+                 first_col: int = 0, widths: list[int] | None = None, filter_and_freeze: bool = True,
+                 rows: RowFile | None = None):
         self.ws, self.columns, self.first_row, self.first_col = ws, columns, first_row, first_col
         self.filter_and_freeze = filter_and_freeze
         self.kinds = [k for _, k in columns]
@@ -142,13 +155,26 @@ class _Table:
             self.widths[c] = max(self.widths[c], text_width(header) + 4)
         self.row = first_row
         self.styles = styles
+        self.low, self.high = [math.inf] * len(columns), [-math.inf] * len(columns)
+        self.rows = rows
+        if rows is not None:
+            self.row_kinds = [_ROW_KINDS.get(k, RowFile.NUMBER) for k in self.kinds]
+            self.xf = [xf_index(f) for f in self.formats]
 
     def add(self, values: Sequence, totals: bool = False) -> None:
         """One data row, or with ``totals`` the bold totals row that closes the table (every
         cell ruled, blank ones too)."""
         self.row += 1
-        row, widths, kinds = self.row, self.widths, self.kinds
-        formats = [self.styles.totals[k] for k in kinds] if totals else self.formats
+        formats = [self.styles.totals[k] for k in self.kinds] if totals else self.formats
+        if self.rows is not None:
+            xf = [xf_index(f) for f in formats] if totals else self.xf
+            self.rows.add(self.row, values, self.row_kinds, xf, blanks=totals)
+        else:
+            self._write_cells(values, formats, totals)
+        self._widen(values)
+
+    def _write_cells(self, values: Sequence, formats: Sequence, totals: bool) -> None:
+        row, kinds = self.row, self.kinds
         for c, value in enumerate(values):
             col, fmt = self.first_col + c, formats[c]
             if value is None or value == "":
@@ -157,19 +183,28 @@ class _Table:
                 continue  # a blank cell needs no record at all
             if kinds[c] == TIME:
                 self.ws.write_datetime(row, col, value, fmt)
-                widths[c] = max(widths[c], 18)
             elif kinds[c] == TEXT or isinstance(value, str):
-                text = str(value)
-                if len(text) > MAX_TEXT:
-                    text = text[:MAX_TEXT]
-                self.ws.write_string(row, col, text, fmt)
-                # Cheap bound first: no text is wider than twice its length.
-                if 2 * len(text) > widths[c] and widths[c] < MAX_WIDTH:
-                    widths[c] = max(widths[c], text_width(text) + 2)
+                self.ws.write_string(row, col, str(value)[:MAX_TEXT], fmt)
             else:
+                self.ws.write_number(row, col, float(value), fmt)
+
+    def _widen(self, values: Sequence) -> None:
+        widths, kinds, low, high = self.widths, self.kinds, self.low, self.high
+        for c, value in enumerate(values):
+            if isinstance(value, str) or (kinds[c] == TEXT and value is not None):
+                # Cheap bound first: no text is wider than twice its length.
+                if widths[c] < MAX_WIDTH and 2 * len(text := str(value)) > widths[c]:
+                    widths[c] = max(widths[c], text_width(text[:MAX_TEXT]) + 2)
+            elif value is None:
+                continue
+            elif kinds[c] == TIME:
+                widths[c] = max(widths[c], 18)
+            elif widths[c] < 16:
                 value = float(value)
-                self.ws.write_number(row, col, value, fmt)
-                if widths[c] < 16:
+                # A number between the column's smallest and largest so far is never wider
+                # than both (the shown length grows with the size), so only those are shown.
+                if not low[c] <= value <= high[c]:
+                    low[c], high[c] = min(low[c], value), max(high[c], value)
                     shown = f"{value:,.2f}" if kinds[c] != RATE else f"{value:.2%}"
                     widths[c] = max(widths[c], len(shown) + 2)
 
@@ -183,14 +218,16 @@ class _Table:
             self.ws.freeze_panes(self.first_row + 1, 0)
             self.ws.autofilter(self.first_row, self.first_col, self.first_row + n,
                                self.first_col + len(self.columns) - 1)
+        if self.rows is not None:
+            self.rows.close()
         return n
 
 
-def _write_table(ws, styles: _Styles, columns: Sequence[tuple[str, str]], rows: Iterable[Sequence],
+def _write_table(ws, styles: _Styles, columns: Sequence[tuple[str, str]], data: Iterable[Sequence],
                  **placement) -> int:
     """Write a whole table (see :class:`_Table`); returns the number of data rows."""
     table = _Table(ws, styles, columns, **placement)
-    for values in rows:
+    for values in data:
         table.add(values)
     return table.close()
 
@@ -328,6 +365,30 @@ def _totals_row(headers: list[str], stats: _Stats) -> list:
     return [values.get(h) for h in headers]
 
 
+class _Scratch:
+    """A temporary folder for one summary inside ``folder`` (the output folder, or the batch's
+    private temporary folder; never the system's TMPDIR, where a killed run would leave it):
+    xlsxwriter's files and the rows, removed at the end whatever happens."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder / f"{TEMP_PREFIX}{token()}"  # unique across hosts sharing the folder
+        self.files: list[RowFile] = []
+
+    def rows(self, n_cols: int) -> RowFile:
+        """A :class:`RowFile` for a sheet of ``n_cols`` columns."""
+        self.files.append(RowFile(self.folder / f"rows{len(self.files)}.xml", n_cols))
+        return self.files[-1]
+
+    def __enter__(self) -> "_Scratch":
+        self.folder.mkdir()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for rows in self.files:
+            rows.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 def write_summary(path: str | os.PathLike, results: Iterable[ProjectResult], issues: Sequence[Issue], *,
                   grades: Sequence[str], level1: Sequence[str] | None = None,
                   title: str = "项目支出绩效自评汇总",
@@ -353,10 +414,11 @@ def write_summary(path: str | os.PathLike, results: Iterable[ProjectResult], iss
     if level1 is None:
         results = list(results)
         level1 = level1_columns(k for r in results for k in r.subtotals)
-    with atomic_path(path) as tmp:
-        wb = xlsxwriter.Workbook(str(tmp), {
+    with atomic_path(path) as tmp, _Scratch(Path(tmpdir or Path(path).parent)) as scratch:
+        frame = scratch.folder / "frame.xlsx" if XML_ROWS else tmp
+        wb = xlsxwriter.Workbook(str(frame), {
             "constant_memory": True,
-            "tmpdir": str(tmpdir or Path(path).parent),
+            "tmpdir": str(scratch.folder),
             "strings_to_formulas": False,
             "strings_to_numbers": False,
             "strings_to_urls": False,
@@ -365,10 +427,13 @@ def write_summary(path: str | os.PathLike, results: Iterable[ProjectResult], iss
         wb.set_properties({"title": title, "author": AUTHOR, "subject": "项目支出绩效自评",
                            "keywords": "绩效自评, 汇总", "comments": "由 selfeval-xlsx 生成"})
         styles = _Styles(wb, grades)
-        # constant_memory writes each sheet's rows in order, so both tables fill side by side.
-        columns = _project_columns(level1, approved)
-        overview = _Table(wb.add_worksheet("汇总"), styles, columns)
-        details = _Table(wb.add_worksheet("指标明细"), styles, _indicator_columns(approved))
+        tables = {"汇总": _project_columns(level1, approved), "指标明细": _indicator_columns(approved),
+                  "问题清单": _ISSUE_COLUMNS}
+        sheets = {name: wb.add_worksheet(name) for name in tables}
+        rows = {name: scratch.rows(len(columns)) if XML_ROWS else None for name, columns in tables.items()}
+        # Rows go out in order, so 汇总 and 指标明细 fill side by side.
+        overview = _Table(sheets["汇总"], styles, tables["汇总"], rows=rows["汇总"])
+        details = _Table(sheets["指标明细"], styles, tables["指标明细"], rows=rows["指标明细"])
         stats = _Stats(grades)
         for r in results:
             if r.superseded_by:
@@ -377,7 +442,7 @@ def write_summary(path: str | os.PathLike, results: Iterable[ProjectResult], iss
             for row in _indicator_rows(r, approved):
                 details.add(row)
             stats.add(r)
-        headers = [h for h, _ in columns]
+        headers = [h for h, _ in tables["汇总"]]
         if stats.departments:
             overview.add(_totals_row(headers, stats), totals=True)
         n = overview.close(totals=1 if stats.departments else 0)
@@ -387,11 +452,17 @@ def write_summary(path: str | os.PathLike, results: Iterable[ProjectResult], iss
         details.close()
         _page_setup(details.ws)
 
-        ws = wb.add_worksheet("问题清单")
-        n = _write_table(ws, styles, _ISSUE_COLUMNS, _issue_rows(issues, sheet_orders or {}))
+        ws = sheets["问题清单"]
+        n = _write_table(ws, styles, _ISSUE_COLUMNS, _issue_rows(issues, sheet_orders or {}), rows=rows["问题清单"])
         _highlight(ws, 3, 1, n, styles.severity)
         _page_setup(ws)
 
         _write_stats(wb, wb.add_worksheet("统计"), styles, stats)
         wb.close()
+        if XML_ROWS:
+            # xlsxwriter names the worksheet parts sheet1.xml, sheet2.xml … in the order added;
+            # each sheet's dimension runs from its header to its last row with a cell.
+            splice(frame, tmp, {f"xl/worksheets/sheet{k}.xml": (rows[name], xl_range(0, 0, max(rows[name].last_row, 0),
+                                                                                      len(columns) - 1))
+                                for k, (name, columns) in enumerate(tables.items(), 1)})
     return Path(path)

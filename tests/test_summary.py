@@ -1,17 +1,24 @@
 """summary.xlsx: sheets and columns of DOMAIN.md §6, typed cells, charts, Excel habits."""
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import re
 import shutil
 import subprocess
 import zipfile
+from dataclasses import replace
 from decimal import Decimal as D
 
 import openpyxl
 import pandas as pd
 import pytest
 
+from lxml import etree
+
+from selfeval_xlsx import summary as summary_module
 from selfeval_xlsx.issues import Code, issue
-from selfeval_xlsx.models import Indicator, IndicatorScore, Project, ProjectResult
+from selfeval_xlsx.models import Approval, Indicator, IndicatorScore, Project, ProjectResult, Receipt
 from selfeval_xlsx.present import text_width
 from selfeval_xlsx.rules import load_rules
 from selfeval_xlsx.summary import write_summary as _write_summary
@@ -192,3 +199,83 @@ def test_grade_names_come_from_the_rules(tmp_path):
     overview = openpyxl.load_workbook(path)["汇总"]
     coloured = {rule.formula[0].strip('"') for cf in overview.conditional_formatting for rule in cf.rules}
     assert {"不合格", "优"} <= coloured
+
+
+# Text a department may type that XML or Excel treat specially (each kept as written).
+AWKWARD = [" 前后空格 ", "a & b <c> \"d\"", "_x0041_ 像转义", "响铃\x07与\x1f", "换行\n与\t制表", "表情😀", "长" * 40000,
+           '=HYPERLINK("http://x")', "\ufffe"]
+
+
+def _awkward_run():
+    """Every kind of cell: hostile text in every text column, an error-value number, a
+    submission time, approved targets, 成本指标, a superseded project and the 合计 row."""
+    results = []
+    for k, text in enumerate(AWKWARD):
+        r = make_result(f"P{k}", text, department=text[:30], file=f"{text[:20]}.xlsx",
+                        subtotals={"产出指标": D("40"), "成本指标": D(k)}, grade=("优", "良", "")[k % 3])
+        ind = replace(r.project.indicators[0], level3=text, target=text, deviation=text)
+        scores = (replace(r.indicators[0], indicator=ind, why=text), *r.indicators[1:])
+        results.append(replace(r, indicators=scores, receipt=Receipt(dt.datetime(2023, 3, k + 1, 9, 30), "填报日期", text),
+                               approval=Approval("key", "项目编号", (text,), k)))
+    results[1] = replace(results[1], self_total=D("NaN"))
+    results[2] = replace(results[2], superseded_by="新.xlsx")
+    issues = [issue(Code.BAD_NUMBER, text, file="f.xlsx", sheet="资金", row=k, col=4, value=text, project_id=f"P{k}")
+              for k, text in enumerate(AWKWARD)]
+    return results, issues
+
+
+def _parts(path) -> dict[str, bytes]:
+    """The workbook's parts with every cell style index replaced by a digest of the style it
+    names (number format, font, fill, border, alignment), so two writers that number their
+    styles differently compare equal; the creation time is left out."""
+    main = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+    with zipfile.ZipFile(path) as z:
+        styles = etree.fromstring(z.read("xl/styles.xml"))
+        formats = {f.get("numFmtId"): f.get("formatCode") for f in styles.iter(f"{main}numFmt")}
+        named = []
+        for xf in styles.find(f"{main}cellXfs"):
+            parts = [formats.get(xf.get("numFmtId"), xf.get("numFmtId")).encode()]
+            for tag in ("font", "fill", "border"):
+                parts.append(etree.tostring(styles.find(f"{main}{tag}s")[int(xf.attrib.pop(f"{tag}Id"))]))
+            del xf.attrib["numFmtId"]
+            parts.append(etree.tostring(xf))  # the alignment and apply flags
+            named.append(hashlib.sha1(b"|".join(parts)).hexdigest()[:8].encode())
+        parts = {name: z.read(name) for name in z.namelist() if name not in ("xl/styles.xml", "docProps/core.xml")}
+    return {name: re.sub(rb' s="(\d+)"', lambda m: b' s="' + named[int(m.group(1))] + b'"', data)
+            for name, data in parts.items()}
+
+
+def test_same_workbook_as_xlsxwriter_writes_cell_by_cell(tmp_path, monkeypatch):
+    """The big sheets' rows are written as XML (fast); xlsxwriter writing every cell is the
+    reference: every part equal (values, types, styles and number formats, widths, dimension,
+    filters, conditional formats, charts, properties), whatever the text holds."""
+    results, issues = _awkward_run()
+    fast = write_summary(tmp_path / "fast.xlsx", results, issues, approved=True)
+    monkeypatch.setattr(summary_module, "XML_ROWS", False)
+    reference = write_summary(tmp_path / "reference.xlsx", results, issues, approved=True)
+    assert _parts(fast) == _parts(reference)
+    # Excel's rules on what the fast path wrote: rows ascending, cells in column order.
+    with zipfile.ZipFile(fast) as z:
+        rows = re.findall(rb'<row r="(\d+)"', z.read("xl/worksheets/sheet2.xml"))
+        assert [int(r) for r in rows] == list(range(1, len(rows) + 1))
+    values = pd.read_excel(fast, sheet_name="指标明细", keep_default_na=False, engine="calamine")
+    assert {AWKWARD[0], AWKWARD[1]} <= set(values["三级指标"]) and max(map(len, values["说明"])) == 32767
+
+
+@pytest.mark.parametrize("name", ["<r><t>加粗</t></r>", "<r>&</r>", "坏\udcff字节"])
+def test_text_xlsxwriter_took_for_markup_or_could_not_encode(tmp_path, name):
+    """xlsxwriter wrote text shaped like ``<r>…</r>`` unescaped (a broken file) and failed on
+    a lone surrogate; both are now plain text (the surrogate, which UTF-8 cannot hold, dropped)."""
+    path = write_summary(tmp_path / "s.xlsx", [make_result("P1", name)], [])
+    cell = openpyxl.load_workbook(path)["汇总"]["D2"]
+    assert (cell.value, cell.data_type) == (name.replace("\udcff", ""), "s")
+
+
+def test_no_temporary_file_left_when_the_results_fail(tmp_path):
+    def results():
+        yield make_result("P1", "x")
+        raise RuntimeError("cache gone")
+
+    with pytest.raises(RuntimeError):
+        write_summary(tmp_path / "s.xlsx", results(), [], level1=["产出指标"])
+    assert list(tmp_path.iterdir()) == []

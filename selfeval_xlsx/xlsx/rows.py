@@ -4,7 +4,9 @@ that xlsxwriter wrote with everything else (formats, headers, widths, filters, c
 xlsxwriter spends ~10 µs on each cell; a summary of 10,000 projects has two million. Here a
 row is one string built from per-column pieces, in the very form xlsxwriter's
 ``constant_memory`` mode writes (inline strings, ``<v>`` numbers, the cell's ``s`` style index),
-so the finished workbook is the one xlsxwriter would have written, cell for cell.
+so the finished workbook is the one xlsxwriter would have written, cell for cell, but for two
+texts it gets wrong: one shaped like ``<r>…</r>`` (written unescaped, as rich text: a broken
+file) and one holding a lone surrogate (it fails).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..present import MAX_TEXT
-from .parts import column_letter
+from .parts import column_index, column_letter, sheet_parts
 
 # Characters that need more than copying: XML's three, Excel's _xHHHH_ escape (control
 # characters, U+FFFE/U+FFFF, and text that already looks like an escape), lone surrogates.
@@ -132,14 +134,28 @@ def xf_index(cell_format) -> int:
 # Measured on 1,000 projects: level 6 (xlsxwriter's) makes the file ~20 % smaller and costs
 # 0.1 s more, a seventh of the whole summary; copies and reports use level 1 too.
 COMPRESS_LEVEL = 1
-_DIMENSION = re.compile(rb'<dimension ref="[^"]*"/>')
+_DIMENSION = re.compile(rb'<dimension ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"/>')
 
 
-def splice(frame: Path, out: Path, bodies: dict[str, tuple[RowFile, str]]) -> None:
-    """Write ``out``: the workbook ``frame`` with the rows of each ``bodies`` part (zip name ->
-    (its rows, the sheet's full dimension such as ``A1:T1002``)) added after the rows the
-    frame already has. Every other part is copied as it is."""
+def _extend_dimension(head: bytes, rows: RowFile) -> bytes:
+    """The sheet XML before ``</sheetData>`` with its ``<dimension>`` grown to take in ``rows``."""
+    def grown(m: re.Match) -> bytes:
+        first_col, first_row = m.group(1).decode(), int(m.group(2))
+        last_col, last_row = (m.group(3) or m.group(1)).decode(), int(m.group(4) or m.group(2))
+        last_row = max(last_row, rows.last_row + 1)
+        last_col = column_letter(max(column_index(last_col), column_index(rows.letters[-1])))
+        return f'<dimension ref="{first_col}{first_row}:{last_col}{last_row}"/>'.encode()
+
+    return _DIMENSION.sub(grown, head, count=1)
+
+
+def splice(frame: Path, out: Path, rows: dict[str, RowFile]) -> None:
+    """Write ``out``: the workbook ``frame`` (as xlsxwriter wrote it) with ``rows`` (sheet name
+    -> its rows) added after the rows each sheet already has, and the sheet's dimension grown
+    to match. Every other part is copied as it is."""
     with zipfile.ZipFile(frame) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        parts = sheet_parts(src.read("xl/workbook.xml"), src.read("xl/_rels/workbook.xml.rels"))
+        bodies = {parts[name]: body for name, body in rows.items()}
         for info in src.infolist():
             data = src.read(info)
             copy = zipfile.ZipInfo(info.filename, info.date_time)
@@ -148,16 +164,15 @@ def splice(frame: Path, out: Path, bodies: dict[str, tuple[RowFile, str]]) -> No
             # A ZipInfo carries its own level (public as compress_level from Python 3.13,
             # where _compresslevel stays as its alias); the ZipFile's applies to names only.
             copy._compresslevel = COMPRESS_LEVEL
-            if info.filename not in bodies:
+            body = bodies.get(info.filename)
+            if body is None:
                 dst.writestr(copy, data)
                 continue
-            rows, dimension = bodies[info.filename]
             at = data.rindex(b"</sheetData>")
-            head = _DIMENSION.sub(f'<dimension ref="{dimension}"/>'.encode(), data[:at], count=1)
-            tail = data[at:]
+            head, tail = _extend_dimension(data[:at], body), data[at:]
             # The size is known before writing, so a huge sheet gets its zip64 header up front.
-            copy.file_size = len(head) + rows.path.stat().st_size + len(tail)
-            with dst.open(copy, "w") as part, open(rows.path, "rb") as body:
+            copy.file_size = len(head) + body.path.stat().st_size + len(tail)
+            with dst.open(copy, "w") as part, open(body.path, "rb") as stream:
                 part.write(head)
-                shutil.copyfileobj(body, part, 1 << 20)
+                shutil.copyfileobj(stream, part, 1 << 20)
                 part.write(tail)

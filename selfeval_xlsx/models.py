@@ -220,6 +220,12 @@ class IndicatorScore:
     reached: bool = False
     why: str = ""
     from_self: bool = False  # the score is the department's own (a qualitative band)
+    actual_shown: str = ""  # the actual as scored when it differs from the text (0.92 -> "92%")
+
+    @property
+    def actual(self) -> str:
+        """The 实际完成值 to show: as scored (``92%`` for a fraction typed ``0.92``), else as written."""
+        return self.actual_shown or self.indicator.actual
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
+from dataclasses import replace
+
 from . import parsing as P
 from .issues import Code, issue
 from .models import Indicator, IndicatorScore, Project, ProjectResult
@@ -189,10 +191,10 @@ def _score_indicator(ctx: _Context, ind: Indicator) -> IndicatorScore:
         ctx.add(code, f"「{ind.level3}」{reason}", ind.where("actual"), ind.actual)
         return IndicatorScore(ind, kind, "", target_value=target.value, unit=target.unit, why=reason)
     if kind == DEADLINE:
-        scored = _deadline(target, actual)
-    else:
-        scored = _quantitative(kind, target, actual, ctx.rules.reverse_method)
-    return _finish(ctx, ind, weight, scored)
+        return _finish(ctx, ind, weight, _deadline(target, actual))
+    result = _finish(ctx, ind, weight, _quantitative(kind, target, actual, ctx.rules.reverse_method))
+    # 0.92 read as 92 %: the outputs show what was scored, not the fraction typed.
+    return replace(result, actual_shown=f"{_fmt(actual.value)}%") if actual.from_fraction else result
 
 
 class _Scored:

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from selfeval_xlsx import clock
-from selfeval_xlsx.batch.decisions import decide
+from selfeval_xlsx.batch.decisions import apply, decide
 from selfeval_xlsx.batch.store import slim
 from selfeval_xlsx.cli import main
 from selfeval_xlsx.intake import InputRef
@@ -165,6 +165,25 @@ def test_an_email_date_beats_a_file_copied_into_the_folder_today():
     assert warning.issue.code == "submission-order"
     for text in ("邮件发送时间 2025-01-15 10:05", "工作簿保存时间 2025-01-10 09:00", "时间来源不同", "计分的是「更正.eml » 表.xlsx」"):
         assert text in warning.issue.message
+
+
+def test_one_order_warning_per_pair_of_inputs_and_it_leaves_the_projects_clean():
+    """A corrected workbook of six projects mailed in: one line says which file counts and
+    why, about the file; the kept projects stay 通过 (it used to be six warnings, one a project)."""
+    def book(name, received, basis, saved=None):
+        projects = [Project(sheet="项目信息", row=k, cols={"project_id": 0}, project_id=f"P0{k}", department="某局",
+                            source_file=name) for k in range(1, 7)]
+        return Analysis(InputRef(name, name, name, received, submitted_basis=basis),
+                        tuple(ProjectResult(p) for p in projects), (), saved_at=saved)
+
+    old, new = book("初稿.xlsx", at(20), clock.FILE, saved=at(10)), book("更正.eml » 表.xlsx", at(15), clock.EMAIL)
+    notes = decide([old, new])
+    [order] = notes["更正.eml » 表.xlsx"]
+    assert (order.issue.code, order.issue.project_id, order.issue.row) == ("submission-order", "", None)
+    assert "「P01」、「P02」、「P03」、「P04」、「P05」等 6 个项目" in order.issue.message
+    shown = apply(new, notes["更正.eml » 表.xlsx"])
+    assert [i.code for i in shown.issues] == ["submission-order"]
+    assert all(not r.issues for r in shown.results)
 
 
 def test_same_clock_days_apart_needs_no_warning_but_minutes_do():

@@ -86,6 +86,17 @@ def test_percent_typed_as_a_fraction(make_book, tables, actual, fmt, expected):
     assert analysis.results[0].indicators[3].score == 10
 
 
+def test_a_report_shows_the_fraction_as_the_percent_it_scored(make_book, tables):
+    """The official text says 92%, not the 0.92 the clerk typed (the copy keeps the typed value)."""
+    from selfeval_xlsx.report import build_context
+
+    tables["绩效指标"][4][6] = "0.92"
+    [result] = analyse(make_book(tables)).results
+    context = build_context(result)
+    assert [row["actual"] for row in context["table"]["indicators"]][3] == "92%"
+    assert "0.92" not in repr(context)
+
+
 def test_weight_sum_points_at_the_first_weight_cell_and_names_the_short_level(make_book, tables):
     tables["绩效指标"][4][7] = 5  # 满意度 5 instead of 10
     tables["绩效指标"][4][8] = 5

@@ -51,6 +51,7 @@ def decide(analyses: Iterable[Analysis]) -> dict[str, tuple[Note, ...]]:
     (sha256 -> notes)."""
     notes: dict[str, list[Note]] = {}
     owners: dict[str, tuple[Analysis, ProjectResult, tuple[clock.Stamp, ...]]] = {}
+    doubtful: dict[tuple[str, str], tuple[tuple, tuple, str, list[str]]] = {}  # one warning per pair of inputs
 
     def add(analysis: Analysis, note: Note) -> None:
         if note not in notes.setdefault(analysis.ref.sha256, []):
@@ -68,26 +69,31 @@ def decide(analyses: Iterable[Analysis]) -> dict[str, tuple[Note, ...]]:
                                replaced_by=newer.ref.name))
             why = clock.doubtful(newer_stamps[0], stamps[0])
             if why:
-                add(newer, Note(issue(Code.SUBMISSION_ORDER, _order_message(pid, (newer, newer_stamps), (analysis, stamps), why),
-                                      **_where_id(newer, kept))))
+                pair = doubtful.setdefault((newer.ref.sha256, analysis.ref.sha256),
+                                           ((newer, newer_stamps), (analysis, stamps), why, []))
+                pair[3].append(pid)
             continue
         msg = (f"项目编号「{pid}」同时出现在「{analysis.ref.name}」（{result.project.department}）和"
                f"「{newer.ref.name}」（{kept.project.department}）中，主管部门不同，无法判断归属，两处均不计分。"
                "请核对项目编号。")
         for a, r in ((analysis, result), (newer, kept)):
             add(a, Note(issue(Code.DUPLICATE_PROJECT_ACROSS_FILES, msg, **_where_id(a, r))))
+    for kept, replaced, why, pids in doubtful.values():
+        add(kept[0], Note(issue(Code.SUBMISSION_ORDER, _order_message(pids, kept, replaced, why), file=kept[0].ref.name)))
     return {sha: tuple(found) for sha, found in notes.items()}
 
 
-def _order_message(pid: str, kept: tuple[Analysis, tuple], replaced: tuple[Analysis, tuple], why: str) -> str:
-    """Both candidates, which one counts and why, for the analyst to confirm."""
+def _order_message(pids: list[str], kept: tuple[Analysis, tuple], replaced: tuple[Analysis, tuple], why: str) -> str:
+    """Both candidates, which one counts and why, for the analyst to confirm (one message
+    for every project the two inputs share)."""
     (newer, newer_stamps), (older, older_stamps) = kept, replaced
+    named = "、".join(f"「{p}」" for p in pids[:5]) + (f"等 {len(pids)} 个项目" if len(pids) > 5 else "")
     if newer_stamps[0].instant == older_stamps[0].instant:  # the next clocks decided (see clock.order_key)
         rest = f"（{newer_stamps[1]}；{older_stamps[1]}）" if len(newer_stamps) > 1 and len(older_stamps) > 1 else ""
         reason = f"按其次的时间依据{rest}"
     else:
         reason = "按时间较新者（时间依据依次为填报日期、邮件发送时间、工作簿保存时间、文件修改时间）"
-    return (f"项目「{pid}」有两份提交：「{newer.ref.name}」（{newer_stamps[0]}）和「{older.ref.name}」（{older_stamps[0]}），"
+    return (f"项目{named}有两份提交：「{newer.ref.name}」（{newer_stamps[0]}）和「{older.ref.name}」（{older_stamps[0]}），"
             f"{why}；{reason}，计分的是「{newer.ref.name}」。如有误，请移走不应计分的文件后重新运行。")
 
 
@@ -98,7 +104,8 @@ def _where_id(analysis: Analysis, result: ProjectResult) -> dict:
 
 
 def apply(analysis: Analysis, notes: Iterable[Note]) -> Analysis:
-    """The analysis as the outputs show it. Each project gets its :class:`Receipt`. A
+    """The analysis as the outputs show it (a note naming no project is about the input as a
+    whole and joins its problems). Each project gets its :class:`Receipt`. A
     project a newer submission replaced is 已取代: no score, no report, and its one problem is
     the note naming the replacement (its own problems no longer concern anyone; when every
     project of the input is replaced, neither do the input's). An error note (a conflict)
@@ -106,6 +113,7 @@ def apply(analysis: Analysis, notes: Iterable[Note]) -> Analysis:
     by_id: dict[str, list[Note]] = {}
     for note in notes:
         by_id.setdefault(note.issue.project_id, []).append(note)
+    own = tuple(n.issue for n in by_id.pop("", ()))  # about the input as a whole
     results = []
     for r in analysis.results:
         mine = by_id.get(r.project.project_id, [])
@@ -120,7 +128,7 @@ def apply(analysis: Analysis, notes: Iterable[Note]) -> Analysis:
             r = replace(r, issues=(*r.issues, *(n.issue for n in mine)))
         results.append(r)
     replaced = bool(results) and all(r.superseded_by for r in results)
-    return replace(analysis, results=tuple(results), issues=() if replaced else analysis.issues)
+    return replace(analysis, results=tuple(results), issues=() if replaced else (*analysis.issues, *own))
 
 
 def gather(analyses: Iterable[Analysis], skipped: Iterable[Skipped] = (),

@@ -330,7 +330,7 @@ def _loss_items(f: _Facts) -> list[str]:
 
 def _loss_item(s: IndicatorScore) -> str:
     ind = s.indicator
-    values = f"（年度指标值{_inline(ind.target) or DASH}，实际完成值{_inline(ind.actual) or DASH}）"
+    values = f"（年度指标值{_inline(ind.target) or DASH}，实际完成值{_inline(s.actual) or DASH}）"
     if s.band:
         text = f"{_q(ind.level3)}实际完成情况为“{s.band}”" + ("，按完成质量自评" if s.band == Band.REACHED else "")
     elif s.reached:
@@ -377,7 +377,7 @@ def _problems(f: _Facts) -> str:
     missed = [s for s in f.scored if not s.reached]
     if missed:
         items.append("部分绩效指标未达到年度指标值：" + _listed(
-            [f"{_q(s.indicator.level3)}实际完成值{_inline(s.indicator.actual) or DASH}"
+            [f"{_q(s.indicator.level3)}实际完成值{_inline(s.actual) or DASH}"
              f"（年度指标值{_inline(s.indicator.target) or DASH}）" for s in missed]))
     deducted = [s for s in f.scored if s.indicator.deduction and s.indicator.deduction > 0]
     if deducted:
@@ -406,7 +406,7 @@ def _achieved(f: _Facts) -> str:
     """实际完成情况 from the indicators (empty when none was met)."""
     if not f.reached:
         return ""
-    done = [f"{_q(s.indicator.level3)}{_inline(s.indicator.actual)}" for s in f.reached]
+    done = [f"{_q(s.indicator.level3)}{_inline(s.actual)}" for s in f.reached]
     return f"全年{len(f.scored)}个三级指标中{len(f.reached)}个达到年度指标值，其中{_listed(done)}。"
 
 
@@ -443,7 +443,7 @@ def _indicator_rows(result: ProjectResult) -> list[dict]:
             "level1": "" if same1 else _level_text(ind.level1), "level1_merge": "continue" if same1 else "restart",
             "level2": "" if same2 else _level_text(ind.level2), "level2_merge": "continue" if same2 else "restart",
             "level3": ind.level3, "nature": ind.nature, "target": _unbroken_dates(ind.target) or DASH,
-            "actual": _unbroken_dates(ind.actual) or DASH, "weight": fmt_figure(ind.weight),
+            "actual": _unbroken_dates(s.actual) or DASH, "weight": fmt_figure(ind.weight),
             "score": Kind.NOT_APPLICABLE.label if na else fmt_figure(s.score), "reached": bool(s.reached),
             "deviation": _clean(ind.deviation),
             "keep_next": k >= count - 2,  # the last rows stay with the 总分 row

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import io
+import os
 import re
 import traceback
 import zipfile
@@ -35,6 +36,7 @@ _SPECIAL = re.compile("[\x00-\x1f\u2011\ud800-\udfff\ufffe\uffff]")
 _RUN_XML = {"\t": "<w:tab/>", "\v": "<w:br/>", "\u2011": "<w:noBreakHyphen/>"}
 _BREAK = "\a"  # marker for "new paragraph here"; never survives into the output
 _TEMPLATED = re.compile(r"word/(document\d*|header\d*|footer\d*|footnotes)\.xml|docProps/core\.xml")
+_SEPARATORS = re.compile(r"[/\\]")
 _XML_DECL = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 
 
@@ -187,6 +189,7 @@ class ReportRenderer:
         self.env = env_class(autoescape=True, finalize=_finalize, keep_trailing_newline=True)
         self._docxtpl = DocxTemplate(io.BytesIO(data))
         self._entries: list[Entry | _Part] = []
+        self._folders: dict[str, Path] = {}
         try:
             zf = zipfile.ZipFile(io.BytesIO(data))
             names = zf.namelist()
@@ -279,11 +282,22 @@ class ReportRenderer:
               generated: dt.datetime | None = None) -> Path:
         """Render and write ``out_dir/<name>`` (default :func:`report_filename`) atomically;
         the file always lands inside ``out_dir``. Returns its path."""
-        out_dir = Path(out_dir).resolve()
+        out_dir = self._resolved(out_dir)
         name = name or report_filename(result)
-        path = (out_dir / name).resolve()
+        path = out_dir / name
+        # A plain file name needs no resolving (two path walks per report); anything else,
+        # or a link in the name's place, must resolve to a file in out_dir.
+        if _SEPARATORS.search(name) or name in (".", "..") or path.is_symlink():
+            path = path.resolve()
         if path.parent != out_dir:
             raise SelfevalError(f"报告文件名不安全：{name}")
         return atomic_write_bytes(path, self.render(result, generated=generated))
+
+    def _resolved(self, folder) -> Path:
+        """``folder`` resolved, remembered for the next report into the same folder."""
+        key = os.path.abspath(folder)
+        if key not in self._folders:
+            self._folders[key] = Path(folder).resolve()
+        return self._folders[key]
 
 

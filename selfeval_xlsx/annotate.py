@@ -11,6 +11,7 @@ source file is only ever read.
 """
 from __future__ import annotations
 
+import functools
 import io
 import os
 import zipfile
@@ -89,6 +90,10 @@ def _text(value) -> str:
     return clean_text(value)[:MAX_TEXT]
 
 
+# The same names, levels and kinds fill most of the indicator table's text cells.
+_known_text = functools.lru_cache(maxsize=4096)(_text)
+
+
 def _plan(results: Sequence[ProjectResult], issues: Sequence[Issue], sheet_names: Sequence[str],
           grades: Sequence[str]) -> edit.NewSheet:
     """The 自评结果 sheet as cells with style keys: title, project table, indicator table and
@@ -117,14 +122,15 @@ def _plan(results: Sequence[ProjectResult], issues: Sequence[Issue], sheet_names
     # The department's own sheet order reads better than alphabetical; workbook-level first.
     position = set(sheet_names)
     ordered = sorted(issues, key=lambda i: issue_sort_key(i, sheet_names))
-    first_issue_row = row + 3
+    first_issue_row, first_issue_cell = row + 3, len(sheet.cells)
     _table(sheet, row + 1, "三、问题清单", [("工作表", TEXT), ("单元格", TEXT), ("级别", TEXT), ("问题", TEXT), ("说明", TEXT)],
            [(i.sheet, i.cell, i.severity.label, i.title, i.message) for i in ordered], fills)
     for k, issue in enumerate(ordered):  # 单元格 links to the marked cell
         if issue.cell and issue.row is not None and issue.sheet in position:
             sheet.links.append((first_issue_row + k, 1, f"'{issue.sheet}'!{issue.cell}"))
     linked = {(r, c) for r, c, _ in sheet.links}
-    sheet.cells = [(r, c, v, "link" if (r, c) in linked else key) for r, c, v, key in sheet.cells]
+    sheet.cells[first_issue_cell:] = [(r, c, v, "link" if (r, c) in linked else key)
+                                      for r, c, v, key in sheet.cells[first_issue_cell:]]
     if not ordered:
         sheet.cells.append((first_issue_row, 0, "未发现问题。", "note"))
     sheet.widths = {c: min(w, MAX_WIDTH) for c, w in sheet.widths.items()}
@@ -150,24 +156,31 @@ def _headline(results: Sequence[ProjectResult], issues: Sequence[Issue]) -> str:
 def _table(sheet: edit.NewSheet, row: int, title: str, columns, rows, fills: dict[str, str]) -> int:
     """Add a section title, a header row and the data rows from 0-based ``row``; track column
     widths. Returns the next free row."""
-    widths = sheet.widths
-    sheet.cells.append((row, 0, title, "section"))
+    widths, cells = sheet.widths, sheet.cells
+    cells.append((row, 0, title, "section"))
     row += 1
     for c, (header, _) in enumerate(columns):
-        sheet.cells.append((row, c, header, "header"))
+        cells.append((row, c, header, "header"))
         widths[c] = max(widths.get(c, 0), text_width(header) + 2)
+    coloured = [header in _COLOURED for header, _ in columns]
+    kinds = [kind for _, kind in columns]
+    number_widths: dict = {}  # the same few weights and scores fill most of a column
     for values in rows:
         row += 1
-        for c, ((header, kind), value) in enumerate(zip(columns, values)):
-            if value is None or value == "":
-                sheet.cells.append((row, c, None, kind))
+        for c, value in enumerate(values[:len(columns)]):
+            kind = kinds[c]
+            if value is None or (isinstance(value, str) and not value):
+                cells.append((row, c, None, kind))
             elif kind != TEXT and not isinstance(value, str):
-                sheet.cells.append((row, c, float(value), kind))
-                widths[c] = max(widths[c], len(f"{value:,.2f}") + 3)
+                cells.append((row, c, float(value), kind))
+                width = number_widths.get((type(value), value))
+                if width is None:
+                    width = number_widths[(type(value), value)] = len(f"{value:,.2f}") + 3
+                widths[c] = max(widths[c], width)
             else:
-                text = _text(value)
-                coloured = header in _COLOURED and text in fills
-                sheet.cells.append((row, c, text, f"fill:{fills[text]}" if coloured else TEXT))
+                text = _known_text(value) if type(value) is str else _text(value)
+                fill = fills.get(text) if coloured[c] else None
+                cells.append((row, c, text, TEXT if fill is None else f"fill:{fill}"))
                 # Cheap bound first: no text is wider than twice its length.
                 if 2 * len(text) + 2 > widths[c] and widths[c] < MAX_WIDTH:
                     widths[c] = max(widths[c], text_width(text) + 2)

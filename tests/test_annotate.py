@@ -208,6 +208,26 @@ def test_xlsm_becomes_plain_xlsx(tmp_path, src):
     assert openpyxl.load_workbook(out).sheetnames[0] == "自评结果"
 
 
+def test_unchanged_parts_are_carried_over_as_stored(tmp_path, src):
+    """Parts the copy does not edit keep their stored bytes (a stored image stays stored, a
+    part deflated at another level is not recompressed); names outside ASCII survive."""
+    stored = tmp_path / "stored.xlsx"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(stored, "w") as zout:
+        for item in zin.infolist():
+            zout.writestr(item.filename, zin.read(item), zipfile.ZIP_DEFLATED, compresslevel=9)
+        zout.writestr("xl/media/图片1.png", b"\x89PNG not really" * 50, zipfile.ZIP_STORED)
+    result, issues = make_result()
+    out = annotate_workbook(stored, tmp_path / "out.xlsx", [result], issues, grades=GRADES)
+    with zipfile.ZipFile(stored) as before, zipfile.ZipFile(out) as after:
+        assert after.testzip() is None
+        for name in ("xl/theme/theme1.xml", "xl/media/图片1.png"):
+            old, new = before.getinfo(name), after.getinfo(name)
+            assert (new.compress_type, new.compress_size, new.CRC) == (old.compress_type, old.compress_size, old.CRC)
+            assert after.read(name) == before.read(name)
+        assert after.read("xl/workbook.xml") != before.read("xl/workbook.xml")  # edited: the new sheet
+    assert openpyxl.load_workbook(out)["资金"]["E3"].fill.fgColor.rgb.endswith(RED)
+
+
 def test_bytes_source(tmp_path, src):
     result, issues = make_result()
     out = annotate_workbook(src.read_bytes(), tmp_path / "from-bytes.xlsx", [result], issues, grades=GRADES)

@@ -24,7 +24,7 @@ from typing import Callable
 from .._io import host_name, token
 from ..errors import ClusterError
 from ..guard import Limits
-from .helper import Helper, unpickle_reply
+from .helper import Helper, preload, unpickle_reply
 
 RETRIED = ("died", "lost")
 POLL = 0.2  # seconds between fetches of a cluster's finished jobs
@@ -64,8 +64,11 @@ class LocalWorkers:
         self.limits, self.env, self.closing = limits, env, False
         self.lock = threading.Lock()
         # Forked now, from the calling thread, before this pool has threads of its own: ready
-        # at once with what this process has imported. A replacement is started from a pool
-        # thread, so as a fresh interpreter (forking a threaded process is not safe).
+        # at once with what this process has imported (the work modules, imported here once
+        # for all of them). A replacement is started from a pool thread, so as a fresh
+        # interpreter (forking a threaded process is not safe).
+        if hasattr(os, "fork"):
+            preload()
         self.helpers = [Helper(limits.memory_mb, env, fork=True) for _ in range(size)]
         self.idle: queue.SimpleQueue[Helper] = queue.SimpleQueue()
         for helper in self.helpers:
@@ -85,12 +88,14 @@ class LocalWorkers:
             self.idle.put(helper)
 
     def map(self, jobs: list[tuple], on_done: Callable[[int], None],
-            timed: Callable[[int], bool] = lambda i: True) -> list:
+            timed: Callable[[int], bool] = lambda i: True, order: list[int] | None = None) -> list:
         """Run each job ``(fn, *args)``; results (values or :class:`Failure`) in job order.
         ``on_done(i)`` as job i finishes; ``timed(i)``: whether job i is one input's work and
-        so bound by the time limit."""
+        so bound by the time limit; ``order``: the job indices in the order to start them
+        (default: as given)."""
         limit = hard_limit(self.limits)
-        futures = {self.threads.submit(self._call, job, limit if timed(i) else None): i for i, job in enumerate(jobs)}
+        futures = {self.threads.submit(self._call, jobs[i], limit if timed(i) else None): i
+                   for i in (range(len(jobs)) if order is None else order)}
         results: list = [None] * len(jobs)
         retry = []
         for future in cf.as_completed(futures):
@@ -243,12 +248,14 @@ class ClusterWorkers:
             raise ClusterError("集群中有工作进程不能参与本次运行：\n  " + "\n  ".join(failed))
 
     def map(self, jobs: list[tuple], on_done: Callable[[int], None],
-            timed: Callable[[int], bool] = lambda i: True) -> list:
-        """As :meth:`LocalWorkers.map`. A job whose worker died (dask's ``KilledWorker``) is
-        resubmitted once, alone, after the others; a second loss is a ``lost`` Failure."""
+            timed: Callable[[int], bool] = lambda i: True, order: list[int] | None = None) -> list:
+        """As :meth:`LocalWorkers.map` (``order`` becomes the jobs' priorities). A job whose
+        worker died (dask's ``KilledWorker``) is resubmitted once, alone, after the others; a
+        second loss is a ``lost`` Failure."""
         limit = hard_limit(self.limits)
         timeouts = [limit if timed(i) else None for i in range(len(jobs))]
-        futures = {self._submit(job, timeouts[i], i): i for i, job in enumerate(jobs)}
+        order = list(range(len(jobs))) if order is None else order
+        futures = {self._submit(jobs[i], timeouts[i], i, priority=len(order) - rank): i for rank, i in enumerate(order)}
         results: list = [None] * len(jobs)
         retry = []
         for i, outcome in self._collect(futures):
@@ -262,10 +269,11 @@ class ClusterWorkers:
                 on_done(i)
         return results
 
-    def _submit(self, job: tuple, timeout: float | None, i: int, tag: str = ""):
+    def _submit(self, job: tuple, timeout: float | None, i: int, tag: str = "", priority: int = 0):
         key = f"selfeval-{getattr(job[0], '__name__', 'job').strip('_')}-{self.token}-{i}{tag}"
         data = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
-        return self.client.submit(_on_worker, data, self.limits.memory_mb, timeout, key=key, pure=False)
+        return self.client.submit(_on_worker, data, self.limits.memory_mb, timeout, key=key, pure=False,
+                                  priority=priority)
 
     def _collect(self, futures: dict):
         """Yield (job index, outcome) as futures finish, fetching what finished every

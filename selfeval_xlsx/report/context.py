@@ -59,6 +59,7 @@ functions here raise :class:`~selfeval_xlsx.errors.SelfevalError`; a batch shoul
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from decimal import Decimal
 
@@ -66,7 +67,8 @@ from .._io import safe_filename
 from ..errors import SelfevalError
 from ..issues import Code
 from ..models import IndicatorScore, ProjectResult
-from ..present import DASH, fmt_figure, level1_order, text_width
+from ..present import DASH, level1_order, text_width
+from ..present import fmt_figure as _fmt_figure
 from ..vocab import Band, Kind, Source, normalize_source
 
 PENDING = "【待补充：{}】"  # what a report shows for text only the department can give
@@ -84,6 +86,18 @@ _BREAK_BEFORE = ("（", "(", "“", "专项资金", "补助资金", "奖补资�
 _LEVEL_SUFFIXES = ("满意度指标", "效益指标", "影响指标", "成本指标", "指标")
 _DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 _ZERO = Decimal(0)
+
+
+_cached_figure = functools.lru_cache(maxsize=4096, typed=True)(_fmt_figure)
+
+
+def fmt_figure(value) -> str:
+    """:func:`~selfeval_xlsx.present.fmt_figure`, remembered: a report formats ~90 numbers
+    and most are the same few weights and scores."""
+    try:
+        return _cached_figure(value)
+    except TypeError:  # not hashable (a signalling NaN cannot be)
+        return _fmt_figure(value)
 
 
 def _sum(values) -> Decimal | None:
@@ -107,6 +121,7 @@ def _cn_number(n: int) -> str:
 # -- text ----------------------------------------------------------------------------------
 
 _INDENT = re.compile(r"^[ \t\u3000]+")
+_SPACES = re.compile(r"\s+")
 _END_PUNCT = "。！？；.!?;…"
 _QUOTES = str.maketrans({"「": "“", "」": "”", "『": "‘", "』": "’"})
 _ODD_QUOTES = re.compile("[「」『』]")
@@ -122,13 +137,16 @@ def _clean(text) -> str:
     style indents), no blank lines, mainland quotes (“” for 「」)."""
     if text is None:
         return ""
-    lines = _mainland_quotes(str(text)).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    text = _mainland_quotes(str(text))
+    if "\n" not in text and "\r" not in text:  # one line, as most cells are
+        return _INDENT.sub("", text).rstrip() if text.strip() else ""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     return "\n".join(_INDENT.sub("", line).rstrip() for line in lines if line.strip())
 
 
 def _inline(text) -> str:
     """Text quoted inside a generated sentence: one line, no trailing punctuation."""
-    text = re.sub(r"\s+", " ", _mainland_quotes(str(text or ""))).strip()
+    text = _SPACES.sub(" ", _mainland_quotes(str(text or ""))).strip()
     return text.rstrip(_END_PUNCT + "，,、 ")
 
 
@@ -179,6 +197,7 @@ def _find_all(text: str, word: str) -> list[int]:
     return [m.start() for m in re.finditer(re.escape(word), text)]
 
 
+@functools.lru_cache(maxsize=1024)
 def _level_text(name: str) -> str:
     """An 一级/二级 name for its narrow 附表 column: one too long for a line is broken before
     its suffix (``服务对象`` / ``满意度指标``), never inside a word."""
@@ -192,6 +211,8 @@ def _level_text(name: str) -> str:
 
 def _unbroken_dates(text: str) -> str:
     """Dates keep their hyphens on one line (U+2011, Word's non-breaking hyphen)."""
+    if "-" not in text:
+        return text
     return _DATE.sub(lambda m: "\u2011".join(m.groups()), text)
 
 

@@ -9,18 +9,19 @@ literally.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
+import os
 import re
-import struct
 import traceback
 import zipfile
-import zlib
 from decimal import Decimal
 from pathlib import Path
 
 from markupsafe import Markup, escape
 
 from .._io import atomic_write_bytes
+from .._zip import LEVEL, Entry, deflated, package
 from ..errors import SelfevalError, TemplateError
 from ..models import ProjectResult
 from ..present import clean_text, fmt_figure
@@ -35,55 +36,51 @@ _SPECIAL = re.compile("[\x00-\x1f\u2011\ud800-\udfff\ufffe\uffff]")
 _RUN_XML = {"\t": "<w:tab/>", "\v": "<w:br/>", "\u2011": "<w:noBreakHyphen/>"}
 _BREAK = "\a"  # marker for "new paragraph here"; never survives into the output
 _TEMPLATED = re.compile(r"word/(document\d*|header\d*|footer\d*|footnotes)\.xml|docProps/core\.xml")
+_SEPARATORS = re.compile(r"[/\\]")
 _XML_DECL = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-_LOCAL = struct.Struct("<4s5H3L2H")  # zip local file header (APPNOTE 4.3.7)
-_CENTRAL = struct.Struct("<4s6H3L5H2L")  # central directory header (4.3.12)
-_END = struct.Struct("<4s4H2LH")  # end of central directory (4.3.16)
-_DOS_DATE = (1 << 5) | 1  # 1980-01-01, time 00:00: reports are byte-identical across runs
 
 
-class _Deflated:
-    """One zip entry, compressed once: the template's fixed parts are reused by every report."""
-
-    def __init__(self, name: str, raw: bytes):
-        packer = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, -15)  # raw deflate, as zip wants
-        self.name, self.size, self.crc = name.encode(), len(raw), zlib.crc32(raw)
-        self.data = packer.compress(raw) + packer.flush()
-
-
-def _zip(entries: list[_Deflated]) -> bytes:
-    """A zip archive of already deflated entries. Report parts are far below 4 GB, so no
-    zip64; this skips zipfile's per-entry work and recompressing the fixed parts."""
-    out, central, offset = [], [], 0
-    for e in entries:
-        local = _LOCAL.pack(b"PK\x03\x04", 20, 0, 8, 0, _DOS_DATE, e.crc, len(e.data), e.size, len(e.name), 0)
-        central.append(_CENTRAL.pack(b"PK\x01\x02", (3 << 8) | 20, 20, 0, 8, 0, _DOS_DATE, e.crc, len(e.data),
-                                     e.size, len(e.name), 0, 0, 0, 0, 0o644 << 16, offset) + e.name)
-        out += (local, e.name, e.data)
-        offset += len(local) + len(e.name) + len(e.data)
-    directory = b"".join(central)
-    return b"".join(out) + directory + _END.pack(b"PK\x05\x06", 0, 0, len(entries), len(entries),
-                                                 len(directory), offset, 0)
-COMPRESS_LEVEL = 1  # measured: level 6 makes files ~10 % smaller and rendering ~25 % slower
+COMPRESS_LEVEL = LEVEL  # read at each call, so a benchmark can try another
 
 
 def _finalize(value):
-    """Every ``{{ }}`` output: Decimals formatted, control characters dropped, text escaped,
-    tabs, vertical tabs and U+2011 as ``w:tab``, ``w:br`` and ``w:noBreakHyphen``, line
-    breaks marked for a paragraph split (done after rendering)."""
+    """Every ``{{ }}`` output: Decimals formatted, control characters dropped, tabs, vertical
+    tabs and U+2011 as ``w:tab``, ``w:br`` and ``w:noBreakHyphen``, line breaks marked for a
+    paragraph split (done after rendering). Autoescaping escapes what this returns, except
+    the markup it builds itself."""
+    if type(value) is str and not _SPECIAL.search(value):
+        return value  # the common case: plain text, escaped once by autoescaping
     if value is None:
         return ""
     if isinstance(value, Decimal):
         return fmt_figure(value)
     text = value if isinstance(value, str) else str(value)
     if isinstance(text, Markup) or not _SPECIAL.search(text):
-        return escape(text)  # the common case: plain text, escaped once
+        return text
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = str(escape("\v".join(clean_text(part) for part in text.split("\v"))))
     for char, xml in _RUN_XML.items():
         if char in text:
             text = text.replace(char, f'</w:t>{xml}<w:t xml:space="preserve">')
     return Markup(text.replace("\n", _BREAK))
+
+
+# Every dict method name: Jinja prefers an attribute to an item, so ``row.items`` stays the method.
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class _DictLookup:
+    """``row.level1`` on a plain dict looked up as an item first: Jinja's own ``getattr``
+    tries the attribute and pays for an ``AttributeError`` on each of a report's ~270
+    lookups. Same result, as dict keys that name a dict attribute still go the long way."""
+
+    def getattr(self, obj, attribute):
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
 
 
 _PPR = re.compile(r"<w:p(?: [^>]*)?>(<w:pPr>.*?</w:pPr>)?", re.DOTALL)
@@ -128,8 +125,31 @@ def _strip_tags(text: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", text)).strip()
 
 
+@functools.cache
+def _with_dict_lookup(environment: type) -> type:
+    """``environment`` (Jinja's plain or sandboxed class, imported only when a renderer is
+    made) with the dict lookup fast path; the sandbox checks attributes, not items."""
+    return type(environment.__name__, (_DictLookup, environment), {})
+
+
+def _syntax_error_line(env, source: str) -> int | None:
+    """The line of a syntax error in ``source`` (the template whose lines are paragraphs)."""
+    from jinja2 import TemplateSyntaxError
+
+    try:
+        env.from_string(source)
+    except TemplateSyntaxError as exc:
+        return exc.lineno
+    return None
+
+
 class _Part:
-    """One templated zip entry: the compiled Jinja template and what its output needs."""
+    """One templated zip entry: the compiled Jinja template and what its output needs.
+
+    ``source`` has a line break before every paragraph, so Jinja's line numbers count
+    paragraphs for error messages; ``template`` is compiled from the same XML without those
+    breaks (removing them from every output cost a fifth of the rendering); ``source`` is
+    compiled only when an error needs its line."""
 
     def __init__(self, name, template, source, fix_tables, unescape_braces):
         self.name, self.template, self.source = name, template, source
@@ -164,11 +184,12 @@ class ReportRenderer:
             except OSError as exc:
                 raise TemplateError(f"无法读取报告模板 {template_path}：{exc.strerror or exc}") from exc
         # The bundled template is sandboxed too: it costs nothing measurable (~1 %).
-        env_class = SandboxedEnvironment if sandboxed or template_path is None else Environment
+        env_class = _with_dict_lookup(SandboxedEnvironment if sandboxed or template_path is None else Environment)
         # keep_trailing_newline: the XML is data, not a text file Jinja may trim.
         self.env = env_class(autoescape=True, finalize=_finalize, keep_trailing_newline=True)
         self._docxtpl = DocxTemplate(io.BytesIO(data))
-        self._entries: list[_Deflated | _Part] = []
+        self._entries: list[Entry | _Part] = []
+        self._folders: dict[str, Path] = {}
         try:
             zf = zipfile.ZipFile(io.BytesIO(data))
             names = zf.namelist()
@@ -180,7 +201,7 @@ class ReportRenderer:
             for name in names:
                 raw = zf.read(name)
                 part = self._prepare(name, raw) if _TEMPLATED.fullmatch(name) and b"{" in raw else None
-                self._entries.append(part or _Deflated(name, raw))
+                self._entries.append(part or deflated(name, raw, COMPRESS_LEVEL))
 
     def _prepare(self, name: str, raw: bytes) -> _Part | None:
         """docxtpl's XML clean-up, then one Jinja compile; None when the part has no tags."""
@@ -203,9 +224,9 @@ class ReportRenderer:
         # One line per paragraph, as docxtpl does, so Jinja's line numbers count paragraphs.
         source = re.sub(r"<w:p([ >])", r"\n<w:p\1", xml)
         try:
-            template = self.env.from_string(source)
+            template = self.env.from_string(xml)
         except TemplateSyntaxError as exc:
-            raise self._error(name, source, exc.lineno, exc.message or str(exc)) from exc
+            raise self._error(name, source, _syntax_error_line(self.env, source), exc.message or str(exc)) from exc
         return _Part(name, template, source, fix_tables=needs_fix, unescape_braces=any(t in xml for t in ("{_{", "}_}", "{_%", "%_}")))
 
     def _error(self, part: str, source: str, lineno: int | None, message: str) -> TemplateError:
@@ -222,10 +243,8 @@ class ReportRenderer:
         try:
             xml = part.template.render(context)
         except Exception as exc:  # a template expression failing at run time
-            lineno = next((f.lineno for f in reversed(traceback.extract_tb(exc.__traceback__))
-                           if f.filename == "<template>"), None)
-            raise self._error(part.name, part.source, lineno, f"{type(exc).__name__}: {exc}") from exc
-        xml = xml.replace("\n<w:p>", "<w:p>").replace("\n<w:p ", "<w:p ")
+            raise self._error(part.name, part.source, self._error_line(part, context),
+                              f"{type(exc).__name__}: {exc}") from exc
         if _BREAK in xml:
             xml = _split_paragraphs(xml)
         if part.unescape_braces:
@@ -239,6 +258,16 @@ class ReportRenderer:
             xml = etree.tostring(tree, encoding="unicode")
         return (_XML_DECL + xml).encode("utf-8")
 
+    def _error_line(self, part: _Part, context: dict) -> int | None:
+        """The line (paragraph + 1) where rendering ``part`` fails: the same render again,
+        with the template whose lines are paragraphs."""
+        try:
+            self.env.from_string(part.source).render(context)
+        except Exception as exc:
+            return next((f.lineno for f in reversed(traceback.extract_tb(exc.__traceback__))
+                         if f.filename == "<template>"), None)
+        return None
+
     def render(self, result: ProjectResult, *, generated: dt.datetime | None = None) -> bytes:
         """The .docx bytes of one project's report; ``generated`` is the run's time (now by
         default), stored in the document properties."""
@@ -246,18 +275,29 @@ class ReportRenderer:
 
     def render_context(self, context: dict) -> bytes:
         """The .docx bytes for an already built context (see :func:`build_context`)."""
-        return _zip([_Deflated(e.name, self._render_part(e, context)) if isinstance(e, _Part) else e
+        return package([deflated(e.name, self._render_part(e, context), COMPRESS_LEVEL) if isinstance(e, _Part) else e
                      for e in self._entries])
 
     def write(self, result: ProjectResult, out_dir, name: str | None = None, *,
               generated: dt.datetime | None = None) -> Path:
         """Render and write ``out_dir/<name>`` (default :func:`report_filename`) atomically;
         the file always lands inside ``out_dir``. Returns its path."""
-        out_dir = Path(out_dir).resolve()
+        out_dir = self._resolved(out_dir)
         name = name or report_filename(result)
-        path = (out_dir / name).resolve()
+        path = out_dir / name
+        # A plain file name needs no resolving (two path walks per report); anything else,
+        # or a link in the name's place, must resolve to a file in out_dir.
+        if _SEPARATORS.search(name) or name in (".", "..") or path.is_symlink():
+            path = path.resolve()
         if path.parent != out_dir:
             raise SelfevalError(f"报告文件名不安全：{name}")
         return atomic_write_bytes(path, self.render(result, generated=generated))
+
+    def _resolved(self, folder) -> Path:
+        """``folder`` resolved, remembered for the next report into the same folder."""
+        key = os.path.abspath(folder)
+        if key not in self._folders:
+            self._folders[key] = Path(folder).resolve()
+        return self._folders[key]
 
 

@@ -14,10 +14,12 @@ import re
 import zipfile
 from copy import deepcopy
 from dataclasses import dataclass, field
+from operator import itemgetter
 from xml.sax.saxutils import escape
 
 from lxml import etree
 
+from .. import _zip
 from ..present import clean_text
 from .parts import (CT, MAIN, PKG_REL, REL, STRICT_MAIN, column_letter, parse_ref as _parse_ref, resolve,
                     to_transitional)
@@ -81,18 +83,60 @@ def _ref(row: int, col: int) -> str:
     return f"{column_letter(col)}{row + 1}"
 
 
+class _Parts:
+    """Part name -> bytes. The department's parts are inflated only when asked for; a part
+    set here (new, or edited as bytes) is written anew, every other one is copied over as
+    it is stored. Names list the department's parts in their order, then the new ones."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+        self._zip = zipfile.ZipFile(io.BytesIO(data))
+        self.stored = {i.filename: i for i in self._zip.infolist()}
+        self._read: dict[str, bytes] = {}
+        self.changed: dict[str, bytes] = {}
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.stored or name in self.changed
+
+    def __getitem__(self, name: str) -> bytes:
+        if name in self.changed:
+            return self.changed[name]
+        if name not in self._read:
+            if name not in self.stored:
+                raise KeyError(name)
+            self._read[name] = self._zip.read(name)
+        return self._read[name]
+
+    def __setitem__(self, name: str, data: bytes) -> None:
+        self.changed[name] = data
+
+    def __iter__(self):
+        yield from self.stored
+        yield from (name for name in self.changed if name not in self.stored)
+
+    def get(self, name: str, default: bytes | None = None) -> bytes | None:
+        return self[name] if name in self else default
+
+    def entry(self, name: str) -> _zip.Entry:
+        """The part as a zip entry: taken over as stored when unchanged."""
+        if name not in self.changed:
+            entry = _zip.stored_entry(self.data, self.stored[name])
+            if entry is not None:
+                return entry
+        return _zip.deflated(name, self[name])
+
+
 class _Package:
     """The zip's parts as bytes, with parsed XML for the parts being edited."""
 
     def __init__(self, data: bytes):
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            self.infos = {i.filename: i for i in zf.infolist()}
-            self.parts = {name: zf.read(name) for name in self.infos}
+        self.parts = _Parts(data)
         if STRICT_MAIN.encode() in self.parts.get("xl/workbook.xml", b""):
             # A Strict workbook is edited, and comes back, as the transitional workbook it
             # maps to: the same parts under the namespaces every reader knows.
-            self.parts = {name: to_transitional(part) if name.endswith((".xml", ".rels", ".vml")) else part
-                          for name, part in self.parts.items()}
+            for name in list(self.parts):
+                if name.endswith((".xml", ".rels", ".vml")):
+                    self.parts[name] = to_transitional(self.parts[name])
         self.xml: dict[str, etree._Element] = {}
 
     def tree(self, name: str) -> etree._Element:
@@ -133,17 +177,9 @@ class _Package:
         etree.SubElement(types, f"{{{CT}}}Override", PartName="/" + part, ContentType=content_type)
 
     def to_bytes(self, drop: set[str]) -> bytes:
-        out = io.BytesIO()
-        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-            names = [n for n in self.infos if n not in drop] + [n for n in self.xml if n not in self.infos]
-            for name in names:
-                if name in self.xml:
-                    data = _DECLARATION + etree.tostring(self.xml[name], encoding="UTF-8")
-                else:
-                    data = self.parts[name]
-                zf.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data,
-                            compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
-        return out.getvalue()
+        names = [n for n in self.parts if n not in drop] + [n for n in self.xml if n not in self.parts]
+        return _zip.package([_zip.deflated(name, _DECLARATION + etree.tostring(self.xml[name], encoding="UTF-8"))
+                             if name in self.xml else self.parts.entry(name) for name in names])
 
 
 def _styles_part(pkg: _Package) -> str:
@@ -291,6 +327,21 @@ class _Styles:
         return self.cache[key]
 
 
+# What a cell's text needs done before it is XML: escaping, or characters XML refuses dropped.
+_NOT_XML_READY = re.compile(r"[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _other_cell(ref: str, style: str, value) -> str:
+    """A cell whose value is not a non-empty string or a float: empty, an int, other text."""
+    if value is None or value == "":
+        return f'<c r="{ref}"{style}/>'
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f'<c r="{ref}"{style}><v>{value!r}</v></c>'
+    text = str(value)
+    text = escape(clean_text(text)) if _NOT_XML_READY.search(text) else text
+    return f'<c r="{ref}"{style} t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
+
+
 def _sheet_xml(sheet: NewSheet, styles: _Styles) -> bytes:
     attr = {key: f' s="{styles.xf(style)}"' for key, style in sheet.styles.items()}
     out = [f'<worksheet xmlns="{MAIN}" xmlns:r="{REL}"><sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>'
@@ -301,19 +352,22 @@ def _sheet_xml(sheet: NewSheet, styles: _Styles) -> bytes:
         out.extend(f'<col min="{c + 1}" max="{c + 1}" width="{w:g}" customWidth="1"/>' for c, w in sorted(sheet.widths.items()))
         out.append("</cols>")
     out.append("<sheetData>")
-    current = None
-    for r, c, value, key in sorted(sheet.cells, key=lambda cell: cell[:2]):
+    append, letters = out.append, _Letters()
+    current, number = None, ""
+    for r, c, value, key in sorted(sheet.cells, key=itemgetter(0, 1)):
         if r != current:
-            out.append(f'</row><row r="{r + 1}">' if current is not None else f'<row r="{r + 1}">')
+            number = str(r + 1)
+            append(f'</row><row r="{number}">' if current is not None else f'<row r="{number}">')
             current = r
-        ref, style = f"{column_letter(c)}{r + 1}", attr.get(key, "")
-        if value is None or value == "":
-            out.append(f'<c r="{ref}"{style}/>')
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            out.append(f'<c r="{ref}"{style}><v>{value!r}</v></c>')
-        else:  # inline string: user text is never a formula
-            out.append(f'<c r="{ref}"{style} t="inlineStr"><is><t xml:space="preserve">'
-                       f'{escape(clean_text(value))}</t></is></c>')
+        kind = type(value)
+        if kind is str and value:  # inline string: user text is never a formula
+            text = escape(clean_text(value)) if _NOT_XML_READY.search(value) else value
+            append(f'<c r="{letters[c]}{number}"{attr.get(key, "")} t="inlineStr"><is><t xml:space="preserve">'
+                   f'{text}</t></is></c>')
+        elif kind is float:
+            append(f'<c r="{letters[c]}{number}"{attr.get(key, "")}><v>{value!r}</v></c>')
+        else:
+            append(_other_cell(letters[c] + number, attr.get(key, ""), value))
     if current is not None:
         out.append("</row>")
     out.append("</sheetData>")
@@ -325,6 +379,14 @@ def _sheet_xml(sheet: NewSheet, styles: _Styles) -> bytes:
     out.append('<pageMargins left="0.5" right="0.5" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>'
                '<pageSetup paperSize="9" orientation="landscape" fitToWidth="1" fitToHeight="0"/></worksheet>')
     return "".join(out).encode("utf-8")
+
+
+class _Letters(dict):
+    """Column index -> letters, each worked out once."""
+
+    def __missing__(self, col: int) -> str:
+        self[col] = letters = column_letter(col)
+        return letters
 
 
 def _remove_macros(pkg: _Package, drop: set[str]) -> None:
@@ -362,17 +424,25 @@ class _Sheet:
         one and a cell the previous cell, the way Excel reads them; with the references
         written out, cells added for marks land beside the department's, not over them."""
         rows, number = {}, 0
+        # Visiting every cell costs more than the rest of the copy; do it only when some lack one.
+        complete = not self.data.xpath("boolean(m:row/m:c[not(@r)])", namespaces={"m": MAIN})
         for row in self.data.iterfind(f"{{{MAIN}}}row"):
-            number = int(row.get("r")) if row.get("r") else number + 1
-            row.set("r", str(number))
+            r = row.get("r")
+            number = int(r) if r else number + 1
+            if r != str(number):
+                row.set("r", str(number))
             rows[number] = row
-            col = -1
+            if complete:
+                continue
+            col, ref = -1, None  # ref: the last reference not yet read into col
             for cell in row.iterfind(f"{{{MAIN}}}c"):
-                if cell.get("r"):
-                    col = _parse_ref(cell.get("r"))[1]
-                else:
-                    col += 1
-                    cell.set("r", _ref(number - 1, col))
+                r = cell.get("r")
+                if r:
+                    ref = r  # read only when a cell without one follows (rare)
+                    continue
+                col = (_parse_ref(ref)[1] if ref else col) + 1
+                ref = None
+                cell.set("r", _ref(number - 1, col))
         return rows
 
     def anchor(self, row: int, col: int) -> tuple[int, int]:
@@ -394,12 +464,13 @@ class _Sheet:
                 self.data.append(row_el)
             self.rows[number] = row_el
         ref = _ref(row, col)
-        previous = None
-        for c in row_el.iterfind(f"{{{MAIN}}}c"):
+        cells = list(row_el.iterfind(f"{{{MAIN}}}c"))
+        for c in cells:
             if c.get("r") == ref:
                 return c
-            if c.get("r") and _parse_ref(c.get("r"))[1] < col:
-                previous = c
+        # The new cell goes after the last cell left of it (from the end: marks are mostly
+        # in a row's last columns).
+        previous = next((c for c in reversed(cells) if c.get("r") and _parse_ref(c.get("r"))[1] < col), None)
         new = etree.Element(f"{{{MAIN}}}c", r=ref)
         if previous is not None:
             previous.addnext(new)
@@ -416,13 +487,17 @@ class _Sheet:
                 comments_part = self.pkg.target(self.part, rel)
             elif rel.get("Type") == T_VML:
                 vml_part = self.pkg.target(self.part, rel)
-        shapes = self._append_comments(comments_part or self._new_comments(), notes, author)
+        if comments_part is None:  # the usual case: written as text, not built node by node
+            self.pkg.parts[self._new_comments()] = _comments_xml(notes, author)
+            shapes = [(row, col, note) for (row, col), note in sorted(notes.items())]
+        else:
+            shapes = self._append_comments(comments_part, notes, author)
         if shapes:
             self._append_shapes(vml_part or self._new_drawing(shape_block), shapes)
 
     def _new_comments(self) -> str:
+        """The name of a new comments part for the sheet, with its content type and relationship."""
         part = self.pkg.free_name("xl/comments_selfeval{}.xml")
-        self.pkg.xml[part] = etree.fromstring(f'<comments xmlns="{MAIN}"><authors/><commentList/></comments>'.encode())
         self.pkg.override(part, CT_COMMENTS)
         self.pkg.add_rel(self.part, T_COMMENTS, "/" + part)
         return part
@@ -455,7 +530,6 @@ class _Sheet:
     def _new_drawing(self, shape_block: int) -> str:
         part = self.pkg.free_name("xl/drawings/vmlDrawing_selfeval{}.vml")
         self.pkg.parts[part] = _VML_HEAD.format(block=shape_block).encode() + b"</xml>"
-        self.pkg.infos[part] = zipfile.ZipInfo(part)
         types = self.pkg.tree("[Content_Types].xml")
         if not any(d.get("Extension", "").lower() == "vml" for d in types):
             etree.SubElement(types, f"{{{CT}}}Default", Extension="vml", ContentType=CT_VML)
@@ -480,6 +554,20 @@ class _Sheet:
             added = _VML_NOTE_TYPE + added
         end = vml.rfind(b"</xml>")
         self.pkg.parts[part] = vml[:end] + added.encode() + vml[end:]
+
+
+def _xml_text(text: str) -> str:
+    """Text content as lxml writes it (``&``, ``<``, ``>`` and carriage returns escaped)."""
+    return escape(text, {"\r": "&#13;"})
+
+
+def _comments_xml(notes: dict[tuple[int, int], str], author: str) -> bytes:
+    """A comments part holding ``notes``, in cell order, all by ``author``."""
+    out = [f'<comments xmlns="{MAIN}"><authors><author>{_xml_text(author)}</author></authors><commentList>']
+    out.extend(f'<comment ref="{_ref(row, col)}" authorId="0"><text><r><t xml:space="preserve">'
+               f'{_xml_text(clean_text(note))}</t></r></text></comment>' for (row, col), note in sorted(notes.items()))
+    out.append("</commentList></comments>")
+    return _DECLARATION + "".join(out).encode("utf-8")
 
 
 # Namespaces declared on each element: appended to a drawing another program wrote (openpyxl
@@ -582,7 +670,6 @@ def _insert_first(pkg: _Package, sheet: NewSheet, styles: _Styles, drop: set[str
     kept = [s.get("name") for s in sheets_el]
     part = pkg.free_name("xl/worksheets/sheet_selfeval{}.xml")
     pkg.parts[part] = _sheet_xml(sheet, styles)
-    pkg.infos[part] = zipfile.ZipInfo(part)
     pkg.override(part, CT_SHEET)
     rid = pkg.add_rel("xl/workbook.xml", T_SHEET, "/" + part)
     ids = [int(s.get("sheetId", 0)) for s in sheets_el]

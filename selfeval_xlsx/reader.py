@@ -69,7 +69,7 @@ def read_workbook(path: str | Path, data: bytes | None = None, *, name: str | No
         if oversized:
             return Submission(file, issues=oversized)
         ambiguous: list[Issue] = []
-        grids, merges = _load_grids(data, ambiguous=ambiguous)
+        grids, merges = _load_grids(data, ambiguous=ambiguous, meta=meta)
         ambiguous = [replace(i, file=file) for i in ambiguous]
     except UnreadableInput as exc:
         return Submission(file, issues=[issue(exc.code, str(exc), file=file, value=exc.detail)])
@@ -106,12 +106,14 @@ def _xlsx_sheet_names(data: bytes) -> list[str] | None:
         return None
 
 
-def _load_grids(data: bytes, wanted_sheet=None, ambiguous: list[Issue] | None = None
-                ) -> tuple[dict[str, pd.DataFrame], dict[str, list]]:
+def _load_grids(data: bytes, wanted_sheet=None, ambiguous: list[Issue] | None = None,
+                meta: dict[str, SheetMeta] | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, list]]:
     """Every sheet as a raw object grid plus its merged ranges; calamine failures become
     ``UnreadableInput`` (calamine raises its own exception types, and occasionally others).
     ``wanted_sheet(name)`` picks the sheets to parse (default: one per form sheet, see
-    :func:`_choose_sheets`, whose problems go to ``ambiguous``); others map to None."""
+    :func:`_choose_sheets`, whose problems go to ``ambiguous``); others map to None. A
+    sheet's merged ranges come from its ``meta`` when read there (calamine would parse the
+    sheet a second time to give them)."""
     try:
         with pd.ExcelFile(io.BytesIO(data), engine=ENGINE) as book:
             # Only the form's sheets are read (not 填表说明 or list sheets); the others are named.
@@ -126,6 +128,9 @@ def _load_grids(data: bytes, wanted_sheet=None, ambiguous: list[Issue] | None = 
             grids.update({n: None for n in book.sheet_names if n not in grids})
             merges = {}
             for sheet in wanted:
+                if meta and sheet in meta and meta[sheet].merges is not None:
+                    merges[sheet] = meta[sheet].merges
+                    continue
                 try:
                     merges[sheet] = book.book.get_sheet_by_name(sheet).merged_cell_ranges or []
                 except Exception:  # merged ranges are a convenience; .xls/.ods may lack them

@@ -105,7 +105,7 @@ def read_targets_workbook(data: bytes, name: str, suffix: str = ".xlsx",
     oversized = reader._oversized(name, meta, limits)
     if oversized:
         raise UnreadableInput(oversized[0].message, oversized[0].code)
-    grids, merges = reader._load_grids(data, wanted_sheet=every)
+    grids, merges = reader._load_grids(data, wanted_sheet=every, meta=meta)
     projects: list[ApprovedProject] = []
     problems: list[Issue] = []
     for sheet, grid in grids.items():

@@ -10,6 +10,7 @@ import re
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable
 
 from defusedxml import ElementTree
@@ -20,6 +21,7 @@ _CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?c>)", re.S)
 _ATTR_R = re.compile(rb'\br="([A-Z]+)(\d+)"')  # how every writer puts it; the rest goes to _scan_exact
 _ATTR_S = re.compile(rb'\bs="(\d+)"')
 _ATTR_ERROR = re.compile(rb"""\bt\s*=\s*["']e["']""")  # a cached error (#DIV/0!, #N/A …)
+_ERROR_TYPE = re.compile(rb"""t\s*=\s*["']e["']""")  # the same led by a literal (fast); \b checked after
 _ERROR_TEXT = re.compile(rb"<(?:\w+:)?v\b[^>]*>([^<]{1,32})<")
 _ANY_R = re.compile(rb"""\br\s*=\s*["']([A-Za-z]+)(\d+)["']""")
 _FORMULA = re.compile(rb"<(?:\w+:)?f\b")
@@ -43,6 +45,9 @@ class SheetMeta:
     rows: int = 0
     cols: int = 0
     shared_text: int = 0  # bytes of shared-string XML repeated into this sheet's cells
+    # Merged ranges as calamine gives them, ((r0, c0), (r1, c1)) inclusive, read from the
+    # .xlsx sheet XML already in hand (calamine would parse the sheet again); None: not read.
+    merges: list[tuple[tuple[int, int], tuple[int, int]]] | None = None
 
 
 def _read_part(archive: zipfile.ZipFile, name: str) -> bytes:
@@ -56,50 +61,91 @@ def _read_part(archive: zipfile.ZipFile, name: str) -> bytes:
     return b"".join(pieces)
 
 
-def _shared_sizes(archive: zipfile.ZipFile) -> list[int]:
-    """Byte size of each shared-string item (its XML), in index order."""
-    rels = ElementTree.fromstring(_read_part(archive, "xl/_rels/workbook.xml.rels"))
-    for rel in rels.iterfind("p:Relationship", _NS):
+def _shared_strings(archive: zipfile.ZipFile, rels_xml: bytes) -> bytes:
+    """The shared-strings part's XML (b"" when the workbook has none)."""
+    for rel in _parse(rels_xml).iterfind("p:Relationship", _NS):
         if rel.get("Type", "").endswith("/sharedStrings"):
-            path = resolve("xl/workbook.xml", rel.get("Target", ""))
             try:
-                xml = _read_part(archive, path)
+                return _read_part(archive, resolve("xl/workbook.xml", rel.get("Target", "")))
             except KeyError:
-                return []
-            return [m.end() - m.start() for m in _SHARED_ITEM.finditer(xml)]
-    return []
+                return b""
+    return b""
 
 
-def _shared_text(xml: bytes, cells: int, sizes: list[int], max_size: int) -> int:
+class _SharedSizes:
+    """Byte size of each shared-string item (its XML), in index order, measured only when a
+    sheet needs the exact figure. ``bound`` is the longest item, measured at C speed as the
+    longest stretch from one item's start to the next one's end (the same figure unless the
+    XML puts white space between items), or the whole part when items are spelt otherwise."""
+
+    def __init__(self, xml: bytes):
+        self.xml = xml
+        first = xml.find(b"<si")
+        self.bound = max(map(len, xml[first:].split(b"</si>"))) + len(b"</si>") if first >= 0 else len(xml)
+        self._sizes: list[int] | None = None
+
+    @property
+    def sizes(self) -> list[int]:
+        if self._sizes is None:
+            self._sizes = [m.end() - m.start() for m in _SHARED_ITEM.finditer(self.xml)]
+        return self._sizes
+
+
+def _shared_text(xml: bytes, cells: int, shared: _SharedSizes) -> int:
     """Bytes of shared strings this sheet repeats into its cells; a cheap upper bound
     (cells x longest item) is returned instead when it is at most 4 MB, which saves a pass."""
-    if cells * max_size <= 4 * 2**20:
-        return cells * max_size
+    if cells * shared.bound <= 4 * 2**20:
+        return cells * shared.bound
+    sizes = shared.sizes
+    if cells * max(sizes, default=0) <= 4 * 2**20:
+        return cells * max(sizes, default=0)
     counts = Counter(_SHARED_REF.findall(xml))
     return sum(n * sizes[int(i)] for i, n in counts.items() if int(i) < len(sizes))
 
 
-def _percent_styles(archive: zipfile.ZipFile) -> set[int]:
+def _percent_styles(archive: zipfile.ZipFile) -> frozenset[int]:
     try:
-        root = ElementTree.fromstring(_read_part(archive, "xl/styles.xml"))
+        return _percent_styles_of(_read_part(archive, "xl/styles.xml"))
     except KeyError:
-        return set()
+        return frozenset()
+
+
+# Departments fill copies of one template: most workbooks of a batch share their styles and
+# workbook parts byte for byte, so each distinct part is parsed once per process.
+@lru_cache(maxsize=32)
+def _percent_styles_of(xml: bytes) -> frozenset[int]:
+    """Indexes of the cell formats (``cellXfs``) that show a number as a percent."""
+    root = ElementTree.fromstring(xml)
     ns = namespaces(root)  # Strict workbooks: percent formats must not go unseen (95 % is not 0.95 %)
     percent_ids = set(_PERCENT_BUILTIN)
     for fmt in root.iterfind("m:numFmts/m:numFmt", ns):
         code = fmt.get("formatCode", "")
         if "%" in code.replace('"%"', "").replace("\\%", ""):
             percent_ids.add(int(fmt.get("numFmtId", -1)))
-    return {i for i, xf in enumerate(root.iterfind("m:cellXfs/m:xf", ns))
-            if int(xf.get("numFmtId", 0)) in percent_ids}
+    return frozenset(i for i, xf in enumerate(root.iterfind("m:cellXfs/m:xf", ns))
+                     if int(xf.get("numFmtId", 0)) in percent_ids)
 
 
-def _sheet_paths(archive: zipfile.ZipFile) -> dict[str, str]:
-    return sheet_parts(_read_part(archive, "xl/workbook.xml"), _read_part(archive, "xl/_rels/workbook.xml.rels"))
+@lru_cache(maxsize=32)
+def _parse(xml: bytes):
+    """A small part's root element (parsed once per distinct part; never modified)."""
+    return ElementTree.fromstring(xml)
+
+
+@lru_cache(maxsize=32)
+def _sheet_paths(workbook_xml: bytes, rels_xml: bytes) -> tuple[tuple[str, str], ...]:
+    return tuple(sheet_parts(workbook_xml, rels_xml).items())
 
 
 _CELL_OPEN = re.compile(rb"<(?:\w+:)?c\b")
 _CELL_REF = re.compile(rb'<(?:\w+:)?c\b[^>]*?\br="([A-Z]+)(\d+)"')
+# The same two scans for the way every writer puts a cell (``<c r="A1" …``), each led by a
+# literal, which the regular-expression engine finds many times faster; any other spelling
+# of a cell tag (``<x:c``, ``<c>``, ``<c\n``) sends the sheet to the general patterns.
+_PLAIN_REF = re.compile(rb'<c r="([A-Z]+)(\d+)"')
+_PREFIXED_TAG = re.compile(rb":c\b")
+_ODD_CELL_TAG = re.compile(rb"<c(?![\w ])")
+_MERGE_CELL = re.compile(rb"""<(?:\w+:)?mergeCell\b[^>]*?\bref\s*=\s*["']\s*([A-Za-z]+)(\d+)(?::([A-Za-z]+)(\d+))?\s*["']""")
 
 
 def _tag_start(xml: bytes, pos: int) -> int:
@@ -136,35 +182,55 @@ def _enclosing_cell(xml: bytes, pos: int) -> tuple[tuple[int, int], bytes] | Non
     return (int(ref.group(2)) - 1, _col_index(ref.group(1))), xml[tag_end + 1:end]
 
 
-def _scan_fast(xml: bytes, percent_styles: set[int], max_cells: int) -> SheetMeta | None:
+def _cell_refs(xml: bytes) -> tuple[list[tuple[bytes, bytes]], int] | None:
+    """(column letters, row digits) of every cell and the number of cells, or None when some
+    cell has no ``r`` (calamine then places it, and only the exact pass can follow)."""
+    if not _PREFIXED_TAG.search(xml) and not _ODD_CELL_TAG.search(xml):
+        refs, cells = _PLAIN_REF.findall(xml), xml.count(b"<c ")
+        if len(refs) == cells:
+            return refs, cells
+    refs, cells = _CELL_REF.findall(xml), len(_CELL_OPEN.findall(xml))
+    return (refs, cells) if len(refs) == cells else None
+
+
+def _after_word(xml: bytes, pos: int) -> bool:
+    """Whether the byte before ``pos`` is a word character (where ``\\b`` would not match)."""
+    return pos > 0 and (xml[pos - 1:pos].isalnum() or xml[pos - 1:pos] == b"_")
+
+
+def _scan_fast(xml: bytes, percent_styles: frozenset[int], max_cells: int) -> tuple[SheetMeta, int] | None:
     """The common case in C-speed scans: every cell has its ``r`` and the used range, counted
     generously (empty styled cells too), is within ``max_cells``. Python then looks only at
-    the percent-styled and the formula cells. None: take the exact, cell-by-cell pass."""
-    refs = _CELL_REF.findall(xml)
-    if len(refs) != len(_CELL_OPEN.findall(xml)):
+    the percent-styled, formula and error cells. Returns the metadata and the number of
+    cells; None: take the exact, cell-by-cell pass."""
+    found = _cell_refs(xml)
+    if found is None:
         return None
+    refs, cells = found
     meta = SheetMeta()
     if refs:
-        meta.rows = max(int(r) for _, r in refs)
-        meta.cols = _col_index(max((c for c, _ in refs), key=lambda c: (len(c), c))) + 1
+        letters, digits = zip(*refs)
+        meta.rows = max(map(int, digits))
+        meta.cols = _col_index(max(set(letters), key=lambda c: (len(c), c))) + 1
     if meta.rows * meta.cols > max_cells:
         return None  # an upper bound only; the exact pass decides
     if percent_styles:
-        styled = re.compile(rb'\bs="(?:%s)"' % b"|".join(str(i).encode() for i in sorted(percent_styles)))
+        styled = re.compile(rb's="(?:%s)"' % b"|".join(str(i).encode() for i in sorted(percent_styles)))
         for match in styled.finditer(xml):
-            cell = _enclosing_cell(xml, match.start())
+            cell = None if _after_word(xml, match.start()) else _enclosing_cell(xml, match.start())
             if cell:
                 meta.percent.add(cell[0])
-    for match in _FORMULA.finditer(xml):
-        cell = _enclosing_cell(xml, match.start())
-        if cell and not _VALUE.search(cell[1]):
-            meta.formula_without_value.add(cell[0])
-    for match in _ATTR_ERROR.finditer(xml):
-        cell = _enclosing_cell(xml, match.start())
+    if b"<f" in xml or b":f" in xml:  # a formula's tag, or none here (most sheets)
+        for match in _FORMULA.finditer(xml):
+            cell = _enclosing_cell(xml, match.start())
+            if cell and not _VALUE.search(cell[1]):
+                meta.formula_without_value.add(cell[0])
+    for match in _ERROR_TYPE.finditer(xml):
+        cell = None if _after_word(xml, match.start()) else _enclosing_cell(xml, match.start())
         error = _ERROR_TEXT.search(cell[1]) if cell else None
         if error:
             meta.errors[cell[0]] = error.group(1).decode("utf-8", "replace")
-    return meta
+    return meta, cells
 
 
 def _scan_exact(xml: bytes, percent_styles: set[int]) -> tuple[SheetMeta, int]:
@@ -206,25 +272,35 @@ def read_meta(data: bytes, wanted: Callable[[str], bool] | None = None,
     are upper bounds rather than exact."""
     archive = zipfile.ZipFile(io.BytesIO(data))
     percent_styles = _percent_styles(archive)
-    sizes = _shared_sizes(archive)
-    max_size = max(sizes, default=0)
+    rels = _read_part(archive, "xl/_rels/workbook.xml.rels")
+    shared = _SharedSizes(_shared_strings(archive, rels))
     result = {}
-    for name, path in _sheet_paths(archive).items():
+    for name, path in _sheet_paths(_read_part(archive, "xl/workbook.xml"), rels):
         if wanted is not None and not wanted(name):
             continue
         try:
             xml = _read_part(archive, path)
         except KeyError:
             continue
-        fast = _scan_fast(xml, percent_styles, max_cells) if max_cells else None
-        if fast is not None:
-            fast.shared_text = _shared_text(xml, len(_CELL_OPEN.findall(xml)), sizes, max_size)
-            result[name] = fast
-            continue
-        meta, cells = _scan_exact(xml, percent_styles)
-        meta.shared_text = _shared_text(xml, cells, sizes, max_size)
+        scanned = _scan_fast(xml, percent_styles, max_cells) if max_cells else None
+        meta, cells = scanned or _scan_exact(xml, percent_styles)
+        meta.shared_text = _shared_text(xml, cells, shared)
+        meta.merges = _merges(xml)
         result[name] = meta
     return result
+
+
+def _merges(xml: bytes) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """The sheet's merged ranges (``<mergeCell ref="A2:A5"/>``), 0-based and inclusive."""
+    start = xml.find(b"mergeCell")
+    if start < 0:
+        return []
+    merges = []
+    for match in _MERGE_CELL.finditer(xml, max(xml.rfind(b"<", 0, start), 0)):
+        c0, r0, c1, r1 = match.groups()
+        first = (int(r0) - 1, _col_index(c0.upper()))
+        merges.append((first, (int(r1) - 1, _col_index(c1.upper())) if c1 else first))
+    return merges
 
 
 _ODS_TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"

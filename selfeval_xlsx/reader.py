@@ -21,7 +21,8 @@ from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
-import pandas as pd
+import numpy as np
+from python_calamine import SheetTypeEnum, SheetVisibleEnum, load_workbook
 
 from . import guard, national, schema
 from ._io import describe_os_error
@@ -69,7 +70,7 @@ def read_workbook(path: str | Path, data: bytes | None = None, *, name: str | No
         if oversized:
             return Submission(file, issues=oversized)
         ambiguous: list[Issue] = []
-        grids, merges = _load_grids(data, ambiguous=ambiguous, meta=meta)
+        grids, merges = _load_arrays(data, ambiguous, meta)
         ambiguous = [replace(i, file=file) for i in ambiguous]
     except UnreadableInput as exc:
         return Submission(file, issues=[issue(exc.code, str(exc), file=file, value=exc.detail)])
@@ -106,14 +107,99 @@ def _xlsx_sheet_names(data: bytes) -> list[str] | None:
         return None
 
 
+def _load_arrays(data: bytes, ambiguous: list[Issue],
+                 meta: dict[str, SheetMeta]) -> tuple[dict[str, np.ndarray | None], dict[str, list]]:
+    """The form's sheets (one per form sheet, see :func:`_choose_sheets`, whose problems go
+    to ``ambiguous``) as raw object grids, the others mapped to None, plus their merged
+    ranges; calamine failures become ``UnreadableInput``. The grids are what
+    :func:`_load_grids` gives, straight from calamine: pandas would build a DataFrame of
+    each sheet (a third of the reading time) only for the reader to take its array back."""
+    if ENGINE != "calamine":  # the benchmark's naive baseline reads through pandas
+        frames, merges = _load_grids(data, ambiguous=ambiguous, meta=meta)
+        return {n: None if g is None else g.to_numpy(dtype=object, copy=True) for n, g in frames.items()}, merges
+    try:
+        with load_workbook(io.BytesIO(data)) as book:
+            sheets = book.sheets_metadata
+            names = [s.name for s in sheets if s.typ == SheetTypeEnum.WorkSheet]  # as pandas lists them
+            hidden = {s.name for s in sheets if s.visible != SheetVisibleEnum.Visible}
+            wanted, problems = _choose_sheets("", names, hidden)
+            ambiguous.extend(problems)
+            grids: dict[str, np.ndarray | None] = {}
+            merges: dict[str, list] = {}
+            for name in wanted:
+                sheet = book.get_sheet_by_name(name)
+                grids[name] = _grid(sheet.to_python(skip_empty_area=False))
+                m = meta.get(name)
+                merges[name] = m.merges if m is not None and m.merges is not None else _merged_ranges(sheet)
+            grids.update({n: None for n in names if n not in grids})
+    except Exception as exc:  # noqa: BLE001 - any parser failure means "cannot read this file"
+        raise _unreadable(exc) from None
+    return grids, merges
+
+
+def _merged_ranges(sheet) -> list:
+    try:
+        return sheet.merged_cell_ranges or []
+    except Exception:  # noqa: BLE001 - merged ranges are a convenience; .xls/.ods may lack them
+        return []
+
+
+def _grid(rows: list[list]) -> np.ndarray:
+    """A sheet's rows as the object array ``pd.read_excel(header=None, dtype=object,
+    na_filter=False)`` gives (its calamine cell conversion: whole floats as int, dates as
+    datetimes; a byte-order mark leading the first cell dropped, as its text parser does)."""
+    if not rows or not rows[0]:
+        return np.empty((0, 0), dtype=object)
+    out = np.empty((len(rows), len(rows[0])), dtype=object)
+    for r, row in enumerate(rows):
+        out[r] = [_cell(v) for v in row]
+    first = out[0, 0]
+    if isinstance(first, str) and first.startswith(_BOM):
+        out[0, 0] = _without_bom(first)
+    return out
+
+
+def _cell(value):
+    kind = type(value)
+    if kind is str or kind is int or kind is bool:
+        return value
+    if kind is float:
+        return int(value) if value.is_integer() else value
+    if kind is dt.date:
+        return dt.datetime(value.year, value.month, value.day)
+    return value
+
+
+_BOM = "\ufeff"
+
+
+def _without_bom(text: str) -> str:
+    """pandas' ``PythonParser._check_for_bom`` on the first cell: the mark dropped, and a
+    quoted text right after it unquoted."""
+    if len(text) > 1 and text[1] == '"':
+        end = text[2:].index('"') + 2
+        return text[2:end] + text[end + 1:]
+    return text[1:]
+
+
+def _unreadable(exc: Exception) -> UnreadableInput:
+    text = f"{type(exc).__name__}: {exc}"[:300]  # for support, never in the message
+    if "password" in text.lower() or "encrypt" in text.lower():
+        return UnreadableInput("工作簿设置了密码保护，无法读取。请取消密码保护后重新提交。", Code.ENCRYPTED, text)
+    return UnreadableInput("文件已损坏，无法按 Excel 工作簿读取。请确认该文件能用 Excel 正常打开，另存为 .xlsx 后重新提交。",
+                           Code.CORRUPT_FILE, text)
+
+
 def _load_grids(data: bytes, wanted_sheet=None, ambiguous: list[Issue] | None = None,
-                meta: dict[str, SheetMeta] | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, list]]:
+                meta: dict[str, SheetMeta] | None = None) -> tuple[dict, dict[str, list]]:
     """Every sheet as a raw object grid plus its merged ranges; calamine failures become
     ``UnreadableInput`` (calamine raises its own exception types, and occasionally others).
     ``wanted_sheet(name)`` picks the sheets to parse (default: one per form sheet, see
     :func:`_choose_sheets`, whose problems go to ``ambiguous``); others map to None. A
     sheet's merged ranges come from its ``meta`` when read there (calamine would parse the
     sheet a second time to give them)."""
+    import pandas as pd  # only the targets and the benchmark's baseline read through pandas
+
     try:
         with pd.ExcelFile(io.BytesIO(data), engine=ENGINE) as book:
             # Only the form's sheets are read (not 填表说明 or list sheets); the others are named.
@@ -136,19 +222,13 @@ def _load_grids(data: bytes, wanted_sheet=None, ambiguous: list[Issue] | None = 
                 except Exception:  # merged ranges are a convenience; .xls/.ods may lack them
                     merges[sheet] = []
     except Exception as exc:  # noqa: BLE001 - any parser failure means "cannot read this file"
-        text = f"{type(exc).__name__}: {exc}"[:300]  # for support, never in the message
-        if "password" in text.lower() or "encrypt" in text.lower():
-            raise UnreadableInput("工作簿设置了密码保护，无法读取。请取消密码保护后重新提交。", Code.ENCRYPTED, text) from None
-        raise UnreadableInput("文件已损坏，无法按 Excel 工作簿读取。请确认该文件能用 Excel 正常打开，另存为 .xlsx 后重新提交。",
-                              Code.CORRUPT_FILE, text) from None
+        raise _unreadable(exc) from None
     return grids, merges
 
 
-def _hidden_sheets(book: pd.ExcelFile) -> set[str]:
+def _hidden_sheets(book) -> set[str]:
     """Names of the hidden (and very hidden) sheets, where the parser can tell."""
     try:
-        from python_calamine import SheetVisibleEnum
-
         return {m.name for m in book.book.sheets_metadata if m.visible != SheetVisibleEnum.Visible}
     except Exception:  # noqa: BLE001 - visibility only helps choose between look-alike sheets
         return set()
@@ -263,13 +343,14 @@ class _SheetReader:
     """Reads one sheet of the form: header detection, column mapping, value conversion.
     Without a ``spec`` it only converts cells (:meth:`convert`), for a layout found by content."""
 
-    def __init__(self, file: str, spec: schema.SheetSpec | None, sheet: str, grid: pd.DataFrame,
+    def __init__(self, file: str, spec: schema.SheetSpec | None, sheet: str, grid,
                  merges: list, meta: SheetMeta | None):
         self.file, self.spec, self.sheet = file, spec, sheet
         self.meta = meta or SheetMeta()
         self.merges = merges
         self.issues: list[Issue] = []
-        self.values = grid.to_numpy(dtype=object, copy=True)
+        # A grid from :func:`_load_arrays` or a DataFrame from :func:`_load_grids`.
+        self.values = grid.copy() if isinstance(grid, np.ndarray) else grid.to_numpy(dtype=object, copy=True)
         self._fill_merges(merges)
 
     def _fill_merges(self, merges: list) -> None:

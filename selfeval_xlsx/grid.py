@@ -17,6 +17,11 @@ from .vocab import compact
 
 def is_blank(value) -> bool:
     """An empty cell: None, NaN or white space only."""
+    kind = type(value)
+    if kind is str:  # the common cases first: this runs for every cell looked at
+        return not value.strip()
+    if kind is int or kind is bool:
+        return False
     if value is None:
         return True
     if isinstance(value, float) and math.isnan(value):

@@ -168,6 +168,11 @@ def parse_number(value) -> Decimal | None:
     have thousands separators, full-width digits, spaces, a sign and a unit suffix
     (``"100万元"`` -> 100: the caller knows the column's unit). Booleans, dates, NaN and
     words (``"一百万"``) give None."""
+    kind = type(value)
+    if kind is float:  # the common cases first (the ABC checks below are slow)
+        return Decimal(repr(value)) if math.isfinite(value) else None
+    if kind is int:
+        return Decimal(value)
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, Decimal):

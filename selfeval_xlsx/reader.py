@@ -18,6 +18,7 @@ import io
 import re
 import zipfile
 from dataclasses import replace
+from functools import cached_property
 from decimal import Decimal
 from pathlib import Path
 
@@ -330,7 +331,12 @@ def as_text(value) -> str:
         return _date_text(value)
     if isinstance(value, dt.time):
         return value.isoformat()
-    return strip_format_chars(str(value)).strip()  # what the user sees: no invisible characters
+    return _text(str(value))
+
+
+def _text(text: str) -> str:
+    """What the user sees of a text: no invisible characters, no surrounding spaces."""
+    return strip_format_chars(text).strip()
 
 
 def _percent_text(value: float | int) -> str:
@@ -351,7 +357,13 @@ class _SheetReader:
         self.issues: list[Issue] = []
         # A grid from :func:`_load_arrays` or a DataFrame from :func:`_load_grids`.
         self.values = grid.copy() if isinstance(grid, np.ndarray) else grid.to_numpy(dtype=object, copy=True)
+        self._marked = bool(self.meta.errors or self.meta.formula_without_value)  # cells to look up first
         self._fill_merges(merges)
+
+    @cached_property
+    def grid(self) -> list[list]:
+        """:attr:`values` as lists of rows, which index faster cell by cell (read only)."""
+        return self.values.tolist()
 
     def _fill_merges(self, merges: list) -> None:
         """A merged range carries its top-left value to every cell it covers."""
@@ -366,8 +378,7 @@ class _SheetReader:
         names = schema.HEADER_NAMES[self.spec.key]
         best = None
         looked = 0
-        for r in range(self.values.shape[0]):
-            row = self.values[r]
+        for r, row in enumerate(self.grid):
             if all(_is_blank(v) for v in row):
                 continue
             cols: dict[str, int] = {}
@@ -404,15 +415,16 @@ class _SheetReader:
         records = []
         fields = [(f, c, self.spec.column(f), units.get(f, "")) for f, c in cols.items()]
         totals = _Totals(self, [(f, c, column, unit) for f, c, column, unit in fields if column.kind == schema.AMOUNT])
-        for r in range(header_row + 1, self.values.shape[0]):
-            row = self.values[r]
+        convert, grid = self._convert, self.grid
+        for r in range(header_row + 1, len(grid)):
+            row = grid[r]
             if all(_is_blank(row[c]) for _, c, _, _ in fields):
                 continue
             label = _totals_label(row)
             if label:
                 totals.check(r, row, label)
                 continue
-            values = {f: self._convert(r, c, column, unit, row[c]) for f, c, column, unit in fields}
+            values = {f: convert(r, c, column, unit, row[c]) for f, c, column, unit in fields}
             totals.add(values)
             records.append((r, values))
         return records, cols
@@ -475,6 +487,15 @@ class _SheetReader:
         return best
 
     def _convert(self, row: int, col: int, column: schema.Column, unit: str, value):
+        kind = column.kind
+        if type(value) is str and (kind == schema.TEXT or kind == schema.VALUE) and not self._marked:
+            return _text(value)  # most cells: what as_text makes of a text
+        if self._marked:
+            return self._convert_marked(row, col, column, unit, value)
+        return self._convert_value(row, col, column, unit, value)
+
+    def _convert_marked(self, row: int, col: int, column: schema.Column, unit: str, value):
+        """A cell of a sheet with error values or formulas without a value somewhere."""
         error = self.meta.errors.get((row, col))
         if error:
             self.issues.append(issue(Code.EXCEL_ERROR,
@@ -486,6 +507,9 @@ class _SheetReader:
                 f"{self.sheet}!{_a1(row, col)}「{column.header}」是公式，但文件中没有保存计算结果。"
                 "请在 Excel 中打开该工作簿、保存后重新提交。", **self.where(row, col)))
             return None
+        return self._convert_value(row, col, column, unit, value)
+
+    def _convert_value(self, row: int, col: int, column: schema.Column, unit: str, value):
         if _is_blank(value) or (not column.required and column.kind in (schema.AMOUNT, schema.NUMBER)
                                 and isinstance(value, str) and value.strip() in _NONE_MARKS):
             return None if column.kind in (schema.AMOUNT, schema.NUMBER) else ""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from .vocab import NATURES, Level1, Source, strip_format_chars  # noqa: F401 - NATURES is part of the form
 
@@ -141,7 +141,13 @@ def normalize_header(text: object) -> tuple[str, str]:
     """Header cell -> (name, unit). Spaces, line breaks and invisible format characters are
     dropped, bracket groups such as ``（万元）`` or ``(A)`` are removed; the unit is
     ``"元"``/``"万元"`` when a group says so."""
-    s = _SPACE.sub("", strip_format_chars(str(text or "")))
+    text = text if type(text) is str else str(text or "")
+    # The same headers and labels come back in every workbook; long texts are not kept.
+    return _cached_header(text) if len(text) <= 64 else _normalize_header(text)
+
+
+def _normalize_header(text: str) -> tuple[str, str]:
+    s = _SPACE.sub("", strip_format_chars(text))
     unit = ""
     for group in _BRACKETS.findall(s):
         if group in ("元", "万元"):
@@ -151,6 +157,9 @@ def normalize_header(text: object) -> tuple[str, str]:
         if name.endswith(suffix) and len(name) > len(suffix) + 1 and name not in ("万元", "元"):
             name, unit = name[: -len(suffix)], unit or suffix
     return name.lower(), unit
+
+
+_cached_header = lru_cache(maxsize=4096)(_normalize_header)
 
 
 def _names(*items: str) -> tuple[str, ...]:

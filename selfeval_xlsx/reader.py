@@ -412,22 +412,42 @@ class _SheetReader:
         for k, column in enumerate(missing):
             self.issues.append(self._missing_column(column, header_row, cols, k))
         self._duplicate_columns(header_row, cols)
-        records = []
         fields = [(f, c, self.spec.column(f), units.get(f, "")) for f, c in cols.items()]
+        return self._records(header_row, fields), cols
+
+    def _records(self, header_row: int, fields: list[tuple]) -> list[tuple[int, dict]]:
+        """The data rows below ``header_row``, each cell converted by its field's column."""
+        records = []
         totals = _Totals(self, [(f, c, column, unit) for f, c, column, unit in fields if column.kind == schema.AMOUNT])
-        convert, grid = self._convert, self.grid
+        # A text cell of a sheet without error values is only cleaned (see _convert), and the
+        # same texts come back down a sheet (ids, 一级/二级 names): each is cleaned once.
+        plain = not self._marked
+        steps = [(f, c, column, unit, plain and column.kind in (schema.TEXT, schema.VALUE))
+                 for f, c, column, unit in fields]
+        columns = [c for _, c, _, _ in fields]
+        convert, grid, cleaned = self._convert, self.grid, {}
         for r in range(header_row + 1, len(grid)):
             row = grid[r]
-            if all(_is_blank(row[c]) for _, c, _, _ in fields):
-                continue
+            for c in columns:
+                if not _is_blank(row[c]):
+                    break
+            else:
+                continue  # a blank row
             label = _totals_label(row)
             if label:
                 totals.check(r, row, label)
                 continue
-            values = {f: convert(r, c, column, unit, row[c]) for f, c, column, unit in fields}
+            values = {}
+            for f, c, column, unit, text in steps:
+                value = row[c]
+                if text and type(value) is str:
+                    clean = cleaned.get(value)
+                    values[f] = clean if clean is not None else cleaned.setdefault(value, _text(value))
+                else:
+                    values[f] = convert(r, c, column, unit, value)
             totals.add(values)
             records.append((r, values))
-        return records, cols
+        return records
 
     def convert(self, row: int, col: int, column: schema.Column, unit: str = ""):
         """The cell at (row, col) read as ``column`` says (its kind; its header names it in

@@ -376,6 +376,7 @@ class _SheetReader:
         """(header row, field -> column, field -> unit) of the best-matching row among the
         first non-blank rows; None when no row names any column of the form."""
         names = schema.HEADER_NAMES[self.spec.key]
+        every = len(set(names.values()))
         best = None
         looked = 0
         for r, row in enumerate(self.grid):
@@ -392,6 +393,8 @@ class _SheetReader:
                     cols[field], units[field] = c, unit
             if cols and (best is None or len(cols) > len(best[1])):
                 best = (r, cols, units)
+                if len(cols) == every:
+                    break  # every column named: no row below can match more
             looked += 1
             if looked >= HEADER_SEARCH_ROWS:
                 break

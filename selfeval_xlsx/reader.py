@@ -1,8 +1,8 @@
 """Reading a department workbook into records, tolerantly, with every problem named by cell.
 
-pandas ``read_excel`` on the calamine engine gives the raw grid of each sheet (header=None, so
-grid row i is Excel row i + 1). The form (schema.py) says which headers to look for; the header
-row is found below any title rows, merged ranges are filled, blank rows skipped, and each value
+calamine gives the raw grid of each sheet as an object array: the grid pandas ``read_excel``
+would give (header=None, so grid row i is Excel row i + 1), without building a DataFrame. The
+form (schema.py) says which headers to look for; the header row is found below any title rows, merged ranges are filled, blank rows skipped, and each value
 is converted by its column's kind. Nothing here raises for bad data: it becomes an Issue.
 
 A workbook with any of the standard form's sheets is read as the standard form, and only
@@ -18,8 +18,8 @@ import io
 import re
 import zipfile
 from dataclasses import replace
-from functools import cached_property
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -153,7 +153,7 @@ def _grid(rows: list[list]) -> np.ndarray:
         return np.empty((0, 0), dtype=object)
     out = np.empty((len(rows), len(rows[0])), dtype=object)
     for r, row in enumerate(rows):
-        out[r] = [_cell(v) for v in row]
+        out[r] = [v if type(v) is str else _cell(v) for v in row]  # text (and blank "") the most
     first = out[0, 0]
     if isinstance(first, str) and first.startswith(_BOM):
         out[0, 0] = _without_bom(first)
@@ -162,8 +162,6 @@ def _grid(rows: list[list]) -> np.ndarray:
 
 def _cell(value):
     kind = type(value)
-    if kind is str or kind is int or kind is bool:
-        return value
     if kind is float:
         return int(value) if value.is_integer() else value
     if kind is dt.date:

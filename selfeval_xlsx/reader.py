@@ -2,8 +2,9 @@
 
 calamine gives the raw grid of each sheet as an object array: the grid pandas ``read_excel``
 would give (header=None, so grid row i is Excel row i + 1), without building a DataFrame. The
-form (schema.py) says which headers to look for; the header row is found below any title rows, merged ranges are filled, blank rows skipped, and each value
-is converted by its column's kind. Nothing here raises for bad data: it becomes an Issue.
+form (schema.py) says which headers to look for; the header row is found below any title
+rows, merged ranges are filled, blank rows skipped, and each value is converted by its
+column's kind. Nothing here raises for bad data: it becomes an Issue.
 
 A workbook with any of the standard form's sheets is read as the standard form, and only
 those sheets are parsed. Any other workbook is searched for the national 项目支出绩效自评表

@@ -287,3 +287,40 @@ def test_a_repeated_header_with_the_same_values_is_only_named(make_book, tables)
     for row in tables["资金"]:
         row.append(row[0])  # 项目编号 again at the right end, as wide sheets have it
     assert found(read_workbook(make_book(tables))) == {("资金", "F1", "duplicate-header")}
+
+
+def test_grids_straight_from_calamine_equal_what_pandas_reads(tmp_path):
+    """The reader takes each sheet from calamine itself; its grids must stay the ones pandas
+    ``read_excel(header=None, dtype=object, na_filter=False)`` gives, cell type included."""
+    import datetime as dt
+
+    import openpyxl
+
+    from selfeval_xlsx.reader import _load_arrays, _load_grids
+
+    rows = [["\ufeff\"项目\"编号", "项目名称", "年度", "预算"],
+            ["P01", True, 2023.0, 12.5],
+            ["", None, dt.date(2023, 12, 31), dt.datetime(2023, 6, 1, 8, 30)],
+            [0, False, dt.time(9, 15), "NA"]]
+    book = openpyxl.Workbook()
+    book.active.title = "项目"
+    for row in rows:
+        book.active.append(row)
+    book.create_sheet("资金")  # an empty sheet
+    book.create_sheet("绩效指标").sheet_state = "hidden"
+    book.create_sheet("绩效指标 (2)").append(["一级指标", 1])
+    book.save(tmp_path / "dept.xlsx")
+    data = (tmp_path / "dept.xlsx").read_bytes()
+
+    ours, ours_merges = _load_arrays(data, [], {})
+    frames, merges = _load_grids(data, ambiguous=[], meta={})
+    assert list(ours) == list(frames) and ours_merges == merges
+    for name, frame in frames.items():
+        if frame is None:
+            assert ours[name] is None
+            continue
+        theirs = frame.to_numpy(dtype=object)
+        assert ours[name].shape == theirs.shape
+        assert [[(type(v), v) for v in row] for row in ours[name].tolist()] == \
+               [[(type(v), v) for v in row] for row in theirs.tolist()]
+    assert ours["项目"][0, 0] == "项目编号" and ours["项目"][1, 2] == 2023 and type(ours["项目"][1, 2]) is int

@@ -120,13 +120,14 @@ _PROLOG_SKIP = re.compile(r"\s+|<\?.*?\?>|<!--.*?-->", re.S)
 
 
 _MAX_PROLOG = 2**20
+_FIRST_READ = 512  # then ``chunk`` at a time: a padded prolog still takes few passes
 
 
 def _declares_dtd(part, chunk: int = 8192) -> bool:
     """True when the XML prolog (everything before the root element) holds ``<!DOCTYPE`` or
     any other ``<!`` declaration, or is absurdly long. Reads only as far as the root element,
     so comments padding the prolog past the first kilobytes, or a UTF-16 part, cannot hide a DTD."""
-    head = part.read(chunk)
+    head = part.read(_FIRST_READ)  # a real part's prolog is one line: 8 KB need not be inflated
     if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
         encoding = "utf-16"
     elif head[:2] in (b"<\x00", b"\x00<"):

@@ -210,7 +210,7 @@ def _scan_fast(xml: bytes, percent_styles: frozenset[int], max_cells: int) -> tu
     meta = SheetMeta()
     if refs:
         letters, digits = zip(*refs)
-        meta.rows = max(map(int, digits))
+        meta.rows = max(map(int, set(digits)))  # each row's number once, not once per cell
         meta.cols = _col_index(max(set(letters), key=lambda c: (len(c), c))) + 1
     if meta.rows * meta.cols > max_cells:
         return None  # an upper bound only; the exact pass decides

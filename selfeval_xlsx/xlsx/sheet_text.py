@@ -18,6 +18,7 @@ _ATTRS = rb"""([^>"']*(?:(?:"[^"]*"|'[^']*')[^>"']*)*)"""  # unrolled: no backtr
 _ROOT = re.compile(rb"<worksheet(?=[\s>])" + _ATTRS + rb">")
 _ROW = re.compile(rb"<row(?=[\s/>])" + _ATTRS + rb">")
 _CELL = re.compile(rb"<c(?=[\s/>])" + _ATTRS + rb">")
+_PLAIN_CELL = re.compile(rb'<c r="([A-Z]{1,3})([0-9]+)"' + _ATTRS + rb">")
 # A row or cell start tag none of whose attributes is r.
 _WITHOUT_R = re.compile(rb"""<(?:row|c)(?:\s+(?!r\s*=)[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*/?>""")
 _R = re.compile(rb"""\sr\s*=\s*["']([^"']*)["']""")
@@ -99,8 +100,12 @@ class TextSheet:
                 self._edits.append((m.start(1), m.start(1), (0,), f' s="{new_style}"'.encode()))
             return
         # A new cell, after the last cell left of it (from the end, as the tree does).
+        _, tag_end, stop, _ = self._rows[number]
         previous = next((c for c in reversed(self._cells(number)) if c[0] is not None and c[0] < col), None)
-        at = previous[3] if previous is not None else self._rows[number][1]
+        at = tag_end
+        if previous is not None:
+            tag = previous[2]
+            at = tag.end() if tag.group(0).endswith(b"/>") else self._data.find(b"</c>", tag.end(), stop) + 4
         self._edits.append((at, at, (1, col), f'<c r="{ref.decode()}" s="{style(0)}"/>'.encode()))
 
     def _find(self, number: int, ref: bytes) -> re.Match | None:
@@ -113,18 +118,24 @@ class TextSheet:
             m = _CELL.match(self._data, start) if start >= 0 else None
             if m is not None and m.end() > at and _R.search(m.group(1)).group(1) == ref:
                 return m
-        return next((m for _, cell_ref, m, _ in self._cells(number) if cell_ref == ref), None)
+        found = next((m for _, cell_ref, m in self._cells(number) if cell_ref == ref), None)
+        return _CELL.match(self._data, found.start()) if found is not None else None
 
-    def _cells(self, number: int) -> list[tuple[int | None, bytes, re.Match, int]]:
-        """(col, reference, start tag, element end) of each cell of row ``number``."""
+    def _cells(self, number: int) -> list[tuple[int | None, bytes, re.Match]]:
+        """(col, reference, start tag) of each cell of row ``number``; cells written the
+        usual way (``<c r="E7"`` first) read with one pattern, any other one by one."""
         if number not in self._row_cells:
             _, tag_end, stop, _ = self._rows[number]
-            cells = self._row_cells[number] = []
-            for m in _CELL.finditer(self._data, tag_end, stop):
-                ref = _R.search(m.group(1)).group(1)
-                parsed = _CELL_REF.fullmatch(ref.replace(b"$", b""))
-                end = m.end() if m.group(1).endswith(b"/") else self._data.find(b"</c>", m.end(), stop) + 4
-                cells.append((column_index(parsed.group(1)) if parsed else None, ref, m, end))
+            plain = list(_PLAIN_CELL.finditer(self._data, tag_end, stop))
+            if len(plain) == self._data.count(b"<c", tag_end, stop):
+                cells = [(column_index(m.group(1)), m.group(1) + m.group(2), m) for m in plain]
+            else:
+                cells = []
+                for m in _CELL.finditer(self._data, tag_end, stop):
+                    ref = _R.search(m.group(1)).group(1)
+                    parsed = _CELL_REF.fullmatch(ref.replace(b"$", b""))
+                    cells.append((column_index(parsed.group(1)) if parsed else None, ref, m))
+            self._row_cells[number] = cells
         return self._row_cells[number]
 
     def unselect(self) -> None:

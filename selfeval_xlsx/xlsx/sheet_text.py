@@ -18,6 +18,9 @@ _ATTRS = rb"""([^>"']*(?:(?:"[^"]*"|'[^']*')[^>"']*)*)"""  # unrolled: no backtr
 _ROOT = re.compile(rb"<worksheet(?=[\s>])" + _ATTRS + rb">")
 _ROW = re.compile(rb"<row(?=[\s/>])" + _ATTRS + rb">")
 _CELL = re.compile(rb"<c(?=[\s/>])" + _ATTRS + rb">")
+_PLAIN_ROW = re.compile(rb'<row r="([^"]*)"' + _ATTRS + rb">")
+_NO_NUMBER = re.match(rb"(x)", b"x")  # stands for a missing r="…"
+_MARKUP = re.compile(rb"<[!?]")  # comments, CDATA, a DOCTYPE, processing instructions
 _PLAIN_CELL = re.compile(rb'<c r="([A-Z]{1,3})([0-9]+)"' + _ATTRS + rb">")
 # A row or cell start tag none of whose attributes is r.
 _WITHOUT_R = re.compile(rb"""<(?:row|c)(?:\s+(?!r\s*=)[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*/?>""")
@@ -51,23 +54,29 @@ class TextSheet:
         """The sheet, or None when it is not one this class edits (see the module)."""
         root = _ROOT.search(data)
         declared = data.startswith(b"<?xml")  # no BOM, no other encoding: plain UTF-8
-        if (root is None or f'xmlns="{MAIN}"'.encode() not in root.group(0) or b"<!" in data
-                or data.count(b"<?") != declared or _encoding(data) not in (b"utf-8", None)):
+        if (root is None or f'xmlns="{MAIN}"'.encode() not in root.group(0)
+                or _encoding(data) not in (b"utf-8", None)
+                or _MARKUP.search(data, data.find(b"?>") + 2 if declared else 0)):
             return None
-        start, end = data.find(b"<sheetData>"), data.find(b"</sheetData>")
-        if start < 0 or end < 0 or data.count(b"<sheetData") != 1 or data.count(b"</sheetData>") != 1:
+        start, end = data.find(b"<sheetData>"), data.rfind(b"</sheetData>")
+        if start < 0 or end < start or data.find(b"<sheetData", start + 1) >= 0 \
+                or data.find(b"</sheetData>", start, end) >= 0:
             return None
         start += len(b"<sheetData>")
+        # Every row and cell written as <row r="… / <c r="… (counting is cheap), or else
+        # none without its reference (which the tree works out).
+        plain = (data.count(b"<row", start, end) == data.count(b'<row r="', start, end)
+                 and data.count(b"<c", start, end) == data.count(b'<c r="', start, end))
+        if not plain and _WITHOUT_R.search(data, start, end):
+            return None
         rows: dict[int, tuple[int, int, int, bool]] = {}
         last = 0
-        if _WITHOUT_R.search(data, start, end):
-            return None  # a row or cell without its reference: the tree works them out
-        for m in _ROW.finditer(data, start, end):
-            r = _R.search(m.group(1))
-            if r is None or not r.group(1).isdigit() or int(r.group(1)) <= last:
+        for m in (_PLAIN_ROW if plain else _ROW).finditer(data, start, end):
+            r = m.group(1) if plain else (_R.search(m.group(1)) or _NO_NUMBER).group(1)
+            if not r.isdigit() or int(r) <= last:
                 return None  # out of order
-            last = int(r.group(1))
-            closing = m.group(1).endswith(b"/")
+            last = int(r)
+            closing = m.group(0).endswith(b"/>")
             stop = m.end() if closing else data.find(b"</row>", m.end(), end) + len(b"</row>")
             if stop < m.end():
                 return None

@@ -1,6 +1,7 @@
 """Timing a command and the peak memory of its whole process tree (main process + workers)."""
 from __future__ import annotations
 
+import resource
 import subprocess
 import tempfile
 import time
@@ -26,3 +27,11 @@ def timed_run(command: list[str], cwd: Path | None = None, env: dict | None = No
         elapsed = time.perf_counter() - start
         err.seek(0)
         return proc.returncode, elapsed, peak / 2**20, err.read().decode("utf-8", "replace")
+
+
+def cpu_seconds(children_only: bool = False) -> float:
+    """User + system CPU seconds used so far by this process (unless ``children_only``) and by
+    its children that have ended and been waited for, grandchildren included. Differences
+    of two readings are steadier than wall time on a shared machine."""
+    who = [resource.RUSAGE_CHILDREN] if children_only else [resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN]
+    return sum(u.ru_utime + u.ru_stime for u in map(resource.getrusage, who))

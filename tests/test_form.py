@@ -20,7 +20,7 @@ FORM_SHEETS = [schema.GUIDE_SHEET, *(s.name for s in schema.SHEETS)]
 
 
 def _load_examples_module():
-    spec = importlib.util.spec_from_file_location("make_examples", EXAMPLES / "make_examples.py")
+    spec = importlib.util.spec_from_file_location("make_examples", ROOT / "workbook_templates" / "make_examples.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

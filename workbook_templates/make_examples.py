@@ -1,6 +1,6 @@
 """Regenerate the blank form and the worked examples (run from the repository root):
 
-    python workbook_templates/examples/make_examples.py
+    python workbook_templates/make_examples.py
 
 Writes the blank form ``selfeval_xlsx/data/selfeval_template.xlsx`` (package data) and, next to this script,
 ``seed_党建工作经费_2022.xlsx`` (the seed report's project), ``某区教育局_2023.xlsx`` (six
@@ -15,8 +15,8 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
+ROOT = Path(__file__).resolve().parent.parent
+HERE = ROOT / "workbook_templates" / "examples"
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 

@@ -2,7 +2,7 @@
 tab unselected, without parsing the department's sheet into a tree and writing it back (that
 cost more than the rest of a copy). :meth:`TextSheet.open` takes only what it can edit
 safely — a ``<worksheet>`` in the default main namespace whose rows and cells all carry
-their references, rows in order, no comments, CDATA or processing instructions — and answers
+their references, rows in order, no comments, CDATA or processing instructions, UTF-8 — and answers
 None for anything else, which :mod:`.edit` then edits as a tree. Both give the same workbook.
 """
 from __future__ import annotations
@@ -19,7 +19,6 @@ _ROOT = re.compile(rb"<worksheet(?=[\s>])" + _ATTRS + rb">")
 _ROW = re.compile(rb"<row(?=[\s/>])" + _ATTRS + rb">")
 _CELL = re.compile(rb"<c(?=[\s/>])" + _ATTRS + rb">")
 _PLAIN_ROW = re.compile(rb'<row r="([^"]*)"' + _ATTRS + rb">")
-_NO_NUMBER = re.match(rb"(x)", b"x")  # stands for a missing r="…"
 _MARKUP = re.compile(rb"<[!?]")  # comments, CDATA, a DOCTYPE, processing instructions
 _PLAIN_CELL = re.compile(rb'<c r="([A-Z]{1,3})([0-9]+)"' + _ATTRS + rb">")
 # A row or cell start tag none of whose attributes is r.
@@ -72,7 +71,8 @@ class TextSheet:
         rows: dict[int, tuple[int, int, int, bool]] = {}
         last = 0
         for m in (_PLAIN_ROW if plain else _ROW).finditer(data, start, end):
-            r = m.group(1) if plain else (_R.search(m.group(1)) or _NO_NUMBER).group(1)
+            found = None if plain else _R.search(m.group(1))
+            r = m.group(1) if plain else found.group(1) if found else b""
             if not r.isdigit() or int(r) <= last:
                 return None  # out of order
             last = int(r)

@@ -53,10 +53,21 @@ def atomic_path(dst: str | os.PathLike):
 
 
 def atomic_write_bytes(dst: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``dst`` atomically and return the path."""
-    with atomic_path(dst) as tmp:
-        tmp.write_bytes(data)
-    return Path(dst)
+    """Write ``data`` to ``dst`` atomically and return the path (as :func:`atomic_path`, with
+    the temporary file written through the descriptor that created it: one open, not two,
+    for each of a batch's thousand reports)."""
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.parent / f"{TEMP_PREFIX}{_TAG}-{next(_COUNTER)}{dst.suffix}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with open(fd, "wb", closefd=True) as stream:
+            stream.write(data)
+        os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return dst
 
 
 def describe_os_error(exc: OSError) -> str:

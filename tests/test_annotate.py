@@ -290,3 +290,77 @@ def test_marks_join_a_sheet_that_already_has_comments(tmp_path, src):
         assert len(ids) == len(set(ids))
         shapes += len(ids)
     assert shapes == 6  # 2 of the department's comments + 4 of ours
+
+
+def _edited_sheet(path, sheet_part, edit_xml):
+    """Rewrite one worksheet part of the .xlsx at ``path`` with ``edit_xml(bytes) -> bytes``."""
+    with zipfile.ZipFile(path) as zf:
+        parts = [(info, zf.read(info)) for info in zf.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for info, data in parts:
+            zf.writestr(info, edit_xml(data) if info.filename == sheet_part else data)
+    return path
+
+
+def _copy_as_read(path):
+    """What the copy shows, sheet by sheet: values, fills, comments, selected tabs."""
+    wb = openpyxl.load_workbook(path)
+    return [(ws.title, ws.sheet_view.tabSelected,
+             [(c.coordinate, c.value, c.fill.fgColor.rgb if c.fill.fill_type == "solid" else None,
+               c.comment.text if c.comment else None, c.number_format, c.font.b)
+              for row in ws.iter_rows() for c in row])
+            for ws in wb.worksheets]
+
+
+@pytest.mark.parametrize("variant", ["plain", "empty row", "no refs", "table after", "no declaration"])
+def test_text_edited_sheets_match_the_tree_edit(tmp_path, monkeypatch, variant):
+    """Marked sheets are edited as text when plainly written; the copy is the one the tree
+    edit gives: marks on existing cells, on cells and rows the sheet lacks (between, before,
+    after the department's), on a merged range, in an empty ``<row/>``; a sheet without cell
+    references (edited as a tree) and one with a table (``<legacyDrawing>`` before it)."""
+    from selfeval_xlsx.xlsx import edit
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "表"
+    for r in (1, 2, 4, 6):
+        for c in (2, 3, 5):
+            ws.cell(r, c, f"{r}-{c}").font = openpyxl.styles.Font(bold=c == 3)
+    ws.merge_cells("B6:C7")
+    other = wb.create_sheet("其他")
+    other["A1"] = "x"
+    other.sheet_view.tabSelected = True
+    if variant == "table after":
+        from openpyxl.worksheet.table import Table
+
+        ws["B1"], ws["C1"], ws["E1"] = "甲", "乙", "丙"
+        ws.add_table(Table(displayName="T1", ref="B1:C2"))
+    src = tmp_path / "src.xlsx"
+    wb.save(src)
+    edits = {"empty row": lambda x: x.replace(b"</sheetData>", b'<row r="9" spans="1:3"/></sheetData>'),
+             "no refs": lambda x: re.sub(rb' r="[A-Z]+\d+"', b"", x, count=2),
+             "no declaration": lambda x: re.sub(rb"^<\?xml[^>]*\?>\s*", b"", x)}
+    if variant in edits:
+        _edited_sheet(src, "xl/worksheets/sheet1.xml", edits[variant])
+    with zipfile.ZipFile(src) as zf:
+        assert (edit.TextSheet.open(zf.read("xl/worksheets/sheet1.xml")) is None) == (variant == "no refs")
+    cells = [(0, 1), (0, 3), (0, 0), (0, 6), (2, 2), (1, 3), (6, 2), (5, 2), (8, 1), (8, 0), (9, 4), (0, 4)]
+    marks = [edit.Mark("表", r, c, RED if k % 3 else YELLOW, f"问题{k}", k % 3) for k, (r, c) in enumerate(cells)]
+    marks.append(edit.Mark("表", 0, 1, YELLOW, "同一单元格的第二条", 0))
+    sheet = edit.NewSheet("自评结果", [(0, 0, "标题", "title")], {"title": edit.Style(bold=True)})
+    text = tmp_path / "text.xlsx"
+    text.write_bytes(edit.annotate(src.read_bytes(), sheet, marks, "selfeval"))
+    monkeypatch.setattr(edit.TextSheet, "open", classmethod(lambda cls, data: None))
+    tree = tmp_path / "tree.xlsx"
+    tree.write_bytes(edit.annotate(src.read_bytes(), sheet, marks, "selfeval"))
+    assert _copy_as_read(text) == _copy_as_read(tree)
+    shown = dict((t, (sel, cells)) for t, sel, cells in _copy_as_read(text))
+    assert [c for c in shown["表"][1] if c[0] == "B6"][0][2] == "FF" + RED  # the merged range's anchor
+    assert not shown["其他"][0]
+    from lxml import etree
+
+    with zipfile.ZipFile(text) as zf:
+        children = [etree.QName(c).localname for c in etree.fromstring(zf.read("xl/worksheets/sheet1.xml"))]
+    assert "legacyDrawing" in children
+    if variant == "table after":
+        assert children.index("legacyDrawing") < children.index("tableParts")

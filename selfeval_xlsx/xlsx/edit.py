@@ -12,6 +12,7 @@ import io
 import posixpath
 import re
 import zipfile
+import zlib
 from copy import deepcopy
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -23,6 +24,7 @@ from .. import _zip
 from ..present import clean_text
 from .parts import (CT, MAIN, PKG_REL, REL, STRICT_MAIN, column_letter, parse_ref as _parse_ref, resolve,
                     to_transitional)
+from .sheet_text import TextSheet
 T_SHEET = f"{REL}/worksheet"
 T_COMMENTS = f"{REL}/comments"
 T_VML = f"{REL}/vmlDrawing"
@@ -104,8 +106,22 @@ class _Parts:
         if name not in self._read:
             if name not in self.stored:
                 raise KeyError(name)
-            self._read[name] = self._zip.read(name)
+            self._read[name] = self._inflate(name)
         return self._read[name]
+
+    def _inflate(self, name: str) -> bytes:
+        """The part's bytes: inflated here from the stored entry (several times cheaper than
+        ``ZipFile.read`` for the small parts of a workbook), checked against its CRC as
+        ``zipfile`` does; anything unusual goes through ``zipfile``."""
+        entry = _zip.stored_entry(self.data, self.stored[name])
+        if entry is not None:
+            try:
+                raw = entry.data if entry.method == _zip.STORED else zlib.decompress(entry.data, -15)
+            except zlib.error:
+                raw = None
+            if raw is not None and len(raw) == entry.size and zlib.crc32(raw) == entry.crc:
+                return raw
+        return self._zip.read(name)
 
     def __setitem__(self, name: str, data: bytes) -> None:
         self.changed[name] = data
@@ -405,10 +421,16 @@ def _remove_macros(pkg: _Package, drop: set[str]) -> None:
 
 
 class _Sheet:
-    """A department sheet being marked: its rows and cells, found or created in order."""
+    """A department sheet being marked: its rows and cells, found or created in order. A
+    plainly written sheet is edited as text (:class:`~.sheet_text.TextSheet`, ``text``),
+    any other as a tree; both give the same workbook. :meth:`save` puts the edits back."""
 
     def __init__(self, pkg: _Package, part: str):
         self.pkg, self.part = pkg, part
+        self.text = TextSheet.open(pkg.parts[part]) if part not in pkg.xml else None
+        if self.text is not None:
+            self.has_cells, self.merged = True, self.text.merged
+            return
         self.root = pkg.tree(part)
         self.data = self.root.find(f"{{{MAIN}}}sheetData")
         self.rows = self._number_cells() if self.data is not None else {}
@@ -417,6 +439,28 @@ class _Sheet:
             a, _, b = m.get("ref", "").partition(":")
             if b:
                 self.merged.append((_parse_ref(a), _parse_ref(b)))
+        self.has_cells = self.data is not None  # a chart sheet has none
+
+    def fill(self, row: int, col: int, rgb: str, styles: _Styles) -> None:
+        """Fill the cell at 0-based (row, col) with ``rgb``, keeping the rest of its format."""
+        if self.text is not None:
+            self.text.fill(row, col, lambda base: styles.with_fill(base, rgb))
+            return
+        cell = self.cell(row, col)
+        cell.set("s", str(styles.with_fill(int(cell.get("s", "0")), rgb)))
+
+    def unselect(self) -> None:
+        """Not a selected tab: Excel would open the department's sheets grouped with ours."""
+        if self.text is not None:
+            self.text.unselect()
+            return
+        for view in self.root.iterfind(f"{{{MAIN}}}sheetViews/{{{MAIN}}}sheetView"):
+            view.attrib.pop("tabSelected", None)
+
+    def save(self) -> None:
+        """Put a text-edited sheet's edits into the package (a tree is written with it)."""
+        if self.text is not None and (data := self.text.data()) is not None:
+            self.pkg.parts[self.part] = data
 
     def _number_cells(self) -> dict[int, etree._Element]:
         """Row number -> row, after giving every row and cell its ``r`` reference. Both may
@@ -534,6 +578,9 @@ class _Sheet:
         if not any(d.get("Extension", "").lower() == "vml" for d in types):
             etree.SubElement(types, f"{{{CT}}}Default", Extension="vml", ContentType=CT_VML)
         rid = self.pkg.add_rel(self.part, T_VML, "/" + part)
+        if self.text is not None:
+            self.text.add_legacy_drawing(rid)
+            return part
         legacy = etree.Element(f"{{{MAIN}}}legacyDrawing", nsmap={"r": REL})
         legacy.set(f"{{{REL}}}id", rid)
         after = next((c for c in self.root if c.tag in _AFTER_LEGACY), None)
@@ -605,8 +652,10 @@ def annotate(data: bytes, sheet: NewSheet, marks: list[Mark], author: str) -> by
     _insert_first(pkg, sheet, styles, drop)
     for name, part in sheet_parts.items():  # otherwise Excel opens with the department's sheets grouped with ours
         if name != sheet.name and part in pkg.parts and (name in opened or b'tabSelected="1"' in pkg.parts[part]):
-            for view in pkg.tree(part).iterfind(f"{{{MAIN}}}sheetViews/{{{MAIN}}}sheetView"):
-                view.attrib.pop("tabSelected", None)
+            target = opened.get(name) or opened.setdefault(name, _Sheet(pkg, part))
+            target.unselect()
+    for target in opened.values():
+        target.save()
     return pkg.to_bytes(drop)
 
 
@@ -633,7 +682,7 @@ def _apply_marks(pkg: _Package, sheet_parts: dict[str, str], styles: _Styles, ma
         if part is None or part not in pkg.parts:
             continue
         target = opened.get(mark.sheet) or opened.setdefault(mark.sheet, _Sheet(pkg, part))
-        if target.data is None:  # a chart sheet has no cells
+        if not target.has_cells:  # a chart sheet
             continue
         row, col = target.anchor(mark.row, mark.col)
         key = (mark.sheet, row, col)
@@ -642,8 +691,7 @@ def _apply_marks(pkg: _Package, sheet_parts: dict[str, str], styles: _Styles, ma
         notes = notes_by_sheet.setdefault(mark.sheet, {})
         notes[(row, col)] = f"{notes[(row, col)]}\n{mark.note}" if (row, col) in notes else mark.note
     for (name, row, col), mark in fills.items():
-        cell = opened[name].cell(row, col)
-        cell.set("s", str(styles.with_fill(int(cell.get("s", "0")), mark.fill)))
+        opened[name].fill(row, col, mark.fill, styles)
     for k, (name, notes) in enumerate(sorted(notes_by_sheet.items())):
         opened[name].add_comments(notes, author, 90 + k)
     return opened

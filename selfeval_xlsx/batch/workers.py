@@ -8,7 +8,6 @@ up. Only what makes the whole run impossible is raised: no usable cluster
 """
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures as cf
 import logging
 import math
@@ -197,6 +196,8 @@ class ClusterWorkers:
         except ValueError as exc:
             self.quiet.restore()
             raise ClusterError(f"调度器地址 {address} 无法识别（{exc}）。地址应形如 tcp://10.0.0.5:8786。") from None
+        import asyncio  # here, not at the top: ~20 ms a local run need not pay before its helpers start
+
         try:
             # A bare connection first: a Client that fails half-built prints a traceback when it
             # is collected, and a scheduler that cannot even be reached needs no Client.
@@ -370,6 +371,8 @@ def _check_address(address: str) -> None:
 
 
 def _connect_failed(address: str, timeout: float, exc: Exception) -> str:
+    import asyncio
+
     detail = f"{type(exc).__name__}: {exc}".strip()[:200]
     if isinstance(exc, (OSError, asyncio.TimeoutError)):
         return (f"无法连接 dask 调度器 {address}（{timeout:g} 秒内无响应：{detail}）。请确认调度器已启动、地址和端口正确，"

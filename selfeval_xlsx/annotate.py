@@ -100,7 +100,7 @@ def _plan(results: Sequence[ProjectResult], issues: Sequence[Issue], sheet_names
     the problem list (in the department's sheet order, each cell linked to the marked cell)."""
     fills = {**{g: c.fill for g, c in grade_colours(grades).items()}, **{s: c.fill for s, c in STATUS_COLOURS.items()}}
     sheet = edit.NewSheet(RESULT_SHEET, [], {**_STYLES, **{f"fill:{rgb}": Style(border=True, fill=rgb)
-                                                          for rgb in set(fills.values())}})
+                                                          for rgb in sorted(set(fills.values()))}})
     sheet.cells.append((0, 0, "项目支出绩效自评结果", "title"))
     sheet.cells.append((1, 0, _headline(results, issues), "note"))
     level1 = level1_columns(k for r in results for k in r.subtotals)

@@ -167,7 +167,7 @@ class time_limit:
 
 
 def _read_check_score(ref: InputRef, rules: Rules, limits: Limits, approved: Approved | None) -> Analysis:
-    from .reader import read_workbook  # pandas: imported by the work that reads, not by every user
+    from .reader import read_workbook  # calamine and numpy: imported by the work that reads, not by every user
     from .xlsx.meta import saved_time
 
     with time_limit(limits.seconds):

@@ -260,6 +260,7 @@ def test_pdfs_read_as_a_reviewer_wants(pdfs):
         total_page = next(p for p in pages[pid] if "等级：" in p)  # the 总分 row
         assert nospace(result.indicators[-1].indicator.target) in nospace(total_page), pid  # 总分 not alone
     assert "执行数超出全年预算数16.80万元" in nospace("".join(pages["JY2023-02"]))
+    assert "≤2023-08-31" in "".join(pages["JY2023-02"]).replace("\u2011", "-")  # a dated target on one line
     assert "77.29×100÷（100－5）＝81.36" in nospace("".join(pages["JY2023-03"]))
     seed = nospace("".join(pages["001"]))
     assert "党建工作经费2022年度预算安排100万元，其中当年财政拨款100万元，执行数100万元，完成预算的100%。" in seed

@@ -47,7 +47,7 @@ TABLE_PT = 9
 # Cell boundaries (mm from the left) shared by every block of the one 附表 table; each cell
 # spans from one boundary to another. Indicator block: 标签 | 一级 | 二级 | 三级 | 年度指标值 |
 # 实际完成值 | 分值 | 得分 | 偏差原因; the funding block lines up with it where it can.
-EDGES_MM = (0, 10, 28, 46, 70, 90, 110, 119, 131, 150, 170)
+EDGES_MM = (0, 10, 28, 46, 70, 94, 114, 123, 134, 152, 170)
 assert EDGES_MM[-1] == TABLE_WIDTH_MM
 
 _KEEP_STYLES = {"Normal", "DefaultParagraphFont", "TableNormal", "NoList", "Footer", "Header", "Title",
@@ -275,7 +275,7 @@ def _self_evaluation_table() -> str:
         _row([_cell("绩效\n指标", 0, 1, head=True, vmerge="restart", keep=_KEEP_NEXT),
               *(_cell(h, i, i + 1, head=True, keep=_KEEP_NEXT) for i, h in enumerate(
                   ("一级指标", "二级指标", "三级指标", "年度指标值", "实际完成值", "分值", "得分"), start=1)),
-              _cell("偏差原因分析及改进措施", 8, 10, head=True, keep=_KEEP_NEXT)]),
+              _cell("偏差原因分析\n及改进措施", 8, 10, head=True, keep=_KEEP_NEXT)]),
         _tag_row("{%tr for row in table.indicators %}"),
         _row([_cell("", 0, 1, vmerge="continue", keep=keep_last),
               _cell("{{ row.level1 }}", 1, 2, vmerge="{{ row.level1_merge }}", keep=keep_last),

@@ -34,22 +34,30 @@ def safe_filename(text: str, max_len: int = 120, max_bytes: int = 200) -> str:
 
 
 @contextmanager
-def atomic_path(dst: str | os.PathLike):
-    """Yield a temporary path beside ``dst``; on success it is renamed over ``dst``, on error
-    it is removed, so a reader never sees a half-written file."""
-    dst = Path(dst)
+def _replacing(dst: Path):
+    """Yield a temporary file beside ``dst`` as (path, open descriptor); on success it is
+    renamed over ``dst``, on error removed. The caller closes the descriptor."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     # A name unique to this host, process and call, created exclusively: cheaper than
     # mkstemp's random names (measurable at a thousand reports). The host and a random token
     # keep two machines (or two containers that both run as PID 6) apart on a shared disk.
     tmp = dst.parent / f"{TEMP_PREFIX}{_TAG}-{next(_COUNTER)}{dst.suffix}"
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
-        yield tmp
+        yield tmp, fd
         os.replace(tmp, dst)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def atomic_path(dst: str | os.PathLike):
+    """Yield a temporary path beside ``dst``; on success it is renamed over ``dst``, on error
+    it is removed, so a reader never sees a half-written file."""
+    with _replacing(Path(dst)) as (tmp, fd):
+        os.close(fd)
+        yield tmp
 
 
 def atomic_write_bytes(dst: str | os.PathLike, data: bytes) -> Path:
@@ -57,16 +65,8 @@ def atomic_write_bytes(dst: str | os.PathLike, data: bytes) -> Path:
     the temporary file written through the descriptor that created it: one open, not two,
     for each of a batch's thousand reports)."""
     dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.parent / f"{TEMP_PREFIX}{_TAG}-{next(_COUNTER)}{dst.suffix}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with open(fd, "wb", closefd=True) as stream:
-            stream.write(data)
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with _replacing(dst) as (_, fd), open(fd, "wb") as stream:
+        stream.write(data)
     return dst
 
 
@@ -135,6 +135,14 @@ def describe_write_failure(exc: OSError) -> str:
     system's words after it: the analyst fixes the folder, so the exact cause helps."""
     reason = _WRITE_FAILURES.get(exc.errno, "无法读写")
     return f"{reason}（{exc.strerror or exc}）" if exc.strerror else reason
+
+
+def raise_write_failure(exc: BaseException, path: str | os.PathLike | None = None) -> None:
+    """Raise the :func:`output_error` that stops the run when ``exc`` is a write the output
+    folder refused (:func:`write_failure`); return for anything else."""
+    failure = write_failure(exc)
+    if failure is not None:
+        raise output_error(failure, path) from None
 
 
 def output_error(exc: OSError, path: str | os.PathLike | None = None) -> OutputError:

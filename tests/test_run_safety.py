@@ -313,3 +313,21 @@ def test_each_job_carries_only_its_own_report_names(tmp_path, monkeypatch, make_
     published = [job for job in jobs if job[0].__name__ == "publish"]
     assert [(job[1].name, job[5]) for job in published] == [
         (f"d{i}.xlsx", {f"P{i}": f"P{i}_社区党建经费.docx"}) for i in range(3)]
+
+
+def test_an_input_that_cannot_be_read_again_costs_its_copy_not_the_run(tmp_path, monkeypatch, examples_out):
+    from selfeval_xlsx.intake import InputRef
+
+    real = InputRef.read
+
+    def read(self, *args, **kwargs):  # refused when read again for the department copy, as after a permission change
+        if sys._getframe(1).f_code.co_name == "_department_copy" and self.name == "某区教育局_2023.xlsx":
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), self.name)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(InputRef, "read", read)  # the forked helpers inherit it
+    refs, skipped = collect([EXAMPLES])
+    result = run(refs, RunOptions(output=tmp_path / "out", workers=2), skipped=skipped)
+    assert [(i.file, i.code) for i in result.issues if i.code == "copy-failed"] == [("某区教育局_2023.xlsx", "copy-failed")]
+    assert sorted(p.name for p in (tmp_path / "out" / "reports").iterdir()) == examples_out["reports"]
+    assert "某区教育局_2023.xlsx" not in {p.name for p in (tmp_path / "out" / "workbooks").iterdir()}

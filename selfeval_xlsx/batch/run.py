@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from .._io import atomic_write_bytes, output_error, safe_filename, write_failure
+from .._io import atomic_write_bytes, raise_write_failure, safe_filename
 from ..errors import SelfevalError
 from ..guard import Limits
 from ..intake import InputRef, Skipped
@@ -64,8 +64,7 @@ def _analyse_and_cache(ref: InputRef, rules: Rules, limits: Limits, cache: Path,
     try:
         save_analysis(cache, analysis)
     except OSError as exc:
-        if write_failure(exc):
-            raise output_error(write_failure(exc), cache) from None
+        raise_write_failure(exc, cache)
         raise
     return slim(analysis)
 
@@ -124,29 +123,23 @@ def publish(ref: InputRef, cache: Path, notes: tuple[Note, ...], copy_name: str,
     try:
         return _publish(ref, cache, notes, copy_name, report_names, output, template, reports, grades, generated)
     except OSError as exc:
-        if write_failure(exc):
-            raise output_error(write_failure(exc)) from None
+        raise_write_failure(exc)
         raise
 
 
 def _publish(ref, cache, notes, copy_name, report_names, output, template, reports, grades, generated):
-    from ..annotate import annotate_workbook
-
     analysis = load_analysis(cache, ref)
     if analysis is None:
         return [], [issue(Code.CACHE_MISSING, "中间结果文件缺失，本文件的副本和报告未生成；请重新运行。", file=ref.name)]
     analysis = apply(analysis, notes)
     written, problems = [], []
     if not analysis.unreadable:  # a refused file is never opened again
-        try:
-            annotate_workbook(ref.read(), output / "workbooks" / copy_name, analysis.results, analysis.all_issues,
-                              grades=grades)
+        path = output / "workbooks" / copy_name
+        problem = _department_copy(ref, analysis, path, grades)
+        if problem is None:
             written.append(f"workbooks/{copy_name}")
-        except Exception as exc:  # noqa: BLE001 - the department copy is best effort per file
-            if write_failure(exc):
-                raise output_error(write_failure(exc), output / "workbooks" / copy_name) from None
-            problems.append(issue(Code.COPY_FAILED, "无法生成带自评结果的工作簿副本，其余结果不受影响。",
-                                  file=ref.name, value=f"{type(exc).__name__}: {exc}"[:300]))
+        else:
+            problems.append(problem)
     if reports:
         for result in analysis.results:
             if result.total is None:
@@ -156,11 +149,30 @@ def _publish(ref, cache, notes, copy_name, report_names, output, template, repor
                                                 generated=generated)
                 written.append(f"reports/{path.name}")
             except Exception as exc:  # noqa: BLE001 - a template error stops one report only
-                if write_failure(exc):
-                    raise output_error(write_failure(exc), output / "reports") from None
+                raise_write_failure(exc, output / "reports")
                 problems.append(issue(Code.REPORT_FAILED, f"项目「{result.project.project_id}」的报告生成失败：{exc}",
                                       file=ref.name, project_id=result.project.project_id))
     return written, problems
+
+
+def _department_copy(ref, analysis, path: Path, grades) -> Issue | None:
+    """Write the marked copy of ``ref`` to ``path``; the problem that cost it, if any (the
+    copy is best effort per file). Only a write the output folder refused stops the run: an
+    input that cannot be read again costs its copy."""
+    from ..annotate import annotate_workbook
+
+    try:
+        data = ref.read()
+    except Exception as exc:  # noqa: BLE001 - see above
+        return issue(Code.COPY_FAILED, "无法再次读取该文件，带自评结果的工作簿副本未生成，其余结果不受影响。",
+                     file=ref.name, value=f"{type(exc).__name__}: {exc}"[:300])
+    try:
+        annotate_workbook(data, path, analysis.results, analysis.all_issues, grades=grades)
+    except Exception as exc:  # noqa: BLE001 - see above
+        raise_write_failure(exc, path)
+        return issue(Code.COPY_FAILED, "无法生成带自评结果的工作簿副本，其余结果不受影响。",
+                     file=ref.name, value=f"{type(exc).__name__}: {exc}"[:300])
+    return None
 
 
 class _CacheGone(Exception):
@@ -190,8 +202,7 @@ def _summary_job(sources: list[tuple[InputRef, Path]], notes: Notes, issues: lis
     except _CacheGone:
         return None
     except Exception as exc:
-        if write_failure(exc):
-            raise output_error(write_failure(exc), path) from None
+        raise_write_failure(exc, path)
         raise
 
 
@@ -461,8 +472,7 @@ def _reply_job(write, path: Path, reply, with_reports: bool) -> Path:
     try:
         return write(path, reply, with_reports)
     except OSError as exc:
-        if write_failure(exc):
-            raise output_error(write_failure(exc), path) from None
+        raise_write_failure(exc, path)
         raise
 
 

@@ -89,7 +89,7 @@ def check_submission(submission: Submission, rules: Rules) -> list[Issue]:
         _required(found, row)
         if row.project_id and not isinstance(row, Project):
             found.add(Code.UNKNOWN_PROJECT,
-                      f"{row.sheet}!{a1(row.row, row.cols['project_id'])} 的项目编号「{row.project_id}」在「项目信息」中"
+                      f"{_cell(row, 'project_id')} 的项目编号「{row.project_id}」在「项目信息」中"
                       "不存在，请核对编号或在「项目信息」中补充该项目。", row, "project_id", row.project_id)
     for project in submission.projects:
         for row in (*project.funding, *project.spending, *project.indicators):
@@ -138,11 +138,10 @@ def _vocabulary(found: _Found, record: Row) -> None:
                       f"「{level1}」（应为{'、'.join(schema.LEVEL2_BY_LEVEL1[level1])}之一）。",
                       record, "level2", level2)
         if normalize_nature(record.nature) not in ("", *NATURES):
-            found.add(Code.BAD_NATURE, f"{record.sheet}!{a1(record.row, record.cols.get('nature'))}「{record.level3}」的"
+            found.add(Code.BAD_NATURE, f"{_cell(record, 'nature')}「{record.level3}」的"
                       f"指标性质「{record.nature}」无法识别，应为{'、'.join(NATURES)}之一或留空，已按年度指标值判断。",
                       record, "nature", record.nature)
-        if record.weight is None and "weight" in record.cols \
-                and (record.sheet, record.row, record.cols["weight"]) not in found.reported:
+        if record.weight is None and "weight" in record.cols and not found.seen(record, "weight"):
             found.add(Code.MISSING_WEIGHT, f"「{record.level3}」未填写分值", record, "weight")
         elif record.weight is not None and record.weight < 0:
             found.add(Code.BAD_WEIGHT, f"「{record.level3}」分值 {_fmt(record.weight)} 为负数", record, "weight",
@@ -221,7 +220,7 @@ def _narratives(found: _Found, project: Project, rules: Rules) -> None:
         if field not in project.cols:
             absent.append(header)
             continue
-        found.add(code, f"项目「{project.project_id}」的「{header}」（{project.sheet}!{a1(project.row, project.cols[field])}）"
+        found.add(code, f"项目「{project.project_id}」的「{header}」（{_cell(project, field)}）"
                   f"未填写，自评报告中该部分{consequence}", project, field)
     if absent and project.layout == Layout.NATIONAL:  # the form has no place for them
         found.add(code, f"「{project.sheet}」是国家表式的自评表，没有" + "、".join(f"「{h}」" for h in absent)

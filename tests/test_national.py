@@ -257,6 +257,13 @@ def test_the_form_has_no_report_sections(form_book, national):
     assert (p.problems, p.improvements) == ("培训形式单一", "丰富培训形式")
 
 
+def test_an_empty_goal_is_named_at_its_own_cell(form_book, national):
+    national[12][1] = None  # 预期目标 (B13), below its label, not on the 项目名称 row
+    analysis = analyse(form_book(national))
+    [note] = [i for i in analysis.all_issues if i.code == "missing-narrative" and i.cell == "B13"]
+    assert "（附件1!B13）" in note.message
+
+
 def test_a_bad_cell_blocks_only_its_own_form(form_book, national):
     other = copy.deepcopy(NATIONAL)
     other[4][2] = "社区服务经费"

@@ -40,6 +40,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from functools import cached_property
 from typing import Iterable, Protocol
 
 from . import schema
@@ -184,6 +185,18 @@ class _Sheet:
 
     def raw(self, r: int, c: int):
         return self.cells.values[r, c]
+
+    @cached_property
+    def merge_tops(self) -> dict[tuple[int, int], int]:
+        """(row, col) of every merged cell but the first of its range -> the range's first row;
+        once per sheet, not per form (a sheet may hold many stacked forms)."""
+        top = {}
+        for (r0, c0), (r1, c1) in self.cells.merges:
+            for r in range(r0, r1 + 1):
+                for c in range(c0, c1 + 1):
+                    if (r, c) != (r0, c0):
+                        top[(r, c)] = r0
+        return top
 
     def find(self, rows: range, wanted) -> tuple[int, int] | None:
         """First (row, col) in ``rows`` whose label satisfies ``wanted``."""
@@ -527,7 +540,7 @@ class _FormReader:
             self.form.problem(Code.NO_INDICATORS, f"{self.form.cell(hr, min(cols.values()))}「绩效指标」栏的表头缺少"
                               f"「{'」「'.join(missing)}」列，无法评分。", hr, min(cols.values()))
             return []
-        runs = _Runs(self.cells.merges)
+        runs = _Runs(self.sheet.merge_tops)
         out = []
         for r in range(hr + 1, self._indicators_end()):
             if self._total_row(r):
@@ -628,13 +641,8 @@ class _Runs:
     """一级/二级 over runs of rows: a merged cell's value and its first cell, or, for a blank
     cell left below a value (a pasted form loses its merges), the value above it."""
 
-    def __init__(self, merges: list):
-        self.top = {}
-        for (r0, c0), (r1, c1) in merges:
-            for r in range(r0, r1 + 1):
-                for c in range(c0, c1 + 1):
-                    if (r, c) != (r0, c0):
-                        self.top[(r, c)] = r0
+    def __init__(self, top: dict[tuple[int, int], int]):
+        self.top = top  # the sheet's merge_tops
         self.last: dict[str, tuple[str, int]] = {}
         self.carried: dict[str, bool] = {}
 
@@ -661,9 +669,8 @@ def _iso_date(text: str) -> str:
 
 # --- a sheet, a workbook -------------------------------------------------------------------------
 
-def _forms(file: str, sheet: _Sheet) -> list[_Form]:
-    """The forms of a sheet, cut at their titles."""
-    titles = _titles(sheet.cells.values)
+def _forms(file: str, sheet: _Sheet, titles: list[tuple[int, int]]) -> list[_Form]:
+    """The forms of a sheet, cut at their ``titles`` (:func:`_titles`)."""
     starts = []
     for i, (tr, _) in enumerate(titles):
         r = tr
@@ -688,11 +695,12 @@ class SheetResult:
 
 def read_sheet(file: str, cells: Cells) -> SheetResult:
     """Every national form of one sheet as Projects (with their rows) and the problems met."""
-    if not _titles(cells.values):
+    titles = _titles(cells.values)
+    if not titles:
         return SheetResult([], [])
     sheet = _Sheet.of(cells)
     projects, issues, missing = [], [], []
-    for form in _forms(file, sheet):
+    for form in _forms(file, sheet, titles):
         lacks = form.missing_labels()
         if lacks:
             missing = missing or lacks

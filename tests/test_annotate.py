@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import shutil
 import subprocess
@@ -364,3 +365,23 @@ def test_text_edited_sheets_match_the_tree_edit(tmp_path, monkeypatch, variant):
     assert "legacyDrawing" in children
     if variant == "table after":
         assert children.index("legacyDrawing") < children.index("tableParts")
+
+
+def test_a_sheet_only_unselected_is_left_as_written(tmp_path):
+    """A selected sheet without marks loses only its tabSelected, even when written without
+    cell references (the tree edit): no reference is added to its cells."""
+    from selfeval_xlsx.xlsx import edit
+
+    wb = openpyxl.Workbook()
+    wb.active.title = "表"
+    other = wb.create_sheet("其他")
+    other["A1"], other["B1"] = "x", "y"
+    other.sheet_view.tabSelected = True
+    wb.save(tmp_path / "src.xlsx")
+    src = _edited_sheet(tmp_path / "src.xlsx", "xl/worksheets/sheet2.xml", lambda x: re.sub(rb' r="[A-Z]+\d+"', b"", x))
+    sheet = edit.NewSheet("自评结果", [(0, 0, "标题", "title")], {"title": edit.Style(bold=True)})
+    copy = edit.annotate(src.read_bytes(), sheet, [edit.Mark("表", 0, 0, RED, "问题", 1)], "selfeval")
+    with zipfile.ZipFile(src) as before, zipfile.ZipFile(io.BytesIO(copy)) as after:
+        old, new = before.read("xl/worksheets/sheet2.xml"), after.read("xl/worksheets/sheet2.xml")
+    assert b'tabSelected="1"' in old and b"tabSelected" not in new
+    assert re.findall(rb"<c [^>]*>", new) == re.findall(rb"<c [^>]*>", old)  # no r="A1" added

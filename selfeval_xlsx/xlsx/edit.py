@@ -15,6 +15,7 @@ import zipfile
 import zlib
 from copy import deepcopy
 from dataclasses import dataclass, field
+from functools import cached_property
 from operator import itemgetter
 
 from lxml import etree
@@ -23,7 +24,7 @@ from .. import _zip
 from ..present import clean_text
 from .parts import (CT, MAIN, PKG_REL, REL, STRICT_MAIN, column_letter, parse_ref as _parse_ref, resolve,
                     to_transitional)
-from .sheet_text import TextSheet
+from .sheet_text import AFTER_LEGACY_DRAWING, TextSheet
 T_SHEET = f"{REL}/worksheet"
 T_COMMENTS = f"{REL}/comments"
 T_VML = f"{REL}/vmlDrawing"
@@ -48,9 +49,7 @@ def escape(text: str, entities: dict[str, str] | None = None) -> str:
     return text
 
 
-# Elements that must come after <legacyDrawing> in a worksheet (ECMA-376 order).
-_AFTER_LEGACY = {f"{{{MAIN}}}{t}" for t in ("legacyDrawingHF", "drawingHF", "picture", "oleObjects", "controls",
-                                            "webPublishItems", "tableParts", "extLst")}
+_AFTER_LEGACY = {f"{{{MAIN}}}{name}" for name in AFTER_LEGACY_DRAWING}
 
 
 @dataclass(frozen=True)
@@ -444,7 +443,6 @@ class _Sheet:
             return
         self.root = pkg.tree(part)
         self.data = self.root.find(f"{{{MAIN}}}sheetData")
-        self.rows = self._number_cells() if self.data is not None else {}
         self.merged = []
         for m in self.root.iterfind(f"{{{MAIN}}}mergeCells/{{{MAIN}}}mergeCell"):
             a, _, b = m.get("ref", "").partition(":")
@@ -472,6 +470,12 @@ class _Sheet:
         """Put a text-edited sheet's edits into the package (a tree is written with it)."""
         if self.text is not None and (data := self.text.data()) is not None:
             self.pkg.parts[self.part] = data
+
+    @cached_property
+    def rows(self) -> dict[int, etree._Element]:
+        """Row number -> row, numbered on first use: a sheet whose tab is only unselected is
+        left as written."""
+        return self._number_cells() if self.data is not None else {}
 
     def _number_cells(self) -> dict[int, etree._Element]:
         """Row number -> row, after giving every row and cell its ``r`` reference. Both may

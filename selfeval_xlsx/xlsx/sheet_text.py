@@ -25,15 +25,16 @@ _PLAIN_CELL = re.compile(rb'<c r="([A-Z]{1,3})([0-9]+)"' + _ATTRS + rb">")
 _WITHOUT_R = re.compile(rb"""<(?:row|c)(?:\s+(?!r\s*=)[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*/?>""")
 _R = re.compile(rb"""\sr\s*=\s*["']([^"']*)["']""")
 _S = re.compile(rb"""\ss\s*=\s*["']([^"']*)["']""")
-_CELL_REF = re.compile(rb"([A-Z]{1,3})([0-9]+)")
+_CELL_REF = re.compile(rb"([A-Za-z]+)([0-9]+)")  # as parts.parse_ref reads them for the tree edit
 _MERGED = re.compile(rb"""<mergeCell(?=[\s/>])(?:[^>"']|"[^"]*"|'[^']*')*?\sref\s*=\s*["']([^"':]*):([^"']*)["']""")
 _SHEET_VIEW = re.compile(rb"<sheetView(?=[\s/>])" + _ATTRS + rb">")
 _TAB_SELECTED = re.compile(rb"""\s+tabSelected\s*=\s*(?:"[^"]*"|'[^']*')""")
 _ENCODING = re.compile(rb"""<\?xml[^>]*?encoding\s*=\s*["']([^"']*)""")
 _TAG = re.compile(rb"<(/?)([\w:.-]+)" + _ATTRS + rb">")
-# Worksheet children that come after <legacyDrawing> (ECMA-376 order).
-_AFTER_LEGACY = {b"legacyDrawingHF", b"drawingHF", b"picture", b"oleObjects", b"controls", b"webPublishItems",
-                 b"tableParts", b"extLst"}
+# Worksheet children that come after <legacyDrawing> (ECMA-376 order); the tree edit uses them too.
+AFTER_LEGACY_DRAWING = ("legacyDrawingHF", "drawingHF", "picture", "oleObjects", "controls", "webPublishItems",
+                        "tableParts", "extLst")
+_AFTER_LEGACY = {name.encode() for name in AFTER_LEGACY_DRAWING}
 
 
 class TextSheet:
@@ -82,13 +83,6 @@ class TextSheet:
                 return None
             rows[last] = (m.start(), m.end(), stop, closing)
         return cls(data, rows, (start, end))
-
-    def anchor(self, row: int, col: int) -> tuple[int, int]:
-        """The top-left cell of the merged range covering 0-based (row, col), else the cell."""
-        for (r0, c0), (r1, c1) in self.merged:
-            if r0 <= row <= r1 and c0 <= col <= c1:
-                return r0, c0
-        return row, col
 
     def fill(self, row: int, col: int, style: Callable[[int], int]) -> None:
         """Give the cell at 0-based (row, col) the format ``style(its format now)``, adding the

@@ -173,9 +173,11 @@ def _table(sheet: edit.NewSheet, row: int, title: str, columns, rows, fills: dic
                 cells.append((row, c, None, kind))
             elif kind != TEXT and not isinstance(value, str):
                 cells.append((row, c, float(value), kind))
-                width = number_widths.get((type(value), value))
+                width = number_widths.get((type(value), value)) if value else None  # 0 and -0: one key, two texts
                 if width is None:
-                    width = number_widths[(type(value), value)] = len(f"{value:,.2f}") + 3
+                    width = len(f"{value:,.2f}") + 3
+                    if value:
+                        number_widths[(type(value), value)] = width
                 widths[c] = max(widths[c], width)
             else:
                 text = _known_text(value) if type(value) is str else _text(value)

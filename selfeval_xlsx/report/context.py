@@ -94,6 +94,8 @@ _cached_figure = functools.lru_cache(maxsize=4096, typed=True)(_fmt_figure)
 def fmt_figure(value) -> str:
     """:func:`~selfeval_xlsx.present.fmt_figure`, remembered: a report formats ~90 numbers
     and most are the same few weights and scores."""
+    if not value:  # 0 and -0 are one key to a cache but not one text
+        return _fmt_figure(value)
     try:
         return _cached_figure(value)
     except TypeError:  # not hashable (a signalling NaN cannot be)

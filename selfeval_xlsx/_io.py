@@ -33,6 +33,18 @@ def safe_filename(text: str, max_len: int = 120, max_bytes: int = 200) -> str:
     return name
 
 
+def unique_name(name: str, used: set[str]) -> str:
+    """``name``, or ``stem_2.ext``, ``stem_3.ext``… when a name in ``used`` differs from it
+    only in case (Windows file names ignore case); the name returned is added to ``used``
+    (lower-cased)."""
+    stem, suffix, n = Path(name).stem, Path(name).suffix, 1
+    while name.lower() in used:
+        n += 1
+        name = f"{stem}_{n}{suffix}"
+    used.add(name.lower())
+    return name
+
+
 @contextmanager
 def _replacing(dst: Path):
     """Yield a temporary file beside ``dst`` as (path, open descriptor); on success it is

@@ -19,7 +19,7 @@ import xlsxwriter
 from . import schema
 from ._io import atomic_path, safe_filename
 from .models import ApprovedProject
-from .present import text_width
+from .present import NO_DEPARTMENT, text_width
 
 TEMPLATE_PATH = resources.files(__package__) / "data" / "selfeval_template.xlsx"  # package data
 DATA_ROWS = 500  # rows covered by the dropdowns and number checks below the header
@@ -285,7 +285,6 @@ def write_workbook(path: str | Path | IO[bytes], projects: Iterable[Mapping], fu
 # Cells of a pre-filled form that the bureau's approved targets fix (the rest is the department's).
 PREFILLED_FIXED = {"projects": ("project_id", "name", "year", "department"), "funding": ("project_id", "initial_budget"),
                    "spending": (), "indicators": ("project_id", "level1", "level2", "level3", "nature", "target", "weight")}
-NO_DEPARTMENT = "未填写主管部门"
 
 
 def prefilled_forms(approved: Iterable[ApprovedProject]) -> dict[str, tuple[list, list, list]]:

@@ -14,6 +14,7 @@ from .vocab import Level1, Severity, Status
 
 AUTHOR = "selfeval-xlsx"
 DASH = "—"  # a missing value in text
+NO_DEPARTMENT = "未填写主管部门"  # a project without 主管部门, where forms and replies group by it
 MONEY_FORMAT = "#,##0.00"
 RATE_FORMAT = "0.00%"
 SCORE_FORMAT = "0.00"

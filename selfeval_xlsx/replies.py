@@ -18,15 +18,14 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from ._io import atomic_write_bytes, safe_filename
+from ._io import atomic_write_bytes, safe_filename, unique_name
 from .issues import Issue
 from .models import ProjectResult
 from .pipeline import Analysis
-from .present import fmt_number, issue_sort_key
+from .present import NO_DEPARTMENT, fmt_number, issue_sort_key
 
 MAX_PROBLEMS = 10  # per project in the body; the marked copy has them all
 REPLIES_DIR = "replies"
-NO_DEPARTMENT = "未填写主管部门"
 _XLSX = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 _DOCX = ("application", "vnd.openxmlformats-officedocument.wordprocessingml.document")
 
@@ -176,11 +175,7 @@ def draft(reply: Reply, with_reports: bool = False) -> EmailMessage:
     msg.set_content(body(reply, with_reports), cte="base64")
     used: set[str] = set()
     for name, path in reply.attachments:
-        stem, suffix, n = Path(name).stem, Path(name).suffix, 1
-        while name.lower() in used:
-            n += 1
-            name = f"{stem}_{n}{suffix}"
-        used.add(name.lower())
+        name, suffix = unique_name(name, used), Path(name).suffix
         maintype, subtype = _DOCX if suffix.lower() == ".docx" else _XLSX
         msg.add_attachment(path.read_bytes(), maintype=maintype, subtype=subtype, filename=name)
     return msg
@@ -194,13 +189,7 @@ def plan_replies(output: Path, analyses: Sequence[Analysis], copies: Mapping[str
     planned: list[tuple[Path, Reply]] = []
     names: set[str] = set()
     for reply in gather_replies(analyses, copies, reports):
-        stem, n = safe_filename(reply.department, 80), 1
-        name = f"{stem}.eml"
-        while name.lower() in names:
-            n += 1
-            name = f"{stem}_{n}.eml"
-        names.add(name.lower())
-        planned.append((folder / name, reply))
+        planned.append((folder / unique_name(f"{safe_filename(reply.department, 80)}.eml", names), reply))
     return planned
 
 

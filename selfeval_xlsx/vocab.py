@@ -153,5 +153,4 @@ def normalize_name(text: object) -> str:
     brackets as ASCII (NFKC), invisible format characters (zero-width spaces, BOM) and every
     kind of white space removed, letters lower-cased. Two names that look the same on screen
     compare equal."""
-    s = unicodedata.normalize("NFKC", str(text or ""))
-    return compact("".join(c for c in s if unicodedata.category(c) != "Cf")).lower()
+    return compact(strip_format_chars(unicodedata.normalize("NFKC", str(text or "")))).lower()

@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from .._io import atomic_write_bytes, raise_write_failure, safe_filename
+from .._io import atomic_write_bytes, raise_write_failure, safe_filename, unique_name
 from ..errors import SelfevalError
 from ..guard import Limits
 from ..intake import InputRef, Skipped
@@ -215,13 +215,7 @@ def _report_names(results: list[ProjectResult]) -> dict[str, str]:
     names: dict[str, str] = {}
     used: set[str] = set()
     for result in sorted((r for r in results if r.total is not None), key=lambda r: r.project.project_id):
-        name = report_filename(result)
-        stem, n = name[:-len(".docx")], 1
-        while name.lower() in used:  # Windows file names ignore case
-            n += 1
-            name = f"{stem}_{n}.docx"
-        used.add(name.lower())
-        names[result.project.project_id] = name
+        names[result.project.project_id] = unique_name(report_filename(result), used)
     return names
 
 

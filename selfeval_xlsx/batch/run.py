@@ -17,6 +17,7 @@ import hashlib
 import os
 import pickle
 from dataclasses import replace
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -279,7 +280,7 @@ class _Run:
             result.rejections = {a.ref.name: [i for i in a.issues if i.blocks_file] for a in analyses if a.rejected}
             if self.options.targets is not None:  # the targets file's own problems, approved projects never submitted
                 result.issues.extend(self.options.targets.notes(result.results))
-            self._phase_b(analyses, notes, crashed)
+            self._phase_b(analyses, shown, notes, crashed)
             if self.options.replies:  # after the copies and reports they attach
                 result.replies = self._replies(shown)
         except BaseException:
@@ -344,10 +345,11 @@ class _Run:
         self.changed = bool(todo)
         return [known[ref.sha256] for ref in self.refs], crashed
 
-    def _phase_b(self, analyses: list[Analysis], notes: Notes, crashed: set[str]) -> None:
+    def _phase_b(self, analyses: list[Analysis], shown: list[Analysis], notes: Notes, crashed: set[str]) -> None:
         """Write what changed: the copies and reports of inputs that are new or whose
         published projects or decisions changed, the summary when what it shows changed
-        (first, because it is the longest job), and remove outputs no input claims."""
+        (first, because it is the longest job), and remove outputs no input claims.
+        ``shown``: the analyses with the decisions applied (:func:`gather`), in the same order."""
         result, manifest, output = self.result, self.manifest, self.output
         sources = [(a.ref, manifest.cache_path(a.ref.sha256)) for a in analyses if a.ref.sha256 not in crashed]
         level1 = level1_columns(k for r in result.counted for k in r.subtotals)
@@ -364,7 +366,7 @@ class _Run:
         jobs = []
         if self.summary_key != manifest.summary_key or not summary.exists():
             jobs.append((_summary_job, *summary_args))
-        owners = self._to_publish([a for a in analyses if a.ref.sha256 not in crashed], notes)
+        owners = self._to_publish([(a, s) for a, s in zip(analyses, shown) if a.ref.sha256 not in crashed], notes)
         for _ in range(len(analyses) - len(owners)):
             self.tick()
         for analysis, published, noted in owners:
@@ -396,8 +398,7 @@ class _Run:
         output = self.output
         copies = {sha: output / "workbooks" / name for sha, name in self.copy_names.items()
                   if (output / "workbooks" / name).exists()}
-        names = _report_names(self.result.results)
-        reports = {pid: output / "reports" / name for pid, name in names.items()
+        reports = {pid: output / "reports" / name for pid, name in self.report_names.items()
                    if self.options.replies_with_reports and (output / "reports" / name).exists()}
         planned = plan_replies(output, shown, copies, reports)
         todo = [(path, reply) for path, reply in planned if self.changed or not path.exists()]
@@ -407,35 +408,37 @@ class _Run:
         failed = {path for (path, _), done in zip(todo, written) if not isinstance(done, Path)}
         return [path for path, _ in planned if path not in failed]
 
-    @property
+    @cached_property
     def copy_names(self) -> dict[str, str]:
-        if not hasattr(self, "_copy_names"):
-            self._copy_names = _copy_names(self.refs)
-        return self._copy_names
+        return _copy_names(self.refs)
 
-    def _to_publish(self, analyses: list[Analysis], notes: Notes) -> list[tuple[Analysis, list, str]]:
+    @cached_property
+    def report_names(self) -> dict[str, str]:
+        """项目编号 -> report file name, unique across the batch (the run's results are final)."""
+        return _report_names(self.result.results)
+
+    def _to_publish(self, inputs: list[tuple[Analysis, Analysis]], notes: Notes) -> list[tuple[Analysis, list, str]]:
         """(analysis, its reports as [项目编号, file name] pairs, digest of its decisions) of
         every input whose copy and reports must be written: new or changed inputs, and those
-        whose published projects, report names or decisions changed."""
-        def scored(analysis):  # as the outputs show it: a project a decision blocks has no report
-            shown = apply(analysis, notes.get(analysis.ref.sha256, ()))
-            return sorted(r.project.project_id for r in shown.results if r.total is not None)
-
+        whose published projects, report names or decisions changed. ``inputs``: (analysis,
+        as shown with the decisions applied) pairs."""
+        # As the outputs show it: a project a decision blocks has no report.
+        scored = {a.ref.sha256: sorted(r.project.project_id for r in s.results if r.total is not None) for a, s in inputs}
+        analyses = [a for a, _ in inputs]
         noted = {a.ref.sha256: _digest(notes.get(a.ref.sha256, ())) for a in analyses}
         before = {a.ref.sha256: self.manifest.published(a.ref.sha256) for a in analyses}
 
         def same_projects(analysis) -> bool:
             published, decided = before[analysis.ref.sha256]
             return (analysis.ref.sha256 not in self.redone and published is not None
-                    and decided == noted[analysis.ref.sha256] and [pid for pid, _ in published] == scored(analysis))
+                    and decided == noted[analysis.ref.sha256] and [pid for pid, _ in published] == scored[analysis.ref.sha256])
 
         if all(map(same_projects, analyses)):
             return []  # nothing changed: the report names (unique across the batch) stand as they are
-        names = _report_names(self.result.results)
         owners = []
         for analysis in analyses:
             sha = analysis.ref.sha256
-            published = [[pid, names[pid]] for pid in scored(analysis)]
+            published = [[pid, self.report_names[pid]] for pid in scored[sha]]
             if sha in self.redone or before[sha] != (published, noted[sha]):
                 owners.append((analysis, published, noted[sha]))
         return owners

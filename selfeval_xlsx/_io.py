@@ -33,6 +33,15 @@ def safe_filename(text: str, max_len: int = 120, max_bytes: int = 200) -> str:
     return name
 
 
+STATE_DIR = ".selfeval"  # a run's own folder inside the output folder: manifest, cache, lock, temporary files
+PREFLIGHT = "preflight-"  # the name of a cluster's preflight markers there begins so
+
+
+def private_tmp(output: str | os.PathLike) -> Path:
+    """The folder of a run's temporary files inside ``output`` (never the system's TMPDIR)."""
+    return Path(output) / STATE_DIR / "tmp"
+
+
 def unique_name(name: str, used: set[str]) -> str:
     """``name``, or ``stem_2.ext``, ``stem_3.ext``… when a name in ``used`` differs from it
     only in case (Windows file names ignore case); the name returned is added to ``used``

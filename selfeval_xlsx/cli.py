@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 from . import __version__
-from ._io import describe_write_failure
+from ._io import describe_write_failure, private_tmp
 from .errors import SelfevalError
 from .guard import Limits
 from .intake import collect
@@ -238,7 +238,7 @@ def _run(args) -> int:
         from .report import to_pdf
 
         try:
-            pdfs = to_pdf(result.reports, result.output / "reports", tmp_dir=result.output / ".selfeval" / "tmp")
+            pdfs = to_pdf(result.reports, result.output / "reports", tmp_dir=private_tmp(result.output))
         except SelfevalError as exc:
             print(f"PDF 转换未完成：{exc}", file=sys.stderr)
     errors, warnings = result.count(Severity.ERROR), result.count(Severity.WARNING)

@@ -21,7 +21,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from .._io import atomic_write_bytes, raise_write_failure, safe_filename, unique_name
+from .._io import STATE_DIR, atomic_write_bytes, private_tmp, raise_write_failure, safe_filename, unique_name
 from ..errors import SelfevalError
 from ..guard import Limits
 from ..intake import InputRef, Skipped
@@ -32,7 +32,7 @@ from ..present import level1_columns
 from ..rules import Rules, load_rules
 from .decisions import Note, Notes, apply, decide, gather
 from .options import RunOptions, RunResult
-from .store import STATE_DIR, Manifest, clean_state, fingerprint, load_analysis, output_lock, save_analysis, slim
+from .store import Manifest, clean_state, fingerprint, load_analysis, output_lock, save_analysis, slim
 
 if TYPE_CHECKING:
     from .workers import Failure
@@ -195,7 +195,7 @@ def _summary_job(sources: list[tuple[InputRef, Path]], notes: Notes, issues: lis
                 raise _CacheGone(cache)
             yield from apply(analysis, notes.get(ref.sha256, ())).results
 
-    tmpdir = path.parent / STATE_DIR / "tmp"
+    tmpdir = private_tmp(path.parent)
     try:
         tmpdir.mkdir(parents=True, exist_ok=True)
         return write_summary(path, results(), issues, level1=level1, grades=grades, sheet_orders=sheet_orders,

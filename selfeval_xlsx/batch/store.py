@@ -16,7 +16,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 from .. import __version__
-from .._io import TEMP_PREFIX, atomic_path, atomic_write_bytes, host_name, token
+from .._io import PREFLIGHT, STATE_DIR, TEMP_PREFIX, atomic_path, atomic_write_bytes, host_name, private_tmp, token
 from ..errors import SelfevalError
 from ..guard import Limits
 from ..intake import InputRef
@@ -27,7 +27,6 @@ from ..pipeline import Analysis
 from ..rules import Rules
 from .options import RunOptions
 
-STATE_DIR = ".selfeval"
 MANIFEST_VERSION = 2  # 2: published reports as [项目编号, file name], decisions, summary key
 
 
@@ -342,9 +341,9 @@ def clean_state(output: Path) -> Path:
         for tmp in output.rglob(f"{TEMP_PREFIX}*"):
             with contextlib.suppress(OSError):
                 tmp.unlink()
-        for marker in (output / STATE_DIR).glob("preflight-*"):
+        for marker in (output / STATE_DIR).glob(f"{PREFLIGHT}*"):
             marker.unlink(missing_ok=True)
-    private = output / STATE_DIR / "tmp"
+    private = private_tmp(output)
     shutil.rmtree(private, ignore_errors=True)
     private.mkdir(parents=True, exist_ok=True)
     return private

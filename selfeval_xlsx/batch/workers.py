@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .._io import host_name, token
+from .._io import PREFLIGHT, STATE_DIR, host_name, private_tmp, token
 from ..errors import ClusterError
 from ..guard import Limits
 from .helper import Helper, preload, unpickle_reply
@@ -160,13 +160,13 @@ def _preflight(version: str, digest: str, files: list[tuple[str, int]], output: 
     if unseen:
         problems.append(f"看不到 {len(unseen)} 个输入文件（如 {unseen[0]}），输入须放在各机器同一路径的共享盘上")
     try:
-        same = (Path(output) / ".selfeval" / f"preflight-{marker}").read_text() == marker
+        same = (Path(output) / STATE_DIR / f"{PREFLIGHT}{marker}").read_text() == marker
     except OSError:
         same = False
     if not same:
         problems.append(f"看不到输出文件夹 {output}（或看到的不是同一个文件夹），输出须放在各机器同一路径的共享盘上")
     else:
-        probe = Path(output) / ".selfeval" / "tmp" / f"preflight-{marker}-{host_name()}-{os.getpid()}"
+        probe = private_tmp(output) / f"{PREFLIGHT}{marker}-{host_name()}-{os.getpid()}"
         try:
             probe.write_bytes(b"")
             probe.unlink()
@@ -224,7 +224,7 @@ class ClusterWorkers:
         or runs other code."""
         from .. import __version__
 
-        marker = output / ".selfeval" / f"preflight-{self.token}"
+        marker = output / STATE_DIR / f"{PREFLIGHT}{self.token}"
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(self.token)
         sizes = [(path, os.path.getsize(path)) for path in dict.fromkeys(files)]

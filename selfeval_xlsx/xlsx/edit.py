@@ -22,7 +22,7 @@ from lxml import etree
 
 from .. import _zip
 from ..present import clean_text
-from .parts import (CT, MAIN, PKG_REL, REL, STRICT_MAIN, column_letter, parse_ref as _parse_ref, resolve,
+from .parts import (CT, MAIN, PKG_REL, REL, STRICT_MAIN, column_letter, escape, parse_ref as _parse_ref, resolve,
                     to_transitional)
 from .sheet_text import AFTER_LEGACY_DRAWING, TextSheet
 T_SHEET = f"{REL}/worksheet"
@@ -38,15 +38,6 @@ CT_WORKBOOK = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet
 _DECLARATION = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True, remove_blank_text=False)
 
-
-def escape(text: str, entities: dict[str, str] | None = None) -> str:
-    """``&``, ``<`` and ``>`` escaped, then each key of ``entities`` replaced by its value:
-    :func:`xml.sax.saxutils.escape`, without the ~10 ms of imports (urllib, http, ssl) that
-    module brings into a batch's start-up."""
-    text = text.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")
-    for key, value in (entities or {}).items():
-        text = text.replace(key, value)
-    return text
 
 
 _AFTER_LEGACY = {f"{{{MAIN}}}{name}" for name in AFTER_LEGACY_DRAWING}

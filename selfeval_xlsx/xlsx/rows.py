@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..present import MAX_TEXT
-from .parts import column_index, column_letter, sheet_parts
+from .parts import column_index, column_letter, escape, sheet_parts
 
 # Characters that need more than copying: XML's three, Excel's _xHHHH_ escape (control
 # characters, U+FFFE/U+FFFF, and text that already looks like an escape), lone surrogates.
@@ -40,7 +40,7 @@ def cell_text(text: str) -> str:
         return text
     text = _SURROGATE.sub("", _LOOKS_ESCAPED.sub(r"_x005F\1", text))
     text = _CONTROL.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return escape(text)
 
 
 def excel_time(value: datetime) -> float:

@@ -39,8 +39,9 @@ def write_targets(inbox: Path, path: Path) -> int:
     ws.write_row(0, 0, HEADER)
     row, n = 1, 0
     for file in sorted(inbox.glob("*.xlsx")):
+        projects = read_workbook(file).projects
         for copy in ("", "-X"):  # -X: an approved project nobody submitted
-            for p in read_workbook(file).projects:
+            for p in projects:
                 budget = sum(f.budget or 0 for f in p.funding)
                 for k, ind in enumerate(p.indicators):
                     target = ind.target

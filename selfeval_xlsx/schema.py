@@ -168,7 +168,6 @@ def _names(*items: str) -> tuple[str, ...]:
 
 HEADER_NAMES: dict[str, dict[str, str]] = {
     spec.key: {n: c.field for c in spec.columns for n in _names(c.header, c.field, *c.aliases)}
-    for spec in SHEETS
+    for spec in (*SHEETS, TARGETS)
 }
 SHEET_NAMES: dict[str, str] = {n: s.key for s in SHEETS for n in _names(s.name, s.key, *s.aliases)}
-HEADER_NAMES[TARGETS.key] = {n: c.field for c in TARGETS.columns for n in _names(c.header, c.field, *c.aliases)}

@@ -88,9 +88,12 @@ _ISSUE_COLUMNS = [
 ]
 
 
+_APPROVED_AT = [h for h, _ in _INDICATOR_COLUMNS].index("年度指标值") + 1  # where 批复指标值 goes when compared
+
+
 def _indicator_columns(approved: bool = False) -> list[tuple[str, str]]:
     """(header, kind) of every 指标明细 column (批复指标值 after 年度指标值 when compared)."""
-    at = [h for h, _ in _INDICATOR_COLUMNS].index("年度指标值") + 1
+    at = _APPROVED_AT
     return _INDICATOR_COLUMNS[:at] + [("批复指标值", TEXT)] + _INDICATOR_COLUMNS[at:] if approved else _INDICATOR_COLUMNS
 
 
@@ -104,7 +107,7 @@ def _indicator_rows(r: ProjectResult, approved: bool = False):
                Kind(s.kind).label if s.kind else "", ind.target, ind.actual, ind.weight, s.score,
                ind.self_score, s.method, s.why, ind.deviation)
         if approved:
-            row = row[:8] + (targets[n] if n < len(targets) else "",) + row[8:]
+            row = row[:_APPROVED_AT] + (targets[n] if n < len(targets) else "",) + row[_APPROVED_AT:]
         yield row
 
 

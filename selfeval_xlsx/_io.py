@@ -155,7 +155,7 @@ def describe_write_failure(exc: OSError) -> str:
     """Why the output folder refused a write, in Chinese (``磁盘空间不足`` …), with the
     system's words after it: the analyst fixes the folder, so the exact cause helps."""
     reason = _WRITE_FAILURES.get(exc.errno, "无法读写")
-    return f"{reason}（{exc.strerror or exc}）" if exc.strerror else reason
+    return f"{reason}（{exc.strerror}）" if exc.strerror else reason
 
 
 def raise_write_failure(exc: BaseException, path: str | os.PathLike | None = None) -> None:

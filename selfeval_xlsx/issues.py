@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from ._io import describe_os_error
 from .vocab import Severity, StrEnum
 from .xlsx.parts import a1
 
@@ -196,3 +197,9 @@ class Issue:
 def issue(code: Code, message: str, **where) -> Issue:
     """An :class:`Issue` of ``code`` (its severity comes from the registry)."""
     return Issue(code, message, **where)
+
+
+def unreadable_file(exc: OSError, file: str) -> Issue:
+    """The problem of a ``file`` whose read failed with ``exc``: said in words, the system's
+    own text kept for support."""
+    return Issue(Code.UNREADABLE_FILE, describe_os_error(exc), file=file, value=exc.strerror or str(exc))

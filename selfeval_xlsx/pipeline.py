@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import checks
-from ._io import describe_os_error
 from .errors import UnreadableInput
 from .guard import Limits
 from .intake import InputRef, display_name, file_ref
-from .issues import Code, Issue, issue
+from .issues import Code, Issue, issue, unreadable_file
 from .models import Approval, ApprovedProject, Project, ProjectResult, Submission
 from .rules import Rules, load_rules
 from .scoring import score_project
@@ -193,8 +192,7 @@ def analyse(ref: InputRef | str | Path, rules: Rules | None = None, limits: Limi
             ref = file_ref(ref)
         except OSError as exc:  # not a regular file, or not readable
             ref = InputRef(os.fspath(ref), display_name(os.fspath(ref)), "", dt.datetime.now(dt.timezone.utc))
-            return Analysis(ref, (), (issue(Code.UNREADABLE_FILE, describe_os_error(exc), file=ref.name,
-                                            value=exc.strerror or str(exc)),))
+            return Analysis(ref, (), (unreadable_file(exc, ref.name),))
     rules = rules or load_rules()
     try:
         return _read_check_score(ref, rules, limits, approved)
@@ -203,7 +201,7 @@ def analyse(ref: InputRef | str | Path, rules: Rules | None = None, limits: Limi
     except MemoryError:
         problem = issue(Code.MEMORY_LIMIT, f"处理所需内存超过 {limits.memory_mb} MB 上限，已中止。", file=ref.name)
     except OSError as exc:
-        problem = issue(Code.UNREADABLE_FILE, describe_os_error(exc), file=ref.name, value=exc.strerror or str(exc))
+        problem = unreadable_file(exc, ref.name)
     except Exception as exc:  # noqa: BLE001 - one bad workbook never stops the batch
         problem = issue(Code.INTERNAL_ERROR, "处理时发生内部错误，请将该文件转交技术支持。",
                         file=ref.name, value=f"{type(exc).__name__}: {exc}"[:300])

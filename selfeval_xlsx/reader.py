@@ -27,11 +27,10 @@ import numpy as np
 from python_calamine import SheetTypeEnum, SheetVisibleEnum, load_workbook
 
 from . import guard, national, schema
-from ._io import describe_os_error
 from .errors import UnreadableInput
 from .intake import read_file
 from .grid import fill_merges, is_blank as _is_blank
-from .issues import Code, Issue, issue
+from .issues import Code, Issue, issue, unreadable_file
 from .models import FundingRow, Indicator, Project, SpendingRow, Submission
 from .parsing import parse_number, parse_quantity
 from .vocab import Layout, normalize_level, normalize_nature, normalize_source, strip_format_chars
@@ -77,8 +76,7 @@ def read_workbook(path: str | Path, data: bytes | None = None, *, name: str | No
     except UnreadableInput as exc:
         return Submission(file, issues=[issue(exc.code, str(exc), file=file, value=exc.detail)])
     except OSError as exc:
-        return Submission(file, issues=[issue(Code.UNREADABLE_FILE, describe_os_error(exc), file=file,
-                                              value=exc.strerror or str(exc))])
+        return Submission(file, issues=[unreadable_file(exc, file)])
     if not _is_standard(grids):
         submission = national.read_forms(file, (_SheetReader(file, None, n, g, merges.get(n, []), meta.get(n))
                                                 for n, g in grids.items() if g is not None))

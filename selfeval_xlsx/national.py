@@ -313,7 +313,7 @@ class _FormReader:
 
     def project(self) -> Project:
         form, blocks = self.form, self.blocks
-        data_rows = range(blocks.funding_label[0], self._indicators_end())
+        data_rows = range(blocks.funding_label[0], self._indicators_end)
         self._info([r for r in form.rows if r not in data_rows])
         self._year()
         project_id = self._project_id()
@@ -508,14 +508,17 @@ class _FormReader:
 
     # -- 绩效指标
 
+    @cached_property
     def _indicators_end(self) -> int:
         """The row after the indicator block (its 总分 row included)."""
         blocks = self.blocks
         if blocks.indicator_header is None:
             return blocks.funding_end
         for r in range(blocks.indicator_header[0] + 1, self.form.end):
-            if self._total_row(r) or self._stops(r):
-                return r + 1 if self._total_row(r) else r
+            if self._total_row(r):
+                return r + 1
+            if self._stops(r):
+                return r
         return self.form.end
 
     def _total_row(self, r: int) -> bool:
@@ -542,7 +545,7 @@ class _FormReader:
             return []
         runs = _Runs(self.sheet.merge_tops)
         out = []
-        for r in range(hr + 1, self._indicators_end()):
+        for r in range(hr + 1, self._indicators_end):
             if self._total_row(r):
                 self._stated_total(stated, r, cols)
                 break

@@ -149,11 +149,12 @@ def test_a_bomb_costs_its_input_one_problem_on_a_worker(cluster, tmp_path):
 
 
 class KillWorker(distributed.WorkerPlugin):
-    """Ends its worker process the moment phase A's job ``always`` (or its retry) starts
-    there, and job ``once`` the first time only (``marker`` remembers it)."""
+    """Ends its worker process the moment a phase A task starts there whose key ends with one
+    of ``always``, and the first time one ends with ``once`` (``marker`` remembers it; the
+    empty ``once`` matches phase A's first task)."""
 
-    def __init__(self, always: int, once: int, marker: str):
-        self.always, self.once, self.marker = (f"-{always}", f"-{always}retry"), f"-{once}", marker
+    def __init__(self, always: tuple[str, ...], once: str, marker: str):
+        self.always, self.once, self.marker = always, once, marker
 
     def transition(self, key, start, finish, **kwargs):
         key = str(key)
@@ -174,7 +175,7 @@ def test_killed_workers_cost_a_retry_or_one_input(cluster, inbox, tmp_path, caps
     victim = refs[2].name
     shutil.copytree(inbox, tmp_path / "rest", ignore=shutil.ignore_patterns(victim))
     _run([tmp_path / "rest"], tmp_path / "local", workers=2)
-    cluster.client.register_plugin(KillWorker(2, 1, str(tmp_path / "killed")), name="kill")
+    cluster.client.register_plugin(KillWorker(("-2", "-2retry"), "-1", str(tmp_path / "killed")), name="kill")
     try:
         code = main(["run", str(inbox), "-o", str(tmp_path / "dask"), "--quiet", "--scheduler", cluster.address])
     finally:
@@ -193,6 +194,25 @@ def test_killed_workers_cost_a_retry_or_one_input(cluster, inbox, tmp_path, caps
         pd.testing.assert_frame_equal(local, dask)
     assert sorted(p.name for p in (tmp_path / "local" / "reports").iterdir()) == sorted(
         p.name for p in (tmp_path / "dask" / "reports").iterdir())
+
+
+def test_a_killed_task_of_several_inputs_retries_each_alone(cluster, inbox, tmp_path, monkeypatch):
+    """Inputs travel in groups, one task each: when a group's worker dies, each of its inputs
+    is retried alone, so only the one that kills its worker again is lost."""
+    from selfeval_xlsx.batch import workers
+
+    monkeypatch.setattr(workers, "groups", lambda order, untimed, threads: [list(order)])  # one task for all
+    refs, _ = collect([inbox])
+    victim = refs[2].name
+    cluster.client.register_plugin(KillWorker(("-2retry",), "", str(tmp_path / "killed")), name="kill")
+    try:
+        result = _run([inbox], tmp_path / "dask", scheduler=cluster.address)
+    finally:
+        cluster.client.unregister_worker_plugin("kill")
+        cluster.client.wait_for_workers(2, timeout=120)
+    assert (tmp_path / "killed").exists()
+    assert [(i.file, i.code) for i in result.issues if i.code == "worker-crash"] == [(victim, "worker-crash")]
+    assert {r.project.source_file for r in result.results} == {ref.name for ref in refs} - {victim}
 
 
 # -- the preflight -------------------------------------------------------------------------------

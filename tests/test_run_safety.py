@@ -331,3 +331,15 @@ def test_an_input_that_cannot_be_read_again_costs_its_copy_not_the_run(tmp_path,
     assert [(i.file, i.code) for i in result.issues if i.code == "copy-failed"] == [("某区教育局_2023.xlsx", "copy-failed")]
     assert sorted(p.name for p in (tmp_path / "out" / "reports").iterdir()) == examples_out["reports"]
     assert "某区教育局_2023.xlsx" not in {p.name for p in (tmp_path / "out" / "workbooks").iterdir()}
+
+
+def test_cluster_tasks_group_consecutive_inputs_and_keep_the_summary_alone():
+    from selfeval_xlsx.batch.workers import GROUP_MAX, groups
+
+    order = [5, 0, *range(6, 400), 1, 2, 3, 4]
+    runs = groups(order, {0}, threads=2)
+    assert [i for run in runs for i in run] == order  # every job once, in the order asked
+    assert [0] in runs and max(map(len, runs)) == GROUP_MAX
+    assert groups(list(range(10)), set(), threads=2) == [[i] for i in range(10)]  # few inputs: one task each
+    sizes = [len(run) for run in groups(list(range(160)), set(), threads=2)]
+    assert sizes == [10] * 16  # 8 tasks for each thread, so the last ones end close together

@@ -27,6 +27,7 @@ from .helper import Helper, preload, unpickle_reply
 
 RETRIED = ("died", "lost")
 POLL = 0.2  # seconds between fetches of a cluster's finished jobs
+GROUP_MAX, GROUPS_PER_THREAD = 16, 8  # see groups()
 
 
 @dataclass(frozen=True)
@@ -123,15 +124,37 @@ class LocalWorkers:
 _THREAD = threading.local()
 
 
-def _on_worker(job: bytes, memory_mb: int, timeout: float | None) -> bytes:
-    """A dask task: run ``job`` (pickled) in this worker thread's own helper (started on
-    first use) and return its answer, pickled: the worker only passes bytes along."""
-    helper = getattr(_THREAD, "helper", None)
-    if helper is None or not helper.alive or helper.memory_mb != memory_mb:
-        if helper is not None:
-            helper.kill()
-        helper = _THREAD.helper = Helper(memory_mb)
-    return helper.call_pickled(job, timeout)
+def _on_worker(jobs: list[tuple[bytes, float | None]], memory_mb: int) -> list[bytes]:
+    """A dask task: run each job of a group (pickled, with its time limit) in turn in this
+    worker thread's own helper (started on first use, replaced after a job that ended it)
+    and return their answers, pickled: the worker only passes bytes along."""
+    replies = []
+    for job, timeout in jobs:
+        helper = getattr(_THREAD, "helper", None)
+        if helper is None or not helper.alive or helper.memory_mb != memory_mb:
+            if helper is not None:
+                helper.kill()
+            helper = _THREAD.helper = Helper(memory_mb)
+        replies.append(helper.call_pickled(job, timeout))
+    return replies
+
+
+def groups(order: list[int], untimed: set[int], threads: int) -> list[list[int]]:
+    """``order`` cut into runs of consecutive jobs, one dask task each: dask's own cost per
+    task (the scheduler's bookkeeping, a message each way) was as large as a small input's
+    work. Runs are short enough for every thread to get about :data:`GROUPS_PER_THREAD` of
+    them (the last ones finish close together) and at most :data:`GROUP_MAX` jobs; an untimed
+    job (the summary) is a task alone."""
+    size = max(1, min(GROUP_MAX, len(order) // (GROUPS_PER_THREAD * max(threads, 1))))
+    runs: list[list[int]] = []
+    for i in order:
+        if i in untimed:
+            runs.append([i])
+        elif runs and len(runs[-1]) < size and runs[-1][-1] not in untimed:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
 
 
 def code_digest() -> str:
@@ -250,13 +273,19 @@ class ClusterWorkers:
 
     def map(self, jobs: list[tuple], on_done: Callable[[int], None],
             timed: Callable[[int], bool] = lambda i: True, order: list[int] | None = None) -> list:
-        """As :meth:`LocalWorkers.map` (``order`` becomes the jobs' priorities). A job whose
-        worker died (dask's ``KilledWorker``) is resubmitted once, alone, after the others; a
-        second loss is a ``lost`` Failure."""
+        """As :meth:`LocalWorkers.map`, with runs of jobs sent as one task each (:func:`groups`;
+        ``order`` becomes the tasks' priorities). The jobs of a task whose worker died
+        (dask's ``KilledWorker``) are resubmitted once each, alone, after the others; a second
+        loss is a ``lost`` Failure."""
         limit = hard_limit(self.limits)
         timeouts = [limit if timed(i) else None for i in range(len(jobs))]
         order = list(range(len(jobs))) if order is None else order
-        futures = {self._submit(jobs[i], timeouts[i], i, priority=len(order) - rank): i for rank, i in enumerate(order)}
+        try:
+            threads = sum(self.client.nthreads().values())
+        except Exception:  # noqa: BLE001 - the scheduler went away: the first fetch says so
+            threads = 1
+        runs = groups(order, {i for i in order if timeouts[i] is None}, threads)
+        futures = {self._submit(jobs, timeouts, run, priority=len(runs) - rank): run for rank, run in enumerate(runs)}
         results: list = [None] * len(jobs)
         retry = []
         for i, outcome in self._collect(futures):
@@ -266,35 +295,35 @@ class ClusterWorkers:
             results[i] = outcome
             on_done(i)
         for i in sorted(retry):
-            for _, results[i] in self._collect({self._submit(jobs[i], timeouts[i], i, "retry"): i}):
+            for _, results[i] in self._collect({self._submit(jobs, timeouts, [i], tag="retry"): [i]}):
                 on_done(i)
         return results
 
-    def _submit(self, job: tuple, timeout: float | None, i: int, tag: str = "", priority: int = 0):
-        key = f"selfeval-{getattr(job[0], '__name__', 'job').strip('_')}-{self.token}-{i}{tag}"
-        data = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
-        return self.client.submit(_on_worker, data, self.limits.memory_mb, timeout, key=key, pure=False,
-                                  priority=priority)
+    def _submit(self, jobs: list[tuple], timeouts: list, run: list[int], tag: str = "", priority: int = 0):
+        name = getattr(jobs[run[0]][0], "__name__", "job").strip("_")
+        key = f"selfeval-{name}-{self.token}-{run[0]}{tag}"
+        group = [(pickle.dumps(jobs[i], protocol=pickle.HIGHEST_PROTOCOL), timeouts[i]) for i in run]
+        return self.client.submit(_on_worker, group, self.limits.memory_mb, key=key, pure=False, priority=priority)
 
     def _collect(self, futures: dict):
-        """Yield (job index, outcome) as futures finish, fetching what finished every
-        :data:`POLL` seconds in one go (a round trip per future costs the cores the jobs
-        need); raise :class:`ClusterError` when the connection to the scheduler is lost, and
-        cancel what is queued on Ctrl-C."""
+        """Yield (job index, outcome) as tasks (``futures``: future -> its jobs) finish,
+        fetching what finished every :data:`POLL` seconds in one go (a round trip per future
+        costs the cores the jobs need); raise :class:`ClusterError` when the connection to
+        the scheduler is lost, and cancel what is queued on Ctrl-C."""
         pending = set(futures)
         try:
             while pending:
                 time.sleep(POLL)
                 done = [f for f in pending if f.done()]
                 pending.difference_update(done)
-                for future, outcome in self._outcomes(done):
-                    yield futures[future], outcome
+                yield from self._outcomes(done, futures)
         except BaseException:
             self._cancel(pending)
             raise
 
-    def _outcomes(self, batch: list):
-        """(future, outcome) of done futures, the results of the finished ones fetched in one go."""
+    def _outcomes(self, batch: list, futures: dict):
+        """(job index, outcome) for the jobs of the done futures in ``batch``, the results of
+        the finished ones fetched in one go; a task that failed as a whole fails each of its jobs."""
         from distributed import KilledWorker
 
         finished = [f for f in batch if f.status == "finished"]
@@ -310,12 +339,11 @@ class ClusterWorkers:
                 try:
                     values[future] = future.result()
                 except KilledWorker as exc:
-                    yield future, Failure("lost", str(exc)[:300])
-                    continue
+                    values[future] = [Failure("lost", str(exc)[:300])] * len(futures[future])
                 except Exception as exc:  # noqa: BLE001 - not our job's (helpers answer with values)
-                    yield future, Failure("error", f"{type(exc).__name__}: {exc}"[:300])
-                    continue
-            yield future, _outcome(unpickle_reply(values[future]))
+                    values[future] = [Failure("error", f"{type(exc).__name__}: {exc}"[:300])] * len(futures[future])
+            for i, reply in zip(futures[future], values[future]):
+                yield i, reply if isinstance(reply, Failure) else _outcome(unpickle_reply(reply))
 
     def _cancel(self, futures) -> None:
         if futures and self.client.status == "running":

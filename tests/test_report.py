@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 import shutil
+import subprocess
+import sys
 import zipfile
 from dataclasses import replace
 from decimal import Decimal as D
@@ -16,6 +19,7 @@ from selfeval_xlsx.errors import SelfevalError, TemplateError
 from selfeval_xlsx.models import FundingRow, Indicator, IndicatorScore, Project, ProjectResult, SpendingRow
 from selfeval_xlsx.present import fmt_number
 from selfeval_xlsx.report import ReportRenderer, build_context, report_filename, to_pdf
+from selfeval_xlsx.report.render import PREPARED, prepared_parts
 from selfeval_xlsx.report.template import DEFAULT_TEMPLATE, build_template
 from selfeval_xlsx.vocab import Kind
 
@@ -286,6 +290,21 @@ def test_bundled_template_equals_generated():
     bundled = zipfile.ZipFile(DEFAULT_TEMPLATE)
     for name in ("word/document.xml", "word/styles.xml", "word/footer1.xml"):
         assert built.read(name).decode() == bundled.read(name).decode(), name
+
+
+def test_bundled_template_is_prepared_as_docxtpl_prepares_it():
+    """The stored parts a run uses instead of docxtpl are what docxtpl's clean-up gives for
+    the bundled template (rebuild with ``python -m selfeval_xlsx.report.template``)."""
+    stored = json.loads(PREPARED.read_text(encoding="utf-8"))
+    assert stored == prepared_parts(DEFAULT_TEMPLATE.read_bytes())
+    assert set(stored["parts"]) == {"word/document.xml", "docProps/core.xml"}
+
+
+def test_bundled_template_renders_without_docxtpl():
+    code = ("import sys; from selfeval_xlsx.report import ReportRenderer; ReportRenderer(); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('docx', 'docxtpl')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def _custom_template(tmp_path, *paragraphs) -> str:

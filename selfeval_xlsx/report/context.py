@@ -464,15 +464,21 @@ def _achieved(f: _Facts) -> str:
 
 def _headings(optional: dict[str, str]) -> dict[str, str]:
     """Section headings numbered for the sections present (optional ones only with text)."""
+    return dict(_numbered_headings(frozenset(k for k, text in optional.items() if not text)))
+
+
+@functools.lru_cache(maxsize=16)
+def _numbered_headings(absent: frozenset[str]) -> dict[str, str]:
+    """:func:`_headings` for the optional sections in ``absent`` left out (eight sets at most)."""
     top = ["basic", "evaluation_work", "conclusion", "problems", "improvements", "other_notes"]
     names = {"basic": "基本情况", "evaluation_work": "自评工作开展情况", "conclusion": "评价结论与绩效分析",
              "problems": "存在问题或不足", "improvements": "下一步改进措施", "other_notes": "其他需要说明的问题"}
-    present = [k for k in top if k not in optional or optional[k]]
+    present = [k for k in top if k not in absent]
     headings = {k: "" for k in top}
     headings.update({k: f"{_cn_number(i)}、{names[k]}" for i, k in enumerate(present, start=1)})
     subs = [("implementation", "项目实施情况"), ("objectives", "项目绩效目标"), ("finance", "财政支出情况"),
             ("management", "项目管理情况"), ("funds", "项目资金来源及使用情况")]
-    subs = [(k, t) for k, t in subs if k not in optional or optional[k]]
+    subs = [(k, t) for k, t in subs if k not in absent]
     headings["objectives"] = ""
     headings.update({k: f"（{_cn_number(i)}）{t}" for i, (k, t) in enumerate(subs, start=1)})
     headings.update({"overall": "（一）总体结论", "analysis": "（二）项目绩效分析"})
@@ -502,8 +508,13 @@ def _indicator_rows(result: ProjectResult) -> list[dict]:
 
 
 def _generated(when: dt.datetime | None) -> str:
-    when = (when or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _w3cdtf(when or dt.datetime.now(dt.timezone.utc))
+
+
+@functools.lru_cache(maxsize=4)
+def _w3cdtf(when: dt.datetime) -> str:
+    """``when`` in UTC as W3CDTF, remembered: a batch dates all its reports with the run's time."""
+    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def build_context(result: ProjectResult, *, generated: dt.datetime | None = None) -> dict:

@@ -159,6 +159,17 @@ def _with_dict_lookup(environment: type) -> type:
     return type(environment.__name__, (_DictLookup, environment), {})
 
 
+def _environment(sandboxed: bool):
+    """The Jinja environment reports render in (Jinja's sandboxed one for the bundled template
+    and an office's), with the dict lookup fast path, :func:`_finalize` and autoescaping."""
+    from jinja2 import Environment
+    from jinja2.sandbox import SandboxedEnvironment
+
+    # keep_trailing_newline: the XML is data, not a text file Jinja may trim.
+    return _with_dict_lookup(SandboxedEnvironment if sandboxed else Environment)(
+        autoescape=True, finalize=_finalize, keep_trailing_newline=True)
+
+
 def _syntax_error_line(env, source: str) -> int | None:
     """The line of a syntax error in ``source`` (the template whose lines are paragraphs)."""
     from jinja2 import TemplateSyntaxError
@@ -197,29 +208,36 @@ def _patched(name: str, raw: bytes, template_name: str, docxtpl) -> tuple[str, b
 
 
 def prepared_parts(data: bytes) -> dict:
-    """What :data:`PREPARED` holds for the template ``data``: its SHA-256 and, per templated
-    part, ``[xml, needs_fix]`` as docxtpl's clean-up gives them."""
+    """What :data:`PREPARED` holds for the bundled template ``data``: its SHA-256, the Jinja
+    version, and per templated part ``[xml, needs_fix, code]``: the XML and whether it needs
+    ``fix_tables`` as docxtpl's clean-up gives them, and the Python Jinja generates from it."""
+    import jinja2
     from docxtpl import DocxTemplate
 
-    docxtpl, parts = DocxTemplate(io.BytesIO(data)), {}
+    docxtpl, env, parts = DocxTemplate(io.BytesIO(data)), _environment(True), {}
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         for name in zf.namelist():
             raw = zf.read(name)
             if _TEMPLATED.fullmatch(name) and b"{" in raw:
-                parts[name] = list(_patched(name, raw, name, docxtpl))
-    return {"sha256": hashlib.sha256(data).hexdigest(), "parts": parts}
+                xml, needs_fix = _patched(name, raw, name, docxtpl)
+                parts[name] = [xml, needs_fix, env.compile(xml, raw=True)]
+    return {"sha256": hashlib.sha256(data).hexdigest(), "jinja2": jinja2.__version__, "parts": parts}
 
 
-def bundled_parts(data: bytes) -> dict[str, tuple[str, bool]]:
+def bundled_parts(data: bytes) -> dict[str, tuple[str, bool, str | None]]:
     """The prepared parts of the bundled template ``data`` (see :data:`PREPARED`); empty when
-    that file is missing or was made from another template (docxtpl prepares it then)."""
+    that file is missing or was made from another template (docxtpl prepares it then); the
+    generated code only when it was made by this Jinja version."""
+    import jinja2
+
     try:
         stored = json.loads(PREPARED.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     if stored.get("sha256") != hashlib.sha256(data).hexdigest():
         return {}
-    return {name: (xml, needs_fix) for name, (xml, needs_fix) in stored["parts"].items()}
+    same_jinja = stored.get("jinja2") == jinja2.__version__
+    return {name: (xml, needs_fix, code if same_jinja else None) for name, (xml, needs_fix, code) in stored["parts"].items()}
 
 
 class _Part:
@@ -247,9 +265,6 @@ class ReportRenderer:
     Preparing costs ~15 ms (plus ~80 ms of imports once); build one per process and reuse it."""
 
     def __init__(self, template_path=None, *, sandboxed: bool = False):
-        from jinja2 import Environment
-        from jinja2.sandbox import SandboxedEnvironment
-
         if template_path is None:
             self.template_name = "内置报告模板"
             if DEFAULT_TEMPLATE.is_file():
@@ -265,9 +280,7 @@ class ReportRenderer:
             except OSError as exc:
                 raise TemplateError(f"无法读取报告模板 {template_path}：{exc.strerror or exc}") from exc
         # The bundled template is sandboxed too: it costs nothing measurable (~1 %).
-        env_class = _with_dict_lookup(SandboxedEnvironment if sandboxed or template_path is None else Environment)
-        # keep_trailing_newline: the XML is data, not a text file Jinja may trim.
-        self.env = env_class(autoescape=True, finalize=_finalize, keep_trailing_newline=True)
+        self.env = _environment(sandboxed or template_path is None)
         self._data = data
         self._entries: list[Entry | _Part] = []
         self._folders: dict[str, Path] = {}
@@ -284,8 +297,8 @@ class ReportRenderer:
                 raw = zf.read(name)
                 part = None
                 if _TEMPLATED.fullmatch(name) and b"{" in raw:
-                    part = self._compile(name, *(prepared.get(name) or _patched(name, raw, self.template_name,
-                                                                                   self._docxtpl)))
+                    part = self._compile(name, *(prepared.get(name) or (*_patched(name, raw, self.template_name,
+                                                                                    self._docxtpl), None)))
                 self._entries.append(part or deflated(name, raw, COMPRESS_LEVEL))
 
     @functools.cached_property
@@ -295,8 +308,9 @@ class ReportRenderer:
 
         return DocxTemplate(io.BytesIO(self._data))
 
-    def _compile(self, name: str, xml: str, needs_fix: bool) -> _Part | None:
-        """One Jinja compile of a patched part; None when the part has no tags."""
+    def _compile(self, name: str, xml: str, needs_fix: bool, code: str | None) -> _Part | None:
+        """One Jinja compile of a patched part (``code``: the Python Jinja generated from it
+        before, see :func:`bundled_parts`); None when the part has no tags."""
         from jinja2 import TemplateSyntaxError
 
         if not any(tag in xml for tag in ("{{", "{%", "{#")):
@@ -304,7 +318,12 @@ class ReportRenderer:
         # One line per paragraph, as docxtpl does, so Jinja's line numbers count paragraphs.
         source = re.sub(r"<w:p([ >])", r"\n<w:p\1", xml)
         try:
-            template = _with_fast_escape(self.env.from_string(xml))
+            if code is None:
+                template = self.env.from_string(xml)
+            else:  # what from_string does, less Jinja's parsing and code generation
+                template = self.env.template_class.from_code(self.env, compile(code, "<template>", "exec"),
+                                                             self.env.make_globals(None), None)
+            template = _with_fast_escape(template)
         except TemplateSyntaxError as exc:
             raise self._error(name, source, _syntax_error_line(self.env, source), exc.message or str(exc)) from exc
         return _Part(name, template, source, fix_tables=needs_fix, unescape_braces=any(t in xml for t in ("{_{", "}_}", "{_%", "%_}")))

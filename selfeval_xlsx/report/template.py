@@ -249,7 +249,9 @@ def _self_evaluation_table() -> str:
     实际完成情况), the indicators grouped by 一级 then 二级 (merged runs), and 总分. The first
     row (the project's name) repeats on a continuation page; the indicator header stays with
     the first indicator and the last indicators with 总分."""
-    keep_last = "{% if row.keep_next %}" + _KEEP_NEXT + "{% endif %}"
+    # row.keep_next looked up once per row (a loop variable), not in each of its nine cells.
+    keep_first = "{% set keep = row.keep_next %}{% if keep %}" + _KEEP_NEXT + "{% endif %}"
+    keep_last = "{% if keep %}" + _KEEP_NEXT + "{% endif %}"
     money = [_cell(h, i, i + 1, head=True) for i, h in ((3, "年初预算数"), (4, "全年预算数"), (5, "全年执行数"))]
     rows = [
         _row([_cell("项目名称", 0, 3, head=True), _cell("{{ project.name }}", 3, 10, left=True)], header=True),
@@ -277,7 +279,7 @@ def _self_evaluation_table() -> str:
                   ("一级指标", "二级指标", "三级指标", "年度指标值", "实际完成值", "分值", "得分"), start=1)),
               _cell("偏差原因分析\n及改进措施", 8, 10, head=True, keep=_KEEP_NEXT)]),
         _tag_row("{%tr for row in table.indicators %}"),
-        _row([_cell("", 0, 1, vmerge="continue", keep=keep_last),
+        _row([_cell("", 0, 1, vmerge="continue", keep=keep_first),
               _cell("{{ row.level1 }}", 1, 2, vmerge="{{ row.level1_merge }}", keep=keep_last),
               _cell("{{ row.level2 }}", 2, 3, vmerge="{{ row.level2_merge }}", keep=keep_last),
               _cell("{{ row.level3 }}", 3, 4, left=True, keep=keep_last),

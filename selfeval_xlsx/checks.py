@@ -21,7 +21,7 @@ from . import schema
 from .issues import Code, Issue, Scope, issue
 from .models import (NARRATIVE_FIELDS, ApprovedIndicator, ApprovedProject, Approval, FundingRow, Indicator,
                      IndicatorScore, Project, ProjectResult, Row, SpendingRow, Submission)
-from .present import fmt_number, fmt_rate
+from .present import fmt_exact, fmt_number, fmt_rate
 from .rules import Rules
 from .vocab import NATURES, Kind, Layout, normalize_level, normalize_name, normalize_nature, normalize_source
 from .xlsx.parts import a1
@@ -32,8 +32,7 @@ _SPEC = {Project: schema.PROJECTS, FundingRow: schema.FUNDING, SpendingRow: sche
          Indicator: schema.INDICATORS}
 
 
-def _fmt(x: Decimal) -> str:
-    return fmt_number(x, None)
+_fmt = fmt_exact  # a Decimal as people write it, exactly: 10 not 10.00, 6.67, 0.5
 
 
 def blocks(issues: Iterable[Issue], project_id: str) -> bool:

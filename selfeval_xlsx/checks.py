@@ -110,16 +110,19 @@ def check_project(project: Project, rules: Rules) -> list[Issue]:
 
 
 def _required(found: _Found, record: Row) -> None:
-    spec = _SPEC[type(record)]
     # A 不适用 indicator has nothing to report as done (DOMAIN.md §3 rule 15).
     not_applicable = isinstance(record, Indicator) and normalize_nature(record.nature) == Kind.NOT_APPLICABLE.label
-    for column in spec.required:
-        if not_applicable and column.field == "actual":
+    cols = record.cols
+    for field, header in _REQUIRED[type(record)]:
+        if not_applicable and field == "actual" or cols.get(field) is None:
             continue
-        col = record.cols.get(column.field)
-        if col is not None and getattr(record, column.field) in ("", None) and not found.seen(record, column.field):
-            found.add(Code.EMPTY_REQUIRED, f"{_cell(record, column.field)}「{column.header}」为必填项，不能为空。",
-                      record, column.field)
+        value = getattr(record, field)
+        # Not ``in ("", None)``: comparing a Decimal with "" goes through the numbers ABCs.
+        if (value is None or isinstance(value, str) and not value) and not found.seen(record, field):
+            found.add(Code.EMPTY_REQUIRED, f"{_cell(record, field)}「{header}」为必填项，不能为空。", record, field)
+
+
+_REQUIRED = {cls: tuple((c.field, c.header) for c in spec.required) for cls, spec in _SPEC.items()}
 
 
 def _vocabulary(found: _Found, record: Row) -> None:

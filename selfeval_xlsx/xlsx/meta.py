@@ -263,14 +263,14 @@ def _scan_exact(xml: bytes, percent_styles: set[int]) -> tuple[SheetMeta, int]:
     return meta, cells
 
 
-def read_meta(data: bytes, wanted: Callable[[str], bool] | None = None,
+def read_meta(data: bytes | zipfile.ZipFile, wanted: Callable[[str], bool] | None = None,
               max_cells: int = 0) -> dict[str, SheetMeta]:
-    """Sheet name -> :class:`SheetMeta` for an .xlsx/.xlsm given as bytes, for the sheets
+    """Sheet name -> :class:`SheetMeta` for an .xlsx/.xlsm given as bytes (or opened), for the sheets
     ``wanted(name)`` accepts (all when None). Sheets whose parts cannot be found are left out
     (the caller then has no extra knowledge, which is safe). With ``max_cells``, a sheet
     whose generous used range stays within it gets the fast scan, where ``rows``/``cols``
     are upper bounds rather than exact."""
-    archive = zipfile.ZipFile(io.BytesIO(data))
+    archive = data if isinstance(data, zipfile.ZipFile) else zipfile.ZipFile(io.BytesIO(data))
     percent_styles = _percent_styles(archive)
     rels = _read_part(archive, "xl/_rels/workbook.xml.rels")
     shared = _SharedSizes(_shared_strings(archive, rels))

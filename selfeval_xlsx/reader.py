@@ -436,10 +436,10 @@ class _SheetReader:
         # A text cell of a sheet without error values is only cleaned (see _convert), and the
         # same texts come back down a sheet (ids, 一级/二级 names): each is cleaned once.
         plain = not self._marked
-        steps = [(f, c, column, unit, plain and column.kind in (schema.TEXT, schema.VALUE))
-                 for f, c, column, unit in fields]
+        steps = [(f, c, column, unit, plain and column.kind in (schema.TEXT, schema.VALUE),
+                  plain and column.kind in (schema.AMOUNT, schema.NUMBER)) for f, c, column, unit in fields]
         columns = [c for _, c, _, _ in fields]
-        convert, grid, cleaned = self._convert, self.grid, {}
+        convert, number, grid, cleaned = self._convert, self._number, self.grid, {}
         for r in range(header_row + 1, len(grid)):
             row = grid[r]
             for c in columns:
@@ -452,11 +452,14 @@ class _SheetReader:
                 totals.check(r, row, label)
                 continue
             values = {}
-            for f, c, column, unit, text in steps:
+            for f, c, column, unit, text, numeric in steps:
                 value = row[c]
-                if text and type(value) is str:
+                kind = type(value)
+                if text and kind is str:
                     clean = cleaned.get(value)
                     values[f] = clean if clean is not None else cleaned.setdefault(value, _text(value))
+                elif numeric and (kind is int or kind is float and value == value):
+                    values[f] = number(r, c, column, unit, value)  # what _convert does with a number (NaN is blank)
                 else:
                     values[f] = convert(r, c, column, unit, value)
             totals.add(values)

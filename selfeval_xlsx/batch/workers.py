@@ -9,7 +9,6 @@ up. Only what makes the whole run impossible is raised: no usable cluster
 from __future__ import annotations
 
 import concurrent.futures as cf
-import gc
 import logging
 import math
 import os
@@ -70,14 +69,7 @@ class LocalWorkers:
         # interpreter (forking a threaded process is not safe).
         if hasattr(os, "fork"):
             preload()
-        # The helpers' garbage collector skips what they inherit (the imported modules, ~60,000
-        # objects it would walk on every full collection, copying their pages): ~0.1 s of CPU
-        # per helper. This process collects them again once the helpers are forked.
-        gc.freeze()
-        try:
-            self.helpers = [Helper(limits.memory_mb, env, fork=True) for _ in range(size)]
-        finally:
-            gc.unfreeze()
+        self.helpers = [Helper(limits.memory_mb, env, fork=True) for _ in range(size)]
         self.idle: queue.SimpleQueue[Helper] = queue.SimpleQueue()
         for helper in self.helpers:
             self.idle.put(helper)

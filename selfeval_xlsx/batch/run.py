@@ -32,7 +32,7 @@ from ..present import level1_columns
 from ..rules import Rules, load_rules
 from .decisions import Note, Notes, apply, decide, gather
 from .options import RunOptions, RunResult
-from .store import Manifest, clean_state, fingerprint, load_analysis, output_lock, pickled, save_analysis, slim
+from .store import Kept, Manifest, clean_state, fingerprint, load_analysis, output_lock, pickled, save_analysis, slim
 
 if TYPE_CHECKING:
     from .workers import Failure
@@ -58,17 +58,17 @@ def _approved(handle: tuple[Path, str, bool] | None) -> Approved | None:
 
 
 def _analyse_and_cache(ref: InputRef, rules: Rules, limits: Limits, cache: Path,
-                       approved: tuple[Path, str, bool] | None = None) -> bytes:
+                       approved: tuple[Path, str, bool] | None = None) -> Kept:
     """Phase A's job: analyse and keep the answer for the writers and the next run (written
-    by the worker, so the main process does not pickle everything twice); returns the slim
-    analysis :func:`pickled`, as the manifest keeps it."""
+    by the worker, so the main process does not pickle everything twice); answers with the
+    slim analysis (see :class:`Kept`)."""
     analysis = analyse(ref, rules, limits, _approved(approved))
     try:
         save_analysis(cache, analysis)
     except OSError as exc:
         raise_write_failure(exc, cache)
         raise
-    return pickled(slim(analysis))
+    return Kept(slim(analysis))
 
 
 def _failed_analysis(ref: InputRef, failure: Failure, limits: Limits) -> Analysis:
@@ -343,10 +343,8 @@ class _Run:
                     save_analysis(manifest.cache_path(ref.sha256), analysis)
                 else:  # not cached: the next run tries this input again
                     crashed.add(ref.sha256)
-                answer = pickled(analysis)
-            else:
-                analysis = pickle.loads(answer)
-            known[ref.sha256], self.kept[ref.sha256] = analysis, answer
+                answer = analysis, pickled(analysis)
+            known[ref.sha256], self.kept[ref.sha256] = answer
         self.changed = bool(todo)
         return [known[ref.sha256] for ref in self.refs], crashed
 

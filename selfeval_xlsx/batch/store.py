@@ -35,6 +35,22 @@ def pickled(analysis: Analysis) -> bytes:
     return pickle.dumps(analysis, protocol=pickle.HIGHEST_PROTOCOL)
 
 
+class Kept:
+    """A slim analysis as a helper answers with it: pickled once, it unpickles (in the main
+    process, in the thread that reads the answer) into ``(analysis, its pickle)``, and the
+    manifest keeps that pickle (:meth:`Manifest.save`) instead of pickling it again."""
+
+    def __init__(self, analysis: Analysis):
+        self.data = pickled(analysis)
+
+    def __reduce__(self):
+        return _unkept, (self.data,)
+
+
+def _unkept(data: bytes) -> tuple[Analysis, bytes]:
+    return pickle.loads(data), data
+
+
 def save_analysis(cache: Path, analysis: Analysis) -> None:
     """Keep an input's full analysis for the jobs that write its outputs and for the next run."""
     atomic_write_bytes(cache, pickled(analysis))

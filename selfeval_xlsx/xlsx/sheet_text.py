@@ -131,7 +131,7 @@ class TextSheet:
             _, tag_end, stop, _ = self._rows[number]
             plain = list(_PLAIN_CELL.finditer(self._data, tag_end, stop))
             if len(plain) == self._data.count(b"<c", tag_end, stop):
-                cells = [(column_index(m.group(1)), m.group(1) + m.group(2), m) for m in plain]
+                cells = [(_COLUMNS[m[1]], m[1] + m[2], m) for m in plain]
             else:
                 cells = []
                 for m in _CELL.finditer(self._data, tag_end, stop):
@@ -195,6 +195,18 @@ class TextSheet:
             later = next((n for n in numbers if n > number), None)
             at = self._rows[later][0] if later is not None else self._body[1]
             yield at, at, (1, number), f'<row r="{number}">{body}</row>'.encode()
+
+
+class _Columns(dict):
+    """Column letters -> 0-based index, each worked out once (a marked row's every cell is
+    looked up; at most 18,278 keys)."""
+
+    def __missing__(self, letters: bytes) -> int:
+        self[letters] = col = column_index(letters)
+        return col
+
+
+_COLUMNS = _Columns()
 
 
 def _ref(ref: bytes) -> tuple[int, int]:

@@ -91,9 +91,9 @@ class _Parts:
     set here (new, or edited as bytes) is written anew, every other one is copied over as
     it is stored. Names list the department's parts in their order, then the new ones."""
 
-    def __init__(self, data: bytes):
+    def __init__(self, data: bytes, zf: zipfile.ZipFile | None = None):
         self.data = data
-        self._zip = zipfile.ZipFile(io.BytesIO(data))
+        self._zip = zf or zipfile.ZipFile(io.BytesIO(data))
         self.stored = {i.filename: i for i in self._zip.infolist()}
         self._read: dict[str, bytes] = {}
         self.changed: dict[str, bytes] = {}
@@ -146,8 +146,8 @@ class _Parts:
 class _Package:
     """The zip's parts as bytes, with parsed XML for the parts being edited."""
 
-    def __init__(self, data: bytes):
-        self.parts = _Parts(data)
+    def __init__(self, data: bytes, zf: zipfile.ZipFile | None = None):
+        self.parts = _Parts(data, zf)
         if STRICT_MAIN.encode() in self.parts.get("xl/workbook.xml", b""):
             # A Strict workbook is edited, and comes back, as the transitional workbook it
             # maps to: the same parts under the namespaces every reader knows.
@@ -646,10 +646,31 @@ def _vml_shape(row: int, col: int, shape_id: int, note: str) -> str:
             f'<x:AutoFill>False</x:AutoFill><x:Row>{row}</x:Row><x:Column>{col}</x:Column></x:ClientData></v:shape>')
 
 
+class Workbook:
+    """A department's .xlsx whose zip is read once for its copy: :attr:`sheet_names` to plan
+    the new sheet, then :meth:`annotate`."""
+
+    def __init__(self, data: bytes, zf: zipfile.ZipFile | None = None):
+        self._pkg = _Package(data, zf)
+
+    @property
+    def sheet_names(self) -> list[str]:
+        """The sheet names of workbook.xml, in order."""
+        book = self._pkg.tree("xl/workbook.xml")
+        return [s.get("name") for s in book.iterfind(f"{{{MAIN}}}sheets/{{{MAIN}}}sheet")]
+
+    def annotate(self, sheet: NewSheet, marks: list[Mark], author: str) -> bytes:
+        """See :func:`annotate` (once per workbook: the package is edited in place)."""
+        return _annotate(self._pkg, sheet, marks, author)
+
+
 def annotate(data: bytes, sheet: NewSheet, marks: list[Mark], author: str) -> bytes:
     """The workbook ``data`` with ``sheet`` added first and active (replacing a sheet of the
     same name), ``marks`` applied, and macros removed. Returns the new file's bytes."""
-    pkg = _Package(data)
+    return _annotate(_Package(data), sheet, marks, author)
+
+
+def _annotate(pkg: _Package, sheet: NewSheet, marks: list[Mark], author: str) -> bytes:
     drop: set[str] = set()
     _remove_macros(pkg, drop)
     sheet_parts = _sheet_parts(pkg)

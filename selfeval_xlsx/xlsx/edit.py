@@ -430,16 +430,23 @@ class _Sheet:
         self.pkg, self.part = pkg, part
         self.text = TextSheet.open(pkg.parts[part]) if part not in pkg.xml else None
         if self.text is not None:
-            self.has_cells, self.merged = True, self.text.merged
+            self.has_cells = True
             return
         self.root = pkg.tree(part)
         self.data = self.root.find(f"{{{MAIN}}}sheetData")
-        self.merged = []
+        self.has_cells = self.data is not None  # a chart sheet has none
+
+    @cached_property
+    def merged(self) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+        """The merged ranges, read only for a sheet with marks (not one whose tab is only unselected)."""
+        if self.text is not None:
+            return self.text.merged
+        merged = []
         for m in self.root.iterfind(f"{{{MAIN}}}mergeCells/{{{MAIN}}}mergeCell"):
             a, _, b = m.get("ref", "").partition(":")
             if b:
-                self.merged.append((_parse_ref(a), _parse_ref(b)))
-        self.has_cells = self.data is not None  # a chart sheet has none
+                merged.append((_parse_ref(a), _parse_ref(b)))
+        return merged
 
     def fill(self, row: int, col: int, rgb: str, styles: _Styles) -> None:
         """Fill the cell at 0-based (row, col) with ``rgb``, keeping the rest of its format."""

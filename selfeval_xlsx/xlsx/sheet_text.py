@@ -8,6 +8,7 @@ None for anything else, which :mod:`.edit` then edits as a tree. Both give the s
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from typing import Callable
 
 from .parts import MAIN, REL, column_index, column_letter
@@ -47,7 +48,11 @@ class TextSheet:
         self._edits: list[tuple[int, int, tuple, bytes]] = []  # (start, end, sort key, new bytes)
         self._row_cells: dict[int, list] = {}
         self._new_rows: dict[int, dict[int, int]] = {}  # row number -> col -> style, rows not in the sheet
-        self.merged = [(_ref(a), _ref(b)) for a, b in _MERGED.findall(data[body[1]:])]
+
+    @cached_property
+    def merged(self) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+        """The merged ranges as ((row, col), (row, col)), read only for a sheet with marks."""
+        return [(_ref(a), _ref(b)) for a, b in _MERGED.findall(self._data, self._body[1])]
 
     @classmethod
     def open(cls, data: bytes) -> TextSheet | None:
@@ -72,16 +77,20 @@ class TextSheet:
         rows: dict[int, tuple[int, int, int, bool]] = {}
         last = 0
         for m in (_PLAIN_ROW if plain else _ROW).finditer(data, start, end):
-            found = None if plain else _R.search(m.group(1))
-            r = m.group(1) if plain else found.group(1) if found else b""
+            if plain:
+                r = m[1]
+            else:
+                found = _R.search(m[1])
+                r = found[1] if found else b""
             if not r.isdigit() or int(r) <= last:
                 return None  # out of order
             last = int(r)
-            closing = m.group(0).endswith(b"/>")
-            stop = m.end() if closing else data.find(b"</row>", m.end(), end) + len(b"</row>")
-            if stop < m.end():
+            tag_start, tag_end = m.span()
+            closing = data[tag_end - 2] == 0x2F  # "/>"
+            stop = tag_end if closing else data.find(b"</row>", tag_end, end) + len(b"</row>")
+            if stop < tag_end:
                 return None
-            rows[last] = (m.start(), m.end(), stop, closing)
+            rows[last] = (tag_start, tag_end, stop, closing)
         return cls(data, rows, (start, end))
 
     def fill(self, row: int, col: int, style: Callable[[int], int]) -> None:
@@ -213,7 +222,7 @@ def _ref(ref: bytes) -> tuple[int, int]:
     m = _CELL_REF.fullmatch(ref.replace(b"$", b""))
     if m is None:
         return -1, -1
-    return int(m.group(2)) - 1, column_index(m.group(1))
+    return int(m.group(2)) - 1, _COLUMNS[m.group(1).upper()]
 
 
 def _encoding(data: bytes) -> bytes | None:

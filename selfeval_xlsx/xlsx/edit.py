@@ -15,7 +15,7 @@ import zipfile
 import zlib
 from copy import deepcopy
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from operator import itemgetter
 
 from lxml import etree
@@ -225,8 +225,14 @@ class _Styles:
     def __init__(self, pkg: _Package):
         self.root = pkg.tree(_styles_part(pkg))
         self.cache: dict = {}
+        self._lists: dict[str, etree._Element] = {}
 
     def _list(self, tag: str, before: tuple[str, ...] = ()) -> etree._Element:
+        if tag not in self._lists:
+            self._lists[tag] = self._find_list(tag, before)
+        return self._lists[tag]
+
+    def _find_list(self, tag: str, before: tuple[str, ...]) -> etree._Element:
         node = self.root.find(f"{{{MAIN}}}{tag}")
         if node is None:
             node = etree.Element(f"{{{MAIN}}}{tag}")
@@ -257,11 +263,7 @@ class _Styles:
         return new_id
 
     def _fill(self, rgb: str) -> int:
-        fill = etree.Element(f"{{{MAIN}}}fill")
-        pattern = etree.SubElement(fill, f"{{{MAIN}}}patternFill", patternType="solid")
-        etree.SubElement(pattern, f"{{{MAIN}}}fgColor", rgb="FF" + rgb)
-        etree.SubElement(pattern, f"{{{MAIN}}}bgColor", indexed="64")
-        return self._append("fill", fill)
+        return self._append("fill", deepcopy(_fill_element(rgb)))
 
     def _font(self, style: Style) -> int:
         fonts = self._list("fonts")
@@ -292,17 +294,13 @@ class _Styles:
         return self._append("font", font)
 
     def _border(self) -> int:
-        border = etree.Element(f"{{{MAIN}}}border")
-        for side in ("left", "right", "top", "bottom"):
-            edge = etree.SubElement(border, f"{{{MAIN}}}{side}", style="thin")
-            etree.SubElement(edge, f"{{{MAIN}}}color", rgb="FF808080")
-        etree.SubElement(border, f"{{{MAIN}}}diagonal")
-        return self._append("border", border)
+        return self._append("border", deepcopy(_BORDER))
 
     def xf(self, style: Style) -> int:
         """Index of a cell format with ``style`` (appended once per workbook)."""
-        if style in self.cache:
-            return self.cache[style]
+        cached = self.cache.get(style)
+        if cached is not None:
+            return cached
         xf = etree.Element(f"{{{MAIN}}}xf", numFmtId=str(self._num_format(style.num_format)) if style.num_format else "0",
                            fontId=str(self._font(style)) if (style.bold or style.size or style.color or style.underline)
                            else "0",
@@ -342,6 +340,29 @@ class _Styles:
             xf.set("applyFill", "1")
             self.cache[key] = self._add_xf(xf)
         return self.cache[key]
+
+
+@lru_cache(maxsize=64)
+def _fill_element(rgb: str) -> etree._Element:
+    """A solid ``rgb`` fill, built once per run; workbooks get copies."""
+    fill = etree.Element(f"{{{MAIN}}}fill")
+    pattern = etree.SubElement(fill, f"{{{MAIN}}}patternFill", patternType="solid")
+    etree.SubElement(pattern, f"{{{MAIN}}}fgColor", rgb="FF" + rgb)
+    etree.SubElement(pattern, f"{{{MAIN}}}bgColor", indexed="64")
+    return fill
+
+
+def _border_element() -> etree._Element:
+    """The thin grey border of the result sheet's cells."""
+    border = etree.Element(f"{{{MAIN}}}border")
+    for side in ("left", "right", "top", "bottom"):
+        edge = etree.SubElement(border, f"{{{MAIN}}}{side}", style="thin")
+        etree.SubElement(edge, f"{{{MAIN}}}color", rgb="FF808080")
+    etree.SubElement(border, f"{{{MAIN}}}diagonal")
+    return border
+
+
+_BORDER = _border_element()  # built once per run: a workbook gets a copy per bordered format
 
 
 # What a cell's text needs done before it is XML: escaping, or characters XML refuses dropped.

@@ -113,10 +113,9 @@ class TextSheet:
             return
         # A new cell, after the last cell left of it (from the end, as the tree does).
         _, tag_end, stop, _ = self._rows[number]
-        previous = next((c for c in reversed(self._cells(number)) if c[0] is not None and c[0] < col), None)
+        tag = self._previous(number, col)
         at = tag_end
-        if previous is not None:
-            tag = previous[2]
+        if tag is not None:
             at = tag.end() if tag.group(0).endswith(b"/>") else self._data.find(b"</c>", tag.end(), stop) + 4
         self._edits.append((at, at, (1, col), f'<c r="{ref.decode()}" s="{style(0)}"/>'.encode()))
 
@@ -130,8 +129,32 @@ class TextSheet:
             m = _CELL.match(self._data, start) if start >= 0 else None
             if m is not None and m.end() > at and _R.search(m.group(1)).group(1) == ref:
                 return m
+        if at < 0 and self._refs_first(number):
+            return None  # every cell starts <c r="…", so this one would have been found
         found = next((m for _, cell_ref, m in self._cells(number) if cell_ref == ref), None)
         return _CELL.match(self._data, found.start()) if found is not None else None
+
+    def _refs_first(self, number: int) -> bool:
+        """Whether every cell of row ``number`` is written ``<c r="…`` (counting is cheap)."""
+        _, tag_end, stop, _ = self._rows[number]
+        return self._data.count(b"<c", tag_end, stop) == self._data.count(b'<c r="', tag_end, stop)
+
+    def _previous(self, number: int, col: int) -> re.Match | None:
+        """The start tag of the last cell of row ``number`` left of ``col``. Read cell by cell
+        from the row's end (marks are mostly in its last columns): matching every cell of a
+        row, as :meth:`_cells` does, cost more than the rest of a mark."""
+        _, tag_end, stop, _ = self._rows[number]
+        if number not in self._row_cells and self._refs_first(number):
+            at = stop
+            while (at := self._data.rfind(b'<c r="', tag_end, at)) >= 0:
+                m = _PLAIN_CELL.match(self._data, at, stop)
+                if m is None:
+                    break  # not the usual spelling: every cell read below
+                if _COLUMNS[m[1]] < col:
+                    return m
+            else:
+                return None
+        return next((m for c, _, m in reversed(self._cells(number)) if c is not None and c < col), None)
 
     def _cells(self, number: int) -> list[tuple[int | None, bytes, re.Match]]:
         """(col, reference, start tag) of each cell of row ``number``; cells written the

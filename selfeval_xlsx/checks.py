@@ -21,7 +21,7 @@ from . import schema
 from .issues import Code, Issue, Scope, issue
 from .models import (NARRATIVE_FIELDS, ApprovedIndicator, ApprovedProject, Approval, FundingRow, Indicator,
                      IndicatorScore, Project, ProjectResult, Row, SpendingRow, Submission)
-from .present import fmt_number, fmt_rate
+from .present import fmt_exact, fmt_number, fmt_rate
 from .rules import Rules
 from .vocab import NATURES, Kind, Layout, normalize_level, normalize_name, normalize_nature, normalize_source
 from .xlsx.parts import a1
@@ -32,8 +32,7 @@ _SPEC = {Project: schema.PROJECTS, FundingRow: schema.FUNDING, SpendingRow: sche
          Indicator: schema.INDICATORS}
 
 
-def _fmt(x: Decimal) -> str:
-    return fmt_number(x, None)
+_fmt = fmt_exact  # a Decimal as people write it, exactly: 10 not 10.00, 6.67, 0.5
 
 
 def blocks(issues: Iterable[Issue], project_id: str) -> bool:
@@ -111,16 +110,19 @@ def check_project(project: Project, rules: Rules) -> list[Issue]:
 
 
 def _required(found: _Found, record: Row) -> None:
-    spec = _SPEC[type(record)]
     # A 不适用 indicator has nothing to report as done (DOMAIN.md §3 rule 15).
     not_applicable = isinstance(record, Indicator) and normalize_nature(record.nature) == Kind.NOT_APPLICABLE.label
-    for column in spec.required:
-        if not_applicable and column.field == "actual":
+    cols = record.cols
+    for field, header in _REQUIRED[type(record)]:
+        if not_applicable and field == "actual" or cols.get(field) is None:
             continue
-        col = record.cols.get(column.field)
-        if col is not None and getattr(record, column.field) in ("", None) and not found.seen(record, column.field):
-            found.add(Code.EMPTY_REQUIRED, f"{_cell(record, column.field)}「{column.header}」为必填项，不能为空。",
-                      record, column.field)
+        value = getattr(record, field)
+        # Not ``in ("", None)``: comparing a Decimal with "" goes through the numbers ABCs.
+        if (value is None or isinstance(value, str) and not value) and not found.seen(record, field):
+            found.add(Code.EMPTY_REQUIRED, f"{_cell(record, field)}「{header}」为必填项，不能为空。", record, field)
+
+
+_REQUIRED = {cls: tuple((c.field, c.header) for c in spec.required) for cls, spec in _SPEC.items()}
 
 
 def _vocabulary(found: _Found, record: Row) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Iterable, Sequence
 
@@ -78,6 +79,18 @@ def fmt_number(value, places: int | None = 2, *, fixed: bool = False) -> str:
     if "." in text and not fixed:
         text = text.rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
+
+
+def fmt_exact(value) -> str:
+    """``fmt_number(value, None)`` for a ``Decimal``: as exact as given, no trailing zeros.
+    The scorer's and the checks' explanations show the same few figures (weights, scores,
+    targets) tens of thousands of times a batch, so each distinct value is formatted once."""
+    return _exact(value) if type(value) is Decimal and value.is_finite() else fmt_number(value, None)
+
+
+@lru_cache(maxsize=4096)
+def _exact(value: Decimal) -> str:
+    return fmt_number(value, None)  # equal values (10, 10.00) print alike, so the value is the key
 
 
 def fmt_figure(value) -> str:

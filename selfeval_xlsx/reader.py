@@ -20,7 +20,7 @@ import re
 import zipfile
 from dataclasses import replace
 from decimal import Decimal
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -62,11 +62,13 @@ def read_workbook(path: str | Path, data: bytes | None = None, *, name: str | No
         if data is None:
             data = read_file(path, limits.max_file_bytes)  # a regular file within the size limit only
         fmt = guard.inspect(data, Path(path).suffix or ".xlsx", limits)
-        names = _xlsx_sheet_names(data) if fmt == "xlsx" else None
+        parts = _open_parts(data) if fmt == "xlsx" else None  # opened once for the names and the metadata
+        names = _xlsx_sheet_names(parts) if parts is not None else None
         # Read before calamine: the metadata says how much calamine would allocate (for the
         # sheets it will parse: the form's, or every candidate of a national workbook).
         pick = national.is_candidate if names is not None and not _is_standard(names) else None
-        meta = _safe_meta(data, limits.max_cells, pick) if fmt == "xlsx" else _ods_meta(data) if fmt == "ods" else {}
+        meta = _safe_meta(parts or data, limits.max_cells, pick) if fmt == "xlsx" else \
+            _ods_meta(data) if fmt == "ods" else {}
         oversized = _oversized(file, meta, limits)
         if oversized:
             return Submission(file, issues=oversized)
@@ -99,12 +101,24 @@ def _is_standard(names) -> bool:
     return len({schema.SHEET_NAMES[schema.normalize_header(n)[0]] for n in names if _is_form_sheet(n)}) >= 2
 
 
-def _xlsx_sheet_names(data: bytes) -> list[str] | None:
+def _open_parts(data: bytes) -> zipfile.ZipFile | None:
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            return sheet_names(archive.read("xl/workbook.xml"))
+        return zipfile.ZipFile(io.BytesIO(data))
     except Exception:  # noqa: BLE001 - calamine then decides (and reports a broken file)
         return None
+
+
+def _xlsx_sheet_names(archive: zipfile.ZipFile) -> tuple[str, ...] | None:
+    try:
+        return _sheet_names_of(archive.read("xl/workbook.xml"))
+    except Exception:  # noqa: BLE001 - calamine then decides (and reports a broken file)
+        return None
+
+
+# Copies of one template share workbook.xml byte for byte: each distinct one is parsed once.
+@lru_cache(maxsize=32)
+def _sheet_names_of(workbook_xml: bytes) -> tuple[str, ...]:
+    return tuple(sheet_names(workbook_xml))
 
 
 def _load_arrays(data: bytes, ambiguous: list[Issue],
@@ -285,7 +299,7 @@ def _is_form_sheet(name: str) -> bool:
     return schema.normalize_header(name)[0] in schema.SHEET_NAMES
 
 
-def _safe_meta(data: bytes, max_cells: int, wanted_sheet=None) -> dict[str, SheetMeta]:
+def _safe_meta(data: bytes | zipfile.ZipFile, max_cells: int, wanted_sheet=None) -> dict[str, SheetMeta]:
     """Metadata of the sheets that will be parsed (``wanted_sheet`` picks them; by default the
     form's): 填表说明 and list sheets of the standard form are never parsed."""
     try:
@@ -422,10 +436,10 @@ class _SheetReader:
         # A text cell of a sheet without error values is only cleaned (see _convert), and the
         # same texts come back down a sheet (ids, 一级/二级 names): each is cleaned once.
         plain = not self._marked
-        steps = [(f, c, column, unit, plain and column.kind in (schema.TEXT, schema.VALUE))
-                 for f, c, column, unit in fields]
+        steps = [(f, c, column, unit, plain and column.kind in (schema.TEXT, schema.VALUE),
+                  plain and column.kind in (schema.AMOUNT, schema.NUMBER)) for f, c, column, unit in fields]
         columns = [c for _, c, _, _ in fields]
-        convert, grid, cleaned = self._convert, self.grid, {}
+        convert, number, grid, cleaned = self._convert, self._number, self.grid, {}
         for r in range(header_row + 1, len(grid)):
             row = grid[r]
             for c in columns:
@@ -438,11 +452,14 @@ class _SheetReader:
                 totals.check(r, row, label)
                 continue
             values = {}
-            for f, c, column, unit, text in steps:
+            for f, c, column, unit, text, numeric in steps:
                 value = row[c]
-                if text and type(value) is str:
+                kind = type(value)
+                if text and kind is str:
                     clean = cleaned.get(value)
                     values[f] = clean if clean is not None else cleaned.setdefault(value, _text(value))
+                elif numeric and (kind is int or kind is float and value == value):
+                    values[f] = number(r, c, column, unit, value)  # what _convert does with a number (NaN is blank)
                 else:
                     values[f] = convert(r, c, column, unit, value)
             totals.add(values)

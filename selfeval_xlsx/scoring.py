@@ -17,7 +17,7 @@ from dataclasses import replace
 from . import parsing as P
 from .issues import Code, issue
 from .models import Indicator, IndicatorScore, Project, ProjectResult
-from .present import fmt_number
+from .present import fmt_exact
 from .rules import Rules
 from .schema import FUNDING, INDICATORS, LEVEL1
 from .vocab import Kind, Layout, normalize_level, normalize_nature
@@ -35,9 +35,7 @@ def round_half_up(x: Decimal) -> Decimal:
     return x.quantize(_CENT, rounding=ROUND_HALF_UP)
 
 
-def _fmt(x: Decimal) -> str:
-    """Decimal as people write it, exactly: 10 not 10.00, 6.67, 0.5."""
-    return fmt_number(x, None)
+_fmt = fmt_exact  # a Decimal as people write it, exactly: 10 not 10.00, 6.67, 0.5
 
 
 class _Context:

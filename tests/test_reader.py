@@ -215,6 +215,19 @@ def test_fast_metadata_scan_agrees_with_the_exact_one(make_book, tables):
         assert (meta.rows, meta.cols) <= (fast[name].rows, fast[name].cols)
 
 
+@pytest.mark.parametrize("prefix", ["", "x:"])
+def test_fast_scan_finds_a_formula_beside_data_validation_formulas(prefix):
+    from selfeval_xlsx.xlsx.meta import _scan_exact, _scan_fast
+
+    p = prefix
+    xml = (f'<{p}worksheet><{p}sheetData><{p}row r="2"><{p}c r="B2" t="s"><{p}v>0</{p}v></{p}c>'
+           f'<{p}c r="C2"><{p}f>B2*2</{p}f></{p}c></{p}row></{p}sheetData><{p}dataValidations>'
+           f'<{p}dataValidation sqref="A2"><{p}formula1>"a,b"</{p}formula1></{p}dataValidation>'
+           f'</{p}dataValidations></{p}worksheet>').encode()
+    fast, _ = _scan_fast(xml, frozenset(), 2_000_000)
+    assert fast.formula_without_value == _scan_exact(xml, set())[0].formula_without_value == {(1, 2)}
+
+
 # --- issue 16: odd cells, look-alike sheets, repeated headers ----------------------------------
 
 def test_na_words_are_text_and_an_id_na_is_an_id(make_book, tables):

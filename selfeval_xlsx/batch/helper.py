@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
+import gc
 import importlib
 import os
 import pickle
@@ -289,6 +290,9 @@ def serve(parent: int, memory_mb: int, requests: int | None = None, replies: int
             requests, replies = sys.stdin.fileno(), os.dup(1)
             os.dup2(2, 1)  # a library's stray print goes to stderr, never into the replies
         preload()  # a no-op for what a forked helper has already
+        # The imported modules live as long as the helper: its garbage collector need not walk
+        # them (~60,000 objects on every full collection, ~0.07 s of CPU per helper).
+        gc.freeze()
         limit_memory(memory_mb)
         _write_all(replies, _READY)
         while True:

@@ -32,7 +32,7 @@ from ..present import level1_columns
 from ..rules import Rules, load_rules
 from .decisions import Note, Notes, apply, decide, gather
 from .options import RunOptions, RunResult
-from .store import Manifest, clean_state, fingerprint, load_analysis, output_lock, save_analysis, slim
+from .store import Kept, Manifest, clean_state, fingerprint, load_analysis, output_lock, pickled, save_analysis, slim
 
 if TYPE_CHECKING:
     from .workers import Failure
@@ -58,16 +58,17 @@ def _approved(handle: tuple[Path, str, bool] | None) -> Approved | None:
 
 
 def _analyse_and_cache(ref: InputRef, rules: Rules, limits: Limits, cache: Path,
-                       approved: tuple[Path, str, bool] | None = None) -> Analysis:
+                       approved: tuple[Path, str, bool] | None = None) -> Kept:
     """Phase A's job: analyse and keep the answer for the writers and the next run (written
-    by the worker, so the main process does not pickle everything twice)."""
+    by the worker, so the main process does not pickle everything twice); answers with the
+    slim analysis (see :class:`Kept`)."""
     analysis = analyse(ref, rules, limits, _approved(approved))
     try:
         save_analysis(cache, analysis)
     except OSError as exc:
         raise_write_failure(exc, cache)
         raise
-    return slim(analysis)
+    return Kept(slim(analysis))
 
 
 def _failed_analysis(ref: InputRef, failure: Failure, limits: Limits) -> Analysis:
@@ -291,7 +292,7 @@ class _Run:
         if self.workers is not None:
             self.workers.close()
         if self.changed:
-            self.manifest.save(self.summary_key, {a.ref.sha256: a for a in analyses if a.ref.sha256 not in crashed})
+            self.manifest.save(self.summary_key, {sha: kept for sha, kept in self.kept.items() if sha not in crashed})
         reports = self.output / "reports"
         names = sorted(n for n in os.listdir(reports) if n.endswith(".docx")) if reports.is_dir() else []
         self.result.reports = [reports / n for n in names]
@@ -320,6 +321,7 @@ class _Run:
         """Every input's slim analysis (reused when unchanged), and the inputs that crashed."""
         manifest, limits = self.manifest, self.options.limits
         known = {ref.sha256: a for ref in self.refs if (a := manifest.reusable(ref)) is not None}
+        self.kept = {sha: manifest.slims()[sha] for sha in known}  # sha -> slim analysis pickled, for the manifest
         todo = [ref for ref in self.refs if ref.sha256 not in known]
         self.redone = {ref.sha256 for ref in todo}
         self.result.reused = len(known)
@@ -334,14 +336,15 @@ class _Run:
                            for ref in todo], self.tick, order=_largest_first([_input_size(ref) for ref in todo]),
                           reports=True)
         crashed = set()
-        for ref, analysis in zip(todo, fresh):
-            if _is_failure(analysis):
-                analysis = _failed_analysis(ref, analysis, limits)
+        for ref, answer in zip(todo, fresh):
+            if _is_failure(answer):
+                analysis = _failed_analysis(ref, answer, limits)
                 if analysis.issues[0].code in LIMITED:  # as final as a refusal inside the helper
                     save_analysis(manifest.cache_path(ref.sha256), analysis)
                 else:  # not cached: the next run tries this input again
                     crashed.add(ref.sha256)
-            known[ref.sha256] = analysis
+                answer = analysis, pickled(analysis)
+            known[ref.sha256], self.kept[ref.sha256] = answer
         self.changed = bool(todo)
         return [known[ref.sha256] for ref in self.refs], crashed
 

@@ -12,6 +12,7 @@ import os
 import pickle
 import shutil
 import time
+from operator import attrgetter
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -27,12 +28,33 @@ from ..pipeline import Analysis
 from ..rules import Rules
 from .options import RunOptions
 
-MANIFEST_VERSION = 2  # 2: published reports as [项目编号, file name], decisions, summary key
+MANIFEST_VERSION = 3  # 2: published reports as [项目编号, file name], decisions, summary key; 3: slims pickled one by one
+
+
+def pickled(analysis: Analysis) -> bytes:
+    """An analysis as the cache and the manifest keep it (see :meth:`Manifest.save`)."""
+    return pickle.dumps(analysis, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+class Kept:
+    """A slim analysis as a helper answers with it: pickled once, it unpickles (in the main
+    process, in the thread that reads the answer) into ``(analysis, its pickle)``, and the
+    manifest keeps that pickle (:meth:`Manifest.save`) instead of pickling it again."""
+
+    def __init__(self, analysis: Analysis):
+        self.data = pickled(analysis)
+
+    def __reduce__(self):
+        return _unkept, (self.data,)
+
+
+def _unkept(data: bytes) -> tuple[Analysis, bytes]:
+    return pickle.loads(data), data
 
 
 def save_analysis(cache: Path, analysis: Analysis) -> None:
     """Keep an input's full analysis for the jobs that write its outputs and for the next run."""
-    atomic_write_bytes(cache, pickle.dumps(analysis, protocol=pickle.HIGHEST_PROTOCOL))
+    atomic_write_bytes(cache, pickled(analysis))
 
 
 def load_analysis(cache: Path, ref: InputRef) -> Analysis | None:
@@ -71,10 +93,10 @@ def _by_value(cls: type):
     dataclasses otherwise pickle through ``__setstate__``, which looks up the fields for
     every object: a cache file holds thousands of rows and problems, each loaded twice (for
     the copy and the summary), and this halves the time."""
-    names = tuple(f.name for f in fields(cls))
+    get = attrgetter(*(f.name for f in fields(cls)))  # every class below has several fields: a tuple
 
     def reduce(obj):
-        return cls, tuple([getattr(obj, name) for name in names])
+        return cls, get(obj)  # the fields' tuple built in C: a list of getattr calls was most of the dump
     return reduce
 
 
@@ -104,7 +126,7 @@ class Manifest:
         self.entries: dict[str, dict] = {}
         self.previous: dict[str, dict] = {}
         self.summary_key = ""
-        self._slims: dict[str, Analysis] | None = None
+        self._slims: dict[str, bytes] | None = None
         if self.path.exists():
             try:
                 data = json.loads(self.path.read_text("utf-8"))
@@ -115,8 +137,8 @@ class Manifest:
             except (ValueError, OSError, AttributeError):
                 pass
 
-    def slims(self) -> dict[str, Analysis]:
-        """What the last run kept of each input (sha -> slim analysis), read once."""
+    def slims(self) -> dict[str, bytes]:
+        """What the last run kept of each input (sha -> slim analysis, :func:`pickled`), read once."""
         if self._slims is None:
             self._slims = {}
             if self.entries:
@@ -138,8 +160,11 @@ class Manifest:
         if not self.cache_path(ref.sha256).exists() or not all(os.path.exists(os.path.join(out, p))
                                                                for p in entry["outputs"]):
             return None
-        analysis = self.slims().get(ref.sha256)
-        return replace(analysis, ref=ref) if analysis is not None else None
+        kept = self.slims().get(ref.sha256)
+        try:
+            return replace(pickle.loads(kept), ref=ref)
+        except Exception:  # noqa: BLE001 - missing or damaged: recomputed
+            return None
 
     def cache_path(self, sha256: str) -> Path:
         return self.dir / "results" / f"{sha256}.pickle"
@@ -164,7 +189,9 @@ class Manifest:
         self.entries[ref.sha256] = {**entry, "status": RETRY,
                                     "outputs": sorted({*entry["outputs"], *(outputs or [])})}
 
-    def save(self, summary_key: str, slims: dict[str, Analysis]) -> None:
+    def save(self, summary_key: str, slims: dict[str, bytes]) -> None:
+        """Write the manifest and ``slims`` (sha -> slim analysis, :func:`pickled`: as the
+        helpers answered, so the main process does not pickle a thousand projects again)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.dir / "slim.pickle", pickle.dumps(slims, protocol=pickle.HIGHEST_PROTOCOL))
         data = {"version": MANIFEST_VERSION, "fingerprint": self.fingerprint, "summary": summary_key,

@@ -27,7 +27,6 @@ from .schema import RESULT_SHEET
 from .vocab import Kind, Severity
 from .xlsx import edit
 from .xlsx.edit import Style
-from .xlsx.parts import sheet_names
 
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0"  # .xls (BIFF inside an OLE2 compound file)
 
@@ -57,7 +56,8 @@ def annotate_workbook(src: str | os.PathLike | bytes, dst: str | os.PathLike,
         if Path(dst).resolve() == Path(src).resolve():
             raise ValueError("annotate_workbook: dst must differ from src (the source is never modified)")
         src = Path(src).read_bytes()
-    if bytes(src[:4]) == _OLE2_MAGIC or not _is_ooxml(src):  # .xls, WPS .et, OpenDocument .ods
+    book = _ooxml(bytes(src)) if bytes(src[:4]) != _OLE2_MAGIC else None
+    if book is None:  # .xls, WPS .et, OpenDocument .ods
         from .xlsx.xls_copy import copy_xls, mark_cells, write_sheet
 
         wb = copy_xls(src)
@@ -67,22 +67,22 @@ def annotate_workbook(src: str | os.PathLike | bytes, dst: str | os.PathLike,
             wb.save(tmp)
         return Path(dst)
     # .xlsx/.xlsm: edit the zip parts directly, keeping everything openpyxl would drop.
-    with zipfile.ZipFile(io.BytesIO(src)) as zf:
-        names = sheet_names(zf.read("xl/workbook.xml"))
+    names = book.sheet_names
     plan = _plan(results, issues, [n for n in names if n != RESULT_SHEET], grades)
     marks = [edit.Mark(i.sheet, i.row, i.col or 0, SEVERITY_COLOURS[i.severity].fill,
                        f"{i.severity.label}：{i.message}", int(i.is_error))
              for i in issues if i.row is not None and i.sheet in names and i.sheet != RESULT_SHEET]
-    return atomic_write_bytes(dst, edit.annotate(bytes(src), plan, marks, AUTHOR))
+    return atomic_write_bytes(dst, book.annotate(plan, marks, AUTHOR))
 
 
-def _is_ooxml(src: bytes) -> bool:
-    """An Excel 2007+ package (the zip-level editor's input), as opposed to an .ods."""
+def _ooxml(src: bytes) -> edit.Workbook | None:
+    """An Excel 2007+ package (the zip-level editor's input), its zip read once for the whole
+    copy; None for anything else (an .ods)."""
     try:
-        with zipfile.ZipFile(io.BytesIO(src)) as zf:
-            return "xl/workbook.xml" in zf.namelist()
+        zf = zipfile.ZipFile(io.BytesIO(src))
     except zipfile.BadZipFile:
-        return False
+        return None
+    return edit.Workbook(src, zf) if "xl/workbook.xml" in zf.namelist() else None
 
 
 def _text(value) -> str:

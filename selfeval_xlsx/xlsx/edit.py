@@ -15,7 +15,7 @@ import zipfile
 import zlib
 from copy import deepcopy
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from operator import itemgetter
 
 from lxml import etree
@@ -91,9 +91,9 @@ class _Parts:
     set here (new, or edited as bytes) is written anew, every other one is copied over as
     it is stored. Names list the department's parts in their order, then the new ones."""
 
-    def __init__(self, data: bytes):
+    def __init__(self, data: bytes, zf: zipfile.ZipFile | None = None):
         self.data = data
-        self._zip = zipfile.ZipFile(io.BytesIO(data))
+        self._zip = zf or zipfile.ZipFile(io.BytesIO(data))
         self.stored = {i.filename: i for i in self._zip.infolist()}
         self._read: dict[str, bytes] = {}
         self.changed: dict[str, bytes] = {}
@@ -146,8 +146,8 @@ class _Parts:
 class _Package:
     """The zip's parts as bytes, with parsed XML for the parts being edited."""
 
-    def __init__(self, data: bytes):
-        self.parts = _Parts(data)
+    def __init__(self, data: bytes, zf: zipfile.ZipFile | None = None):
+        self.parts = _Parts(data, zf)
         if STRICT_MAIN.encode() in self.parts.get("xl/workbook.xml", b""):
             # A Strict workbook is edited, and comes back, as the transitional workbook it
             # maps to: the same parts under the namespaces every reader knows.
@@ -225,8 +225,14 @@ class _Styles:
     def __init__(self, pkg: _Package):
         self.root = pkg.tree(_styles_part(pkg))
         self.cache: dict = {}
+        self._lists: dict[str, etree._Element] = {}
 
     def _list(self, tag: str, before: tuple[str, ...] = ()) -> etree._Element:
+        if tag not in self._lists:
+            self._lists[tag] = self._find_list(tag, before)
+        return self._lists[tag]
+
+    def _find_list(self, tag: str, before: tuple[str, ...]) -> etree._Element:
         node = self.root.find(f"{{{MAIN}}}{tag}")
         if node is None:
             node = etree.Element(f"{{{MAIN}}}{tag}")
@@ -257,11 +263,7 @@ class _Styles:
         return new_id
 
     def _fill(self, rgb: str) -> int:
-        fill = etree.Element(f"{{{MAIN}}}fill")
-        pattern = etree.SubElement(fill, f"{{{MAIN}}}patternFill", patternType="solid")
-        etree.SubElement(pattern, f"{{{MAIN}}}fgColor", rgb="FF" + rgb)
-        etree.SubElement(pattern, f"{{{MAIN}}}bgColor", indexed="64")
-        return self._append("fill", fill)
+        return self._append("fill", deepcopy(_fill_element(rgb)))
 
     def _font(self, style: Style) -> int:
         fonts = self._list("fonts")
@@ -292,17 +294,13 @@ class _Styles:
         return self._append("font", font)
 
     def _border(self) -> int:
-        border = etree.Element(f"{{{MAIN}}}border")
-        for side in ("left", "right", "top", "bottom"):
-            edge = etree.SubElement(border, f"{{{MAIN}}}{side}", style="thin")
-            etree.SubElement(edge, f"{{{MAIN}}}color", rgb="FF808080")
-        etree.SubElement(border, f"{{{MAIN}}}diagonal")
-        return self._append("border", border)
+        return self._append("border", deepcopy(_BORDER))
 
     def xf(self, style: Style) -> int:
         """Index of a cell format with ``style`` (appended once per workbook)."""
-        if style in self.cache:
-            return self.cache[style]
+        cached = self.cache.get(style)
+        if cached is not None:
+            return cached
         xf = etree.Element(f"{{{MAIN}}}xf", numFmtId=str(self._num_format(style.num_format)) if style.num_format else "0",
                            fontId=str(self._font(style)) if (style.bold or style.size or style.color or style.underline)
                            else "0",
@@ -342,6 +340,29 @@ class _Styles:
             xf.set("applyFill", "1")
             self.cache[key] = self._add_xf(xf)
         return self.cache[key]
+
+
+@lru_cache(maxsize=64)
+def _fill_element(rgb: str) -> etree._Element:
+    """A solid ``rgb`` fill, built once per run; workbooks get copies."""
+    fill = etree.Element(f"{{{MAIN}}}fill")
+    pattern = etree.SubElement(fill, f"{{{MAIN}}}patternFill", patternType="solid")
+    etree.SubElement(pattern, f"{{{MAIN}}}fgColor", rgb="FF" + rgb)
+    etree.SubElement(pattern, f"{{{MAIN}}}bgColor", indexed="64")
+    return fill
+
+
+def _border_element() -> etree._Element:
+    """The thin grey border of the result sheet's cells."""
+    border = etree.Element(f"{{{MAIN}}}border")
+    for side in ("left", "right", "top", "bottom"):
+        edge = etree.SubElement(border, f"{{{MAIN}}}{side}", style="thin")
+        etree.SubElement(edge, f"{{{MAIN}}}color", rgb="FF808080")
+    etree.SubElement(border, f"{{{MAIN}}}diagonal")
+    return border
+
+
+_BORDER = _border_element()  # built once per run: a workbook gets a copy per bordered format
 
 
 # What a cell's text needs done before it is XML: escaping, or characters XML refuses dropped.
@@ -430,16 +451,23 @@ class _Sheet:
         self.pkg, self.part = pkg, part
         self.text = TextSheet.open(pkg.parts[part]) if part not in pkg.xml else None
         if self.text is not None:
-            self.has_cells, self.merged = True, self.text.merged
+            self.has_cells = True
             return
         self.root = pkg.tree(part)
         self.data = self.root.find(f"{{{MAIN}}}sheetData")
-        self.merged = []
+        self.has_cells = self.data is not None  # a chart sheet has none
+
+    @cached_property
+    def merged(self) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+        """The merged ranges, read only for a sheet with marks (not one whose tab is only unselected)."""
+        if self.text is not None:
+            return self.text.merged
+        merged = []
         for m in self.root.iterfind(f"{{{MAIN}}}mergeCells/{{{MAIN}}}mergeCell"):
             a, _, b = m.get("ref", "").partition(":")
             if b:
-                self.merged.append((_parse_ref(a), _parse_ref(b)))
-        self.has_cells = self.data is not None  # a chart sheet has none
+                merged.append((_parse_ref(a), _parse_ref(b)))
+        return merged
 
     def fill(self, row: int, col: int, rgb: str, styles: _Styles) -> None:
         """Fill the cell at 0-based (row, col) with ``rgb``, keeping the rest of its format."""
@@ -646,10 +674,31 @@ def _vml_shape(row: int, col: int, shape_id: int, note: str) -> str:
             f'<x:AutoFill>False</x:AutoFill><x:Row>{row}</x:Row><x:Column>{col}</x:Column></x:ClientData></v:shape>')
 
 
+class Workbook:
+    """A department's .xlsx whose zip is read once for its copy: :attr:`sheet_names` to plan
+    the new sheet, then :meth:`annotate`."""
+
+    def __init__(self, data: bytes, zf: zipfile.ZipFile | None = None):
+        self._pkg = _Package(data, zf)
+
+    @property
+    def sheet_names(self) -> list[str]:
+        """The sheet names of workbook.xml, in order."""
+        book = self._pkg.tree("xl/workbook.xml")
+        return [s.get("name") for s in book.iterfind(f"{{{MAIN}}}sheets/{{{MAIN}}}sheet")]
+
+    def annotate(self, sheet: NewSheet, marks: list[Mark], author: str) -> bytes:
+        """See :func:`annotate` (once per workbook: the package is edited in place)."""
+        return _annotate(self._pkg, sheet, marks, author)
+
+
 def annotate(data: bytes, sheet: NewSheet, marks: list[Mark], author: str) -> bytes:
     """The workbook ``data`` with ``sheet`` added first and active (replacing a sheet of the
     same name), ``marks`` applied, and macros removed. Returns the new file's bytes."""
-    pkg = _Package(data)
+    return _annotate(_Package(data), sheet, marks, author)
+
+
+def _annotate(pkg: _Package, sheet: NewSheet, marks: list[Mark], author: str) -> bytes:
     drop: set[str] = set()
     _remove_macros(pkg, drop)
     sheet_parts = _sheet_parts(pkg)

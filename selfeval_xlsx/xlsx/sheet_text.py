@@ -8,6 +8,7 @@ None for anything else, which :mod:`.edit` then edits as a tree. Both give the s
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from typing import Callable
 
 from .parts import MAIN, REL, column_index, column_letter
@@ -47,7 +48,11 @@ class TextSheet:
         self._edits: list[tuple[int, int, tuple, bytes]] = []  # (start, end, sort key, new bytes)
         self._row_cells: dict[int, list] = {}
         self._new_rows: dict[int, dict[int, int]] = {}  # row number -> col -> style, rows not in the sheet
-        self.merged = [(_ref(a), _ref(b)) for a, b in _MERGED.findall(data[body[1]:])]
+
+    @cached_property
+    def merged(self) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+        """The merged ranges as ((row, col), (row, col)), read only for a sheet with marks."""
+        return [(_ref(a), _ref(b)) for a, b in _MERGED.findall(self._data, self._body[1])]
 
     @classmethod
     def open(cls, data: bytes) -> TextSheet | None:
@@ -72,16 +77,20 @@ class TextSheet:
         rows: dict[int, tuple[int, int, int, bool]] = {}
         last = 0
         for m in (_PLAIN_ROW if plain else _ROW).finditer(data, start, end):
-            found = None if plain else _R.search(m.group(1))
-            r = m.group(1) if plain else found.group(1) if found else b""
+            if plain:
+                r = m[1]
+            else:
+                found = _R.search(m[1])
+                r = found[1] if found else b""
             if not r.isdigit() or int(r) <= last:
                 return None  # out of order
             last = int(r)
-            closing = m.group(0).endswith(b"/>")
-            stop = m.end() if closing else data.find(b"</row>", m.end(), end) + len(b"</row>")
-            if stop < m.end():
+            tag_start, tag_end = m.span()
+            closing = data[tag_end - 2] == 0x2F  # "/>"
+            stop = tag_end if closing else data.find(b"</row>", tag_end, end) + len(b"</row>")
+            if stop < tag_end:
                 return None
-            rows[last] = (m.start(), m.end(), stop, closing)
+            rows[last] = (tag_start, tag_end, stop, closing)
         return cls(data, rows, (start, end))
 
     def fill(self, row: int, col: int, style: Callable[[int], int]) -> None:
@@ -104,10 +113,9 @@ class TextSheet:
             return
         # A new cell, after the last cell left of it (from the end, as the tree does).
         _, tag_end, stop, _ = self._rows[number]
-        previous = next((c for c in reversed(self._cells(number)) if c[0] is not None and c[0] < col), None)
+        tag = self._previous(number, col)
         at = tag_end
-        if previous is not None:
-            tag = previous[2]
+        if tag is not None:
             at = tag.end() if tag.group(0).endswith(b"/>") else self._data.find(b"</c>", tag.end(), stop) + 4
         self._edits.append((at, at, (1, col), f'<c r="{ref.decode()}" s="{style(0)}"/>'.encode()))
 
@@ -121,8 +129,32 @@ class TextSheet:
             m = _CELL.match(self._data, start) if start >= 0 else None
             if m is not None and m.end() > at and _R.search(m.group(1)).group(1) == ref:
                 return m
+        if at < 0 and self._refs_first(number):
+            return None  # every cell starts <c r="…", so this one would have been found
         found = next((m for _, cell_ref, m in self._cells(number) if cell_ref == ref), None)
         return _CELL.match(self._data, found.start()) if found is not None else None
+
+    def _refs_first(self, number: int) -> bool:
+        """Whether every cell of row ``number`` is written ``<c r="…`` (counting is cheap)."""
+        _, tag_end, stop, _ = self._rows[number]
+        return self._data.count(b"<c", tag_end, stop) == self._data.count(b'<c r="', tag_end, stop)
+
+    def _previous(self, number: int, col: int) -> re.Match | None:
+        """The start tag of the last cell of row ``number`` left of ``col``. Read cell by cell
+        from the row's end (marks are mostly in its last columns): matching every cell of a
+        row, as :meth:`_cells` does, cost more than the rest of a mark."""
+        _, tag_end, stop, _ = self._rows[number]
+        if number not in self._row_cells and self._refs_first(number):
+            at = stop
+            while (at := self._data.rfind(b'<c r="', tag_end, at)) >= 0:
+                m = _PLAIN_CELL.match(self._data, at, stop)
+                if m is None:
+                    break  # not the usual spelling: every cell read below
+                if _COLUMNS[m[1]] < col:
+                    return m
+            else:
+                return None
+        return next((m for c, _, m in reversed(self._cells(number)) if c is not None and c < col), None)
 
     def _cells(self, number: int) -> list[tuple[int | None, bytes, re.Match]]:
         """(col, reference, start tag) of each cell of row ``number``; cells written the
@@ -131,7 +163,7 @@ class TextSheet:
             _, tag_end, stop, _ = self._rows[number]
             plain = list(_PLAIN_CELL.finditer(self._data, tag_end, stop))
             if len(plain) == self._data.count(b"<c", tag_end, stop):
-                cells = [(column_index(m.group(1)), m.group(1) + m.group(2), m) for m in plain]
+                cells = [(_COLUMNS[m[1]], m[1] + m[2], m) for m in plain]
             else:
                 cells = []
                 for m in _CELL.finditer(self._data, tag_end, stop):
@@ -197,11 +229,23 @@ class TextSheet:
             yield at, at, (1, number), f'<row r="{number}">{body}</row>'.encode()
 
 
+class _Columns(dict):
+    """Column letters -> 0-based index, each worked out once (a marked row's every cell is
+    looked up; at most 18,278 keys)."""
+
+    def __missing__(self, letters: bytes) -> int:
+        self[letters] = col = column_index(letters)
+        return col
+
+
+_COLUMNS = _Columns()
+
+
 def _ref(ref: bytes) -> tuple[int, int]:
     m = _CELL_REF.fullmatch(ref.replace(b"$", b""))
     if m is None:
         return -1, -1
-    return int(m.group(2)) - 1, column_index(m.group(1))
+    return int(m.group(2)) - 1, _COLUMNS[m.group(1).upper()]
 
 
 def _encoding(data: bytes) -> bytes | None:

@@ -10,6 +10,7 @@ and containers usually are, is not where its users are).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import re
 import time
@@ -27,7 +28,11 @@ _DATE = re.compile(r"(\d{4})\s*[年./-]\s*(\d{1,2})\s*[月./-]\s*(\d{1,2})\s*[�
 def _zone() -> dt.tzinfo | None:
     """The zone times are shown in; None means the C library's local time (the machine's
     zone, with its daylight saving rules)."""
-    name = os.environ.get("TZ", "").lstrip(":")
+    return _zone_named(os.environ.get("TZ", "").lstrip(":"))
+
+
+@functools.lru_cache(maxsize=8)  # worked out once per TZ: a batch asks for every project's stamps
+def _zone_named(name: str) -> dt.tzinfo | None:
     if name:
         try:
             from zoneinfo import ZoneInfo

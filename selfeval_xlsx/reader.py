@@ -143,17 +143,20 @@ def _load_arrays(data: bytes, ambiguous: list[Issue],
             for name in wanted:
                 sheet = book.get_sheet_by_name(name)
                 grids[name] = _grid(sheet.to_python(skip_empty_area=False))
-                m = meta.get(name)
-                merges[name] = m.merges if m is not None and m.merges is not None else _merged_ranges(sheet)
+                merges[name] = _merges(meta.get(name), lambda: sheet)
             grids.update({n: None for n in names if n not in grids})
     except Exception as exc:  # noqa: BLE001 - any parser failure means "cannot read this file"
         raise _unreadable(exc) from None
     return grids, merges
 
 
-def _merged_ranges(sheet) -> list:
+def _merges(meta: SheetMeta | None, sheet) -> list:
+    """A sheet's merged ranges: from its ``meta`` when read there, else from the parser's
+    ``sheet()`` (called only then: calamine would parse the sheet a second time to give them)."""
+    if meta is not None and meta.merges is not None:
+        return meta.merges
     try:
-        return sheet.merged_cell_ranges or []
+        return sheet().merged_cell_ranges or []
     except Exception:  # noqa: BLE001 - merged ranges are a convenience; .xls/.ods may lack them
         return []
 
@@ -224,15 +227,8 @@ def _load_grids(data: bytes, wanted_sheet=None, ambiguous: list[Issue] | None = 
             # blank (an id NA would vanish); blank cells come back as "".
             grids = pd.read_excel(book, sheet_name=wanted, header=None, dtype=object, na_filter=False) if wanted else {}
             grids.update({n: None for n in book.sheet_names if n not in grids})
-            merges = {}
-            for sheet in wanted:
-                if meta and sheet in meta and meta[sheet].merges is not None:
-                    merges[sheet] = meta[sheet].merges
-                    continue
-                try:
-                    merges[sheet] = book.book.get_sheet_by_name(sheet).merged_cell_ranges or []
-                except Exception:  # merged ranges are a convenience; .xls/.ods may lack them
-                    merges[sheet] = []
+            merges = {name: _merges((meta or {}).get(name), lambda: book.book.get_sheet_by_name(name))
+                      for name in wanted}
     except Exception as exc:  # noqa: BLE001 - any parser failure means "cannot read this file"
         raise _unreadable(exc) from None
     return grids, merges
